@@ -1,0 +1,440 @@
+//! The `zvol` datapath plugin (contract §4.5, §5): hands a zvol's block device to kernel blkback.
+//!
+//! Volume URIs are `zvol:///dev/zvol/<pool>/<dataset...>`: the path is the zvol's udev link.
+//! `attach` resolves it to the real device (`/dev/zdN`) and answers
+//! `XenDisk{backend_type:"vbd", params:"/dev/zdN"}` + `BlockDevice{path:"/dev/zdN"}`.
+//! Everything else is a no-op because a zvol block device needs no set-up or tear-down;
+//! `detach` never fails, as the IDL demands.
+//!
+//! No ZFS library is involved: the device link is created by udev, asynchronously after the zvol
+//! appears, which is why `attach` waits (bounded) for it.
+
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Component, Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::error::PluginError;
+use crate::logging;
+use crate::query::URI_SCHEME;
+use crate::types::{Backend, Implementation};
+
+/// Where udev puts zvol links on a host.
+pub const DEFAULT_ZVOL_ROOT: &str = "/dev/zvol";
+
+/// How long `attach` waits for the device link by default. udev normally creates it in well under
+/// a second; 10 s covers a loaded host without hanging xapi (the daemon has no timeout).
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
+
+/// Polling interval while waiting for the device link.
+pub const DEFAULT_POLL: Duration = Duration::from_millis(50);
+
+/// Datapath settings; injectable so tests can use a temporary directory and short waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatapathConfig {
+    /// Absolute, normalised directory every device path must be under (`/dev/zvol`).
+    pub zvol_root: PathBuf,
+    /// Maximum time to wait for the device link to appear.
+    pub wait: Duration,
+    /// Poll interval while waiting.
+    pub poll: Duration,
+    /// Refuse targets that are not block devices (true on hosts; tests use regular files).
+    pub require_block_device: bool,
+}
+
+impl Default for DatapathConfig {
+    fn default() -> Self {
+        DatapathConfig {
+            zvol_root: PathBuf::from(DEFAULT_ZVOL_ROOT),
+            wait: DEFAULT_WAIT,
+            poll: DEFAULT_POLL,
+            require_block_device: true,
+        }
+    }
+}
+
+/// Bytes kept verbatim in a URI path; everything else is percent-encoded.
+/// ZFS names use `[A-Za-z0-9_.:-]`, space, `/` and `@` (snapshots); space, `%`, `?` and `#`
+/// must be encoded for the daemon's URI parser to read the scheme and for us to get the path back.
+fn keep_in_uri(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b':' | b'@' | b'+' | b'~' | b'=' | b',')
+}
+
+/// Builds the volume URI for a zvol device path, e.g. `/dev/zvol/tank/sr/vol` →
+/// `zvol:///dev/zvol/tank/sr/vol`. The volume backend should use this so that encoding and
+/// [`parse_uri`] stay inverse of each other.
+pub fn zvol_uri(device_path: &Path) -> String {
+    let mut out = format!("{URI_SCHEME}://");
+    for &b in device_path.as_os_str().as_bytes() {
+        if keep_in_uri(b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn percent_decode(s: &str) -> Option<Vec<u8>> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hi = hex(*bytes.get(i + 1)?)?;
+            let lo = hex(*bytes.get(i + 2)?)?;
+            out.push(hi << 4 | lo);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+/// Lexically normalises an absolute path: drops `.` and empty components, applies `..`.
+/// Returns `None` if `..` would climb above `/`. No filesystem access: the point is to decide
+/// containment before touching anything.
+fn normalise(path: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::from("/");
+    for comp in path.components() {
+        match comp {
+            Component::RootDir | Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            Component::Normal(c) => out.push(c),
+            Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Parses a `zvol:///dev/zvol/...` URI into the (normalised) device link path, refusing anything
+/// that is not strictly below `cfg.zvol_root` with at least `<pool>/<volume>` under it.
+pub fn parse_uri(uri: &str, cfg: &DatapathConfig) -> Result<PathBuf, PluginError> {
+    let bad = |why: &str| {
+        PluginError::backend(format!(
+            "invalid volume URI {uri:?}: {why} (expected {URI_SCHEME}://{}/<pool>/<dataset...>)",
+            cfg.zvol_root.display()
+        ))
+    };
+    let (scheme, rest) = uri.split_once(':').ok_or_else(|| bad("no URI scheme"))?;
+    if !scheme.eq_ignore_ascii_case(URI_SCHEME) {
+        return Err(bad(&format!("scheme is {scheme:?}, not {URI_SCHEME:?}")));
+    }
+    let after_slashes = rest.strip_prefix("//").ok_or_else(|| bad("missing \"//\" after the scheme"))?;
+    let path_start = after_slashes.find('/').ok_or_else(|| bad("no path"))?;
+    if path_start != 0 {
+        return Err(bad("a host part is not allowed"));
+    }
+    let raw_path = &after_slashes[path_start..];
+    if raw_path.contains(['?', '#']) {
+        return Err(bad("query and fragment are not allowed"));
+    }
+    let decoded = percent_decode(raw_path).ok_or_else(|| bad("malformed %-escape"))?;
+    if decoded.contains(&0) {
+        return Err(bad("NUL byte in path"));
+    }
+    let path = PathBuf::from(std::ffi::OsString::from_vec(decoded));
+    let normal = normalise(&path).ok_or_else(|| bad("path escapes the root directory"))?;
+    let below = normal
+        .strip_prefix(&cfg.zvol_root)
+        .map_err(|_| bad(&format!("path {} is not under {}", normal.display(), cfg.zvol_root.display())))?;
+    if below.components().count() < 2 {
+        return Err(bad("path names no volume (need <pool>/<volume> at least)"));
+    }
+    Ok(normal)
+}
+
+/// Waits up to `cfg.wait` for `path` to exist (following symlinks), polling every `cfg.poll`.
+fn wait_for(path: &Path, cfg: &DatapathConfig) -> io::Result<bool> {
+    let deadline = Instant::now() + cfg.wait;
+    loop {
+        match fs::metadata(path) {
+            Ok(_) => return Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Ok(false);
+                }
+                thread::sleep(cfg.poll.min(deadline - now));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `Datapath.open`: no-op (we declare no `NONPERSISTENT`); the URI is still validated.
+pub fn open(cfg: &DatapathConfig, uri: &str, _persistent: bool) -> Result<(), PluginError> {
+    parse_uri(uri, cfg).map(|_| ())
+}
+
+/// `Datapath.attach`: resolves the zvol link to its block device, waiting for udev if needed.
+pub fn attach(cfg: &DatapathConfig, uri: &str, _domain: &str) -> Result<Backend, PluginError> {
+    let link = parse_uri(uri, cfg)?;
+    let present = wait_for(&link, cfg)
+        .map_err(|e| PluginError::volume_unavailable(format!("cannot access {}: {e}", link.display())))?;
+    if !present {
+        let dataset = link.strip_prefix(&cfg.zvol_root).unwrap_or(&link).display().to_string();
+        return Err(PluginError::volume_unavailable(format!(
+            "device {} did not appear within {:.1} s. Check that the zvol exists (zfs list -t all {dataset}), \
+             that its volmode is not 'none' (and, for a snapshot, that snapdev=visible), \
+             and that udev is running (udevadm settle)",
+            link.display(),
+            cfg.wait.as_secs_f64(),
+        )));
+    }
+    let real = fs::canonicalize(&link)
+        .map_err(|e| PluginError::volume_unavailable(format!("cannot resolve {}: {e}", link.display())))?;
+    if cfg.require_block_device {
+        let meta = fs::metadata(&real)
+            .map_err(|e| PluginError::volume_unavailable(format!("cannot stat {}: {e}", real.display())))?;
+        if !meta.file_type().is_block_device() {
+            return Err(PluginError::volume_unavailable(format!(
+                "{} (resolved from {}) is not a block device",
+                real.display(),
+                link.display()
+            )));
+        }
+    }
+    let dev = real
+        .to_str()
+        .ok_or_else(|| PluginError::volume_unavailable(format!("device path {} is not UTF-8", real.display())))?
+        .to_string();
+    logging::info(&format!("Datapath.attach: {} -> {dev}", link.display()));
+    Ok(Backend {
+        implementations: vec![
+            Implementation::XenDisk { params: dev.clone(), extra: Default::default(), backend_type: "vbd".into() },
+            Implementation::BlockDevice { path: dev },
+        ],
+    })
+}
+
+/// `Datapath.activate`: no-op; the URI is still validated.
+pub fn activate(cfg: &DatapathConfig, uri: &str, _domain: &str) -> Result<(), PluginError> {
+    parse_uri(uri, cfg).map(|_| ())
+}
+
+/// `Datapath.deactivate`: no-op; the URI is still validated.
+pub fn deactivate(cfg: &DatapathConfig, uri: &str, _domain: &str) -> Result<(), PluginError> {
+    parse_uri(uri, cfg).map(|_| ())
+}
+
+/// `Datapath.detach`: never fails ("This function should never fail"): a bad URI is only logged,
+/// because failing here would leave xapi unable to clean up the VBD.
+pub fn detach(cfg: &DatapathConfig, uri: &str, _domain: &str) {
+    if let Err(e) = parse_uri(uri, cfg) {
+        logging::warn(&format!("Datapath.detach: ignoring: {e}"));
+    }
+}
+
+/// `Datapath.close`: no-op; the URI is still validated.
+pub fn close(cfg: &DatapathConfig, uri: &str) -> Result<(), PluginError> {
+    parse_uri(uri, cfg).map(|_| ())
+}
+
+/// `Plugin.diagnostics` of the datapath plugin.
+pub fn diagnostics(cfg: &DatapathConfig) -> String {
+    let root = &cfg.zvol_root;
+    let state = match fs::read_dir(root) {
+        Ok(entries) => format!("present, {} pool(s) with zvol links", entries.count()),
+        Err(e) => format!("unavailable ({e})"),
+    };
+    format!(
+        "xapi-zvol {} datapath plugin '{URI_SCHEME}': blkback (vbd) on zvol block devices; {}: {state}",
+        env!("CARGO_PKG_VERSION"),
+        root.display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    struct Fixture {
+        _tmp: tempfile::TempDir,
+        cfg: DatapathConfig,
+        dev: PathBuf,
+    }
+
+    /// A fake `/dev`: `<tmp>/zd16` (regular file) and `<tmp>/zvol/tank/sr/v1 -> ../../../zd16`.
+    fn fixture() -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = fs::canonicalize(tmp.path()).unwrap();
+        let dev = base.join("zd16");
+        fs::write(&dev, b"").unwrap();
+        let root = base.join("zvol");
+        fs::create_dir_all(root.join("tank/sr")).unwrap();
+        symlink("../../../zd16", root.join("tank/sr/v1")).unwrap();
+        let cfg = DatapathConfig {
+            zvol_root: root,
+            wait: Duration::from_millis(300),
+            poll: Duration::from_millis(10),
+            require_block_device: false,
+        };
+        Fixture { _tmp: tmp, cfg, dev }
+    }
+
+    fn uri(f: &Fixture, rel: &str) -> String {
+        format!("zvol://{}/{rel}", f.cfg.zvol_root.display())
+    }
+
+    #[test]
+    fn attach_resolves_the_link_to_the_real_device() {
+        let f = fixture();
+        let b = attach(&f.cfg, &uri(&f, "tank/sr/v1"), "7").unwrap();
+        let dev = f.dev.to_str().unwrap().to_string();
+        assert_eq!(
+            serde_json::to_value(&b).unwrap(),
+            serde_json::json!({"implementations": [
+                ["XenDisk", {"backend_type": "vbd", "params": dev, "extra": {}}],
+                ["BlockDevice", {"path": dev}]
+            ]})
+        );
+    }
+
+    #[test]
+    fn attach_waits_for_a_late_link() {
+        let f = fixture();
+        let late = f.cfg.zvol_root.join("tank/sr/late");
+        let late2 = late.clone();
+        let mut cfg = f.cfg.clone();
+        cfg.wait = Duration::from_secs(5);
+        let h = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(100));
+            symlink("../../../zd16", late2).unwrap();
+        });
+        let started = Instant::now();
+        let b = attach(&cfg, &uri(&f, "tank/sr/late"), "7").unwrap();
+        h.join().unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(90));
+        assert!(started.elapsed() < Duration::from_secs(4));
+        assert_eq!(b.implementations[1], Implementation::BlockDevice { path: f.dev.to_str().unwrap().into() });
+    }
+
+    #[test]
+    fn attach_missing_device_times_out_with_an_actionable_error() {
+        let f = fixture();
+        let started = Instant::now();
+        let e = attach(&f.cfg, &uri(&f, "tank/sr/nope"), "7").unwrap_err();
+        assert!(started.elapsed() >= Duration::from_millis(290));
+        assert_eq!(e.code(), "SR_BACKEND_FAILURE_46");
+        let msg = e.to_string();
+        assert!(msg.contains("did not appear"), "{msg}");
+        assert!(msg.contains("zfs list"), "{msg}");
+        assert!(msg.contains("udevadm settle"), "{msg}");
+    }
+
+    #[test]
+    fn attach_dangling_link_is_waited_for_then_refused() {
+        let f = fixture();
+        symlink("../../../zd99", f.cfg.zvol_root.join("tank/sr/dangling")).unwrap();
+        let e = attach(&f.cfg, &uri(&f, "tank/sr/dangling"), "7").unwrap_err();
+        assert!(e.to_string().contains("did not appear"));
+    }
+
+    #[test]
+    fn attach_requires_block_device_when_configured() {
+        let f = fixture();
+        let mut cfg = f.cfg.clone();
+        cfg.require_block_device = true;
+        let e = attach(&cfg, &uri(&f, "tank/sr/v1"), "7").unwrap_err();
+        assert!(e.to_string().contains("not a block device"));
+    }
+
+    #[test]
+    fn uris_outside_the_root_are_refused() {
+        let f = fixture();
+        let root = f.cfg.zvol_root.display().to_string();
+        for bad in [
+            format!("zvol://{root}/../zd16/x"),
+            format!("zvol://{root}/tank/../../etc/passwd"),
+            "zvol:///etc/passwd".to_string(),
+            "zvol:///../../x".to_string(),
+            format!("zvol://{root}/tank"),
+            format!("zvol://{root}"),
+            format!("zvol://{root}/"),
+            format!("zvol://host{root}/tank/sr/v1"),
+            format!("file://{root}/tank/sr/v1"),
+            format!("zvol:{root}/tank/sr/v1"),
+            format!("zvol://{root}/tank/sr/v1?x=1"),
+            format!("zvol://{root}/tank/sr/v1#f"),
+            format!("zvol://{root}/tank/sr/v%2"),
+            format!("zvol://{root}/tank/sr/v%00"),
+            format!("zvol://{root}/tank/%2E%2E/%2E%2E/x/y"),
+            "zvol".to_string(),
+            String::new(),
+        ] {
+            assert!(parse_uri(&bad, &f.cfg).is_err(), "accepted {bad}");
+            assert!(attach(&f.cfg, &bad, "1").is_err(), "attached {bad}");
+        }
+    }
+
+    #[test]
+    fn uri_normalisation_inside_the_root_is_accepted() {
+        let f = fixture();
+        let p = parse_uri(&uri(&f, "tank/./sr//x/../v1"), &f.cfg).unwrap();
+        assert_eq!(p, f.cfg.zvol_root.join("tank/sr/v1"));
+        assert!(parse_uri(&format!("ZVOL://{}/tank/sr/v1", f.cfg.zvol_root.display()), &f.cfg).is_ok());
+    }
+
+    #[test]
+    fn uri_encoding_round_trips() {
+        let cfg = DatapathConfig::default();
+        for p in ["/dev/zvol/tank/sr/v1", "/dev/zvol/tank/my sr/v 1", "/dev/zvol/t/a@snap:1", "/dev/zvol/t/100%/x#?"] {
+            let u = zvol_uri(Path::new(p));
+            assert!(u.starts_with("zvol:///dev/zvol/"));
+            assert!(!u.contains(' ') && !u[5..].contains(['?', '#']));
+            assert_eq!(parse_uri(&u, &cfg).unwrap(), PathBuf::from(p), "{u}");
+        }
+        assert_eq!(zvol_uri(Path::new("/dev/zvol/tank/a b")), "zvol:///dev/zvol/tank/a%20b");
+    }
+
+    #[test]
+    fn no_op_calls_validate_the_uri_and_detach_never_fails() {
+        let f = fixture();
+        let good = uri(&f, "tank/sr/v1");
+        // A missing device is fine for the no-ops: they do not look at the device.
+        let absent = uri(&f, "tank/sr/absent");
+        for u in [&good, &absent] {
+            open(&f.cfg, u, true).unwrap();
+            activate(&f.cfg, u, "1").unwrap();
+            deactivate(&f.cfg, u, "1").unwrap();
+            close(&f.cfg, u).unwrap();
+        }
+        assert!(open(&f.cfg, "zvol:///etc/x", false).is_err());
+        assert!(activate(&f.cfg, "bogus", "1").is_err());
+        assert!(deactivate(&f.cfg, "bogus", "1").is_err());
+        assert!(close(&f.cfg, "bogus").is_err());
+        detach(&f.cfg, &good, "1");
+        detach(&f.cfg, "bogus", "1");
+    }
+
+    #[test]
+    fn diagnostics_mentions_the_root() {
+        let f = fixture();
+        let d = diagnostics(&f.cfg);
+        assert!(d.contains("present, 1 pool(s)"), "{d}");
+        let mut cfg = f.cfg.clone();
+        cfg.zvol_root = f.cfg.zvol_root.join("missing");
+        assert!(diagnostics(&cfg).contains("unavailable"));
+    }
+}

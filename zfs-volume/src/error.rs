@@ -1,0 +1,303 @@
+//! The crate's one error type, for the safe ZFS layer and the SR/Volume semantics alike.
+//!
+//! Every variant renders as a sentence an operator can act on ("cannot destroy
+//! tank/x@s: it has dependent clones"). The SMAPI adapter maps variants to xapi error
+//! codes in one place (smapi-plugin's error module).
+
+use crate::lzc::nvlist::NvListError;
+use crate::lzc::Errno;
+use std::fmt;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The libzfs_core (or raw ioctl) operation that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Op {
+    /// `libzfs_core_init` / opening `/dev/zfs`.
+    Init,
+    /// `lzc_create`.
+    Create,
+    /// `lzc_clone`.
+    Clone,
+    /// `lzc_snapshot`.
+    Snapshot,
+    /// `lzc_destroy` of a dataset (or one snapshot).
+    Destroy,
+    /// `lzc_destroy_snaps`.
+    DestroySnapshots,
+    /// `lzc_promote`.
+    Promote,
+    /// `lzc_rename`.
+    Rename,
+    /// `lzc_rollback_to`.
+    Rollback,
+    /// `lzc_hold`.
+    Hold,
+    /// `lzc_release`.
+    Release,
+    /// `lzc_get_holds`.
+    GetHolds,
+    /// `lzc_bookmark`.
+    Bookmark,
+    /// `lzc_get_bookmarks`.
+    GetBookmarks,
+    /// `lzc_destroy_bookmarks`.
+    DestroyBookmarks,
+    /// `lzc_send`.
+    Send,
+    /// `lzc_send_space`.
+    SendSpace,
+    /// `lzc_sync`.
+    Sync,
+    /// `lzc_channel_program` / `lzc_channel_program_nosync`.
+    ChannelProgram,
+    /// The `ZFS_IOC_SET_PROP` ioctl.
+    SetProperties,
+    /// The `ZFS_IOC_POOL_STATS` ioctl.
+    PoolStats,
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Op::Init => "initialise libzfs_core for",
+            Op::Create => "create",
+            Op::Clone => "clone into",
+            Op::Snapshot => "snapshot",
+            Op::Destroy => "destroy",
+            Op::DestroySnapshots => "destroy snapshots",
+            Op::Promote => "promote",
+            Op::Rename => "rename",
+            Op::Rollback => "roll back",
+            Op::Hold => "hold",
+            Op::Release => "release",
+            Op::GetHolds => "list holds of",
+            Op::Bookmark => "bookmark",
+            Op::GetBookmarks => "list bookmarks of",
+            Op::DestroyBookmarks => "destroy bookmarks",
+            Op::Send => "send",
+            Op::SendSpace => "estimate the send size of",
+            Op::Sync => "sync pool",
+            Op::ChannelProgram => "run a channel program on pool",
+            Op::SetProperties => "set properties of",
+            Op::PoolStats => "read the configuration of pool",
+        };
+        f.write_str(s)
+    }
+}
+
+/// Why an operation failed, in words: the errno read in the light of the operation.
+pub fn reason(op: Op, errno: Errno) -> String {
+    use libc::*;
+    let r = match (op, errno.0) {
+        (Op::Init, ENOENT) => "/dev/zfs is missing: is the zfs kernel module loaded (modprobe zfs)?",
+        (Op::DestroySnapshots, EEXIST) => "it has dependent clones",
+        (Op::Destroy, EEXIST) => "it has children or dependent clones",
+        (Op::Destroy, EBUSY) => "it has snapshots, holds, or is open (in use)",
+        (Op::DestroySnapshots, EBUSY) => "a snapshot has user holds or is in use",
+        (Op::Promote, EEXIST) => "a snapshot of the same name already exists in the clone",
+        (Op::Promote, EINVAL) => "it is not a clone",
+        (Op::Promote, EBUSY) => "a snapshot that would move is held or in use",
+        (Op::Rollback, EEXIST) => "a more recent snapshot or bookmark exists",
+        (Op::Rollback, ESRCH) => "the target is not a snapshot of this dataset",
+        (Op::Rollback, EINVAL) => "only a filesystem or volume can be rolled back",
+        (Op::Snapshot, EXDEV) => "all snapshots of one call must be in one pool, one per dataset",
+        (Op::Snapshot, EEXIST) => "snapshot already exists",
+        (Op::Clone, ENOENT) => "the origin snapshot or the parent dataset does not exist",
+        (Op::Create, ENOENT) | (Op::Clone, ENOTDIR) => "the parent dataset does not exist",
+        (Op::Create, EINVAL) => "invalid properties (volsize must be > 0 and a multiple of volblocksize)",
+        (Op::Create, EDOM) => "volblocksize must be a power of 2 from 512 bytes to 128 KiB",
+        (Op::Rename, EXDEV) => "a snapshot can only be renamed within its dataset",
+        (Op::SetProperties, EINVAL) => "invalid property or value",
+        (Op::ChannelProgram, EINVAL) => "the program did not compile or its limits/arguments are invalid",
+        (Op::ChannelProgram, ETIME) => "the program hit its instruction limit",
+        (Op::ChannelProgram, ENOSPC) => "the program hit its memory limit",
+        (Op::ChannelProgram, ENOMEM) => "the program's output did not fit in its memory limit",
+        (Op::ChannelProgram, ECHRNG) => "the program failed at run time",
+        _ => return errno.describe(),
+    };
+    r.to_string()
+}
+
+/// The crate's error type.
+///
+/// ```
+/// use zfs_volume::{Error, Errno, Op};
+/// let e = Error::zfs(Op::DestroySnapshots, "tank/x@s", Errno(libc::EEXIST));
+/// assert_eq!(e.to_string(), "cannot destroy snapshots tank/x@s: it has dependent clones (EEXIST)");
+/// assert_eq!(e.errno(), Some(Errno(libc::EEXIST)));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A libzfs_core call or ZFS ioctl failed.
+    #[error("cannot {op} {target}: {reason} ({}){}", errno.name(), fmt_items(items))]
+    Zfs {
+        /// What was attempted.
+        op: Op,
+        /// The dataset, snapshot or pool it was attempted on.
+        target: String,
+        /// The error number returned.
+        errno: Errno,
+        /// [`reason`] of `op` and `errno`, or a more precise one.
+        reason: String,
+        /// Per-item errors (lzc_snapshot, lzc_destroy_snaps, holds, ...): name → errno.
+        items: Vec<(String, Errno)>,
+    },
+    /// A channel program ran but reported an error (Lua error or a failed step).
+    #[error("channel program {program} on pool {pool} failed ({}): {message}", errno.name())]
+    Program {
+        /// Program name (the .lua file).
+        program: String,
+        /// Pool it ran on.
+        pool: String,
+        /// The ioctl's errno (ECHRNG for a Lua runtime error).
+        errno: Errno,
+        /// The message from the program's output.
+        message: String,
+    },
+    /// Building or reading an nvlist failed.
+    #[error(transparent)]
+    NvList(#[from] NvListError),
+    /// An argument was rejected before reaching ZFS.
+    #[error("invalid {what}: {reason}")]
+    Invalid {
+        /// What was invalid ("dataset name", "volblocksize", ...).
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// No VDI with this key in the SR.
+    #[error("volume {0} does not exist in this SR")]
+    VolumeNotFound(String),
+    /// The SR dataset is missing or its pool is not imported.
+    #[error("SR {0} does not exist (is its pool imported?)")]
+    SrNotFound(String),
+    /// A dataset lacks our SR marker: we never touch it.
+    #[error("{0} is not an xapi-zvol SR dataset (no xapi-zvol marker property); refusing to touch it")]
+    NotOurs(String),
+    /// Shrinking a volume was requested.
+    #[error("cannot shrink volume {key} from {current} to {requested} bytes: zvols only grow (shrinking would destroy data)")]
+    Shrink {
+        /// Volume key.
+        key: String,
+        /// Current size in bytes.
+        current: u64,
+        /// Requested size in bytes.
+        requested: u64,
+    },
+    /// The operation is refused because the volume is in a state that forbids it.
+    #[error("volume {key} cannot be changed: {reason}")]
+    Refused {
+        /// Volume key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+    /// The volume (its zvol) is open, e.g. attached to a running VM.
+    #[error("volume {key} is in use: {detail}")]
+    InUse {
+        /// Volume key.
+        key: String,
+        /// What ZFS said.
+        detail: String,
+    },
+    /// Another call holds the SR lock for longer than the bounded wait.
+    #[error("SR {sr} is busy: another operation held its lock for more than {waited_secs} s; retry later")]
+    Busy {
+        /// SR dataset.
+        sr: String,
+        /// How long we waited.
+        waited_secs: u64,
+    },
+    /// A bad or missing SR configuration key.
+    #[error("SR configuration key '{key}': {reason}")]
+    Config {
+        /// The configuration key.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An administrative command (`zpool ...`) failed.
+    #[error("{command} failed: {stderr}")]
+    Command {
+        /// The command line.
+        command: String,
+        /// Its standard error, trimmed.
+        stderr: String,
+    },
+    /// A filesystem or device operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What we were doing.
+        what: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Persistent state under the SR does not make sense (should not happen; run
+    /// `xapi-zvol check`).
+    #[error("inconsistent SR state: {0}")]
+    Corrupt(String),
+}
+
+fn fmt_items(items: &[(String, Errno)]) -> String {
+    if items.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = items.iter().map(|(n, e)| format!("{n}: {}", e.describe())).collect();
+    format!(" [{}]", list.join("; "))
+}
+
+impl Error {
+    /// A failed ZFS call, with the standard reason for `op` and `errno`.
+    pub fn zfs(op: Op, target: impl Into<String>, errno: Errno) -> Error {
+        Error::Zfs { op, target: target.into(), errno, reason: reason(op, errno), items: vec![] }
+    }
+
+    /// A failed ZFS call with per-item errors (e.g. lzc_snapshot's errlist).
+    pub fn zfs_items(op: Op, target: impl Into<String>, errno: Errno, items: Vec<(String, Errno)>) -> Error {
+        Error::Zfs { op, target: target.into(), errno, reason: reason(op, errno), items }
+    }
+
+    /// An invalid argument.
+    pub fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Error {
+        Error::Invalid { what: what.into(), reason: reason.into() }
+    }
+
+    /// The errno behind a ZFS or channel-program failure.
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            Error::Zfs { errno, .. } | Error::Program { errno, .. } => Some(*errno),
+            _ => None,
+        }
+    }
+
+    /// True when the failure is this errno.
+    pub fn is_errno(&self, e: i32) -> bool {
+        self.errno() == Some(Errno(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_problem() {
+        let e = Error::zfs(Op::Destroy, "tank/x", Errno(libc::EBUSY));
+        assert_eq!(e.to_string(), "cannot destroy tank/x: it has snapshots, holds, or is open (in use) (EBUSY)");
+        let e = Error::zfs_items(
+            Op::Snapshot,
+            "tank/a@s",
+            Errno(libc::ENOENT),
+            vec![("tank/a@s".into(), Errno(libc::ENOENT))],
+        );
+        assert!(e.to_string().ends_with("[tank/a@s: dataset does not exist]"), "{e}");
+        let e = Error::zfs(Op::Init, "/dev/zfs", Errno(libc::ENOENT));
+        assert!(e.to_string().contains("modprobe zfs"));
+        assert!(Error::zfs(Op::Create, "p/x", Errno(1029)).to_string().contains("ZFS_ERR_IOC_CMD_UNAVAIL"));
+    }
+}

@@ -1,0 +1,1 @@
+//! xapi-zvol's safe ZFS layer.

@@ -1,0 +1,42 @@
+-- Every VDI of an SR in one ioctl (nosync). args: { root = "<sr dataset>", deep = bool }
+-- returns { vdis = { [i] = <as stat_vdi> }, gc = { [i] = "<dataset>" },
+--           snapshots = { [i] = { name, txg, clones = {...} } } (deep only) }
+local a = ...
+local root = a["root"]
+local deep = a["deep"]
+local out = {vdis = {}, gc = {}}
+if deep then out.snapshots = {} end
+
+local function scan(container, kind)
+    if not zfs.exists(container) then return end
+    for ds in zfs.list.children(container) do
+        local key = string.sub(ds, string.len(container) + 2)
+        local r = {kind = kind, dataset = ds, key = key}
+        for _, p in ipairs({"volsize", "used", "referenced", "refreservation", "volblocksize"}) do
+            r[p] = zfs.get_prop(ds, p)
+        end
+        local o = origin_of(ds)
+        if o ~= nil then r.origin = o end
+        r.user = local_user_props(ds)
+        table.insert(out.vdis, r)
+        if deep then
+            for _, s in ipairs(snapshots_by_txg(ds)) do
+                table.insert(out.snapshots, {name = s.name, txg = s.txg, clones = clones_of(s.name)})
+            end
+        end
+    end
+end
+
+scan(root .. "/vol", "volume")
+scan(root .. "/snap", "snapshot")
+if zfs.exists(root .. "/gc") then
+    for ds in zfs.list.children(root .. "/gc") do
+        table.insert(out.gc, ds)
+        if deep then
+            for _, s in ipairs(snapshots_by_txg(ds)) do
+                table.insert(out.snapshots, {name = s.name, txg = s.txg, clones = clones_of(s.name)})
+            end
+        end
+    end
+end
+return out

@@ -1,0 +1,107 @@
+//! Bookmarks: a snapshot's position kept without its data (incremental-send sources).
+
+use super::nvlist::{NvList, NvValue};
+use super::util::{name, take_errlist};
+use super::{Errno, Zfs};
+use crate::error::{Error, Op, Result};
+use std::collections::BTreeMap;
+use std::ptr;
+use zfs_core_sys as sys;
+
+impl Zfs {
+    /// Create bookmarks: (`fs#bookmark`, source `fs@snap` or `fs#other`), atomically.
+    ///
+    /// ```no_run
+    /// zfs_volume::Zfs::get()?.bookmark(&[("tank/a#b1", "tank/a@s1")])?;
+    /// # Ok::<(), zfs_volume::Error>(())
+    /// ```
+    pub fn bookmark(&self, pairs: &[(&str, &str)]) -> Result<()> {
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        let mut nv = NvList::new()?;
+        for (b, src) in pairs {
+            name(b)?;
+            nv.add_string(b, src)?;
+        }
+        let mut errlist: *mut sys::nvlist_t = ptr::null_mut();
+        // SAFETY: valid nvlist (borrowed); errlist ours afterwards.
+        let rc = unsafe { sys::lzc_bookmark(nv.as_mut_ptr(), &mut errlist) };
+        let items = take_errlist(errlist);
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(Error::zfs_items(Op::Bookmark, pairs.iter().map(|p| p.0).collect::<Vec<_>>().join(" "), Errno(rc), items))
+        }
+    }
+
+    /// Bookmarks of a dataset: short name → {guid, createtxg, creation}.
+    ///
+    /// ```no_run
+    /// let b = zfs_volume::Zfs::get()?.get_bookmarks("tank/a")?;
+    /// # Ok::<(), zfs_volume::Error>(())
+    /// ```
+    pub fn get_bookmarks(&self, dataset: &str) -> Result<BTreeMap<String, BTreeMap<String, u64>>> {
+        let c = name(dataset)?;
+        let mut want = NvList::new()?;
+        for p in ["guid", "createtxg", "creation"] {
+            want.add_boolean(p)?;
+        }
+        let mut out: *mut sys::nvlist_t = ptr::null_mut();
+        // SAFETY: valid arguments; out is ours afterwards.
+        let rc = unsafe { sys::lzc_get_bookmarks(c.as_ptr(), want.as_mut_ptr(), &mut out) };
+        if rc != 0 {
+            if !out.is_null() {
+                // SAFETY: we own it.
+                drop(unsafe { NvList::from_raw_owned(out) });
+            }
+            return Err(Error::zfs(Op::GetBookmarks, dataset, Errno(rc)));
+        }
+        // SAFETY: we own it.
+        let list = unsafe { NvList::from_raw_owned(out) };
+        let mut m = BTreeMap::new();
+        for (bm, v) in list.to_tree() {
+            let mut props = BTreeMap::new();
+            if let NvValue::List(inner) = v {
+                for (p, pv) in inner {
+                    // Each property is {value: uint64}.
+                    if let NvValue::List(vl) = pv {
+                        for (k, x) in vl {
+                            if let (true, NvValue::U64(n)) = (k == "value", x) {
+                                props.insert(p.clone(), n);
+                            }
+                        }
+                    }
+                }
+            }
+            m.insert(bm, props);
+        }
+        Ok(m)
+    }
+
+    /// Destroy bookmarks (full names `fs#bm`); missing ones are ignored.
+    ///
+    /// ```no_run
+    /// zfs_volume::Zfs::get()?.destroy_bookmarks(&["tank/a#b1"])?;
+    /// # Ok::<(), zfs_volume::Error>(())
+    /// ```
+    pub fn destroy_bookmarks(&self, bookmarks: &[&str]) -> Result<()> {
+        if bookmarks.is_empty() {
+            return Ok(());
+        }
+        let mut nv = NvList::new()?;
+        for b in bookmarks {
+            name(b)?;
+            nv.add_boolean(b)?;
+        }
+        let mut errlist: *mut sys::nvlist_t = ptr::null_mut();
+        // SAFETY: as in bookmark().
+        let rc = unsafe { sys::lzc_destroy_bookmarks(nv.as_mut_ptr(), &mut errlist) };
+        let items = take_errlist(errlist);
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(Error::zfs_items(Op::DestroyBookmarks, bookmarks.join(" "), Errno(rc), items))
+        }
+    }
+}

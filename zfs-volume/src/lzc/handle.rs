@@ -1,0 +1,80 @@
+//! The process-wide libzfs_core handle.
+
+use super::util::cstring;
+use super::Errno;
+use crate::error::{Error, Op, Result};
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::sync::OnceLock;
+use zfs_core_sys as sys;
+
+/// A handle to libzfs_core, initialised once per process and never torn down.
+///
+/// libzfs_core keeps one refcounted `/dev/zfs` descriptor and is documented thread-safe, so
+/// the handle is `Send + Sync` and shared as `&'static`. It also holds a descriptor of its
+/// own for the two legacy ioctls libzfs_core does not wrap (SET_PROP, POOL_STATS).
+///
+/// ```no_run
+/// let zfs = zfs_volume::Zfs::get()?;
+/// assert!(zfs.exists("tank") || !zfs.exists("tank"));
+/// # Ok::<(), zfs_volume::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Zfs {
+    dev: File,
+}
+
+static HANDLE: OnceLock<std::result::Result<Zfs, i32>> = OnceLock::new();
+
+impl Zfs {
+    /// The handle; the first call runs `libzfs_core_init()` and opens `/dev/zfs`.
+    ///
+    /// Fails with an actionable message when the zfs kernel module is not loaded.
+    pub fn get() -> Result<&'static Zfs> {
+        let r = HANDLE.get_or_init(|| {
+            // SAFETY: libzfs_core_init has no preconditions; it is refcounted and
+            // internally locked. We never call fini: the handle lives as long as the process.
+            let rc = unsafe { sys::libzfs_core_init() };
+            if rc != 0 {
+                return Err(rc);
+            }
+            match OpenOptions::new().read(true).write(true).open("/dev/zfs") {
+                Ok(dev) => Ok(Zfs { dev }),
+                Err(e) => Err(e.raw_os_error().unwrap_or(libc::EIO)),
+            }
+        });
+        match r {
+            Ok(z) => Ok(z),
+            Err(e) => Err(Error::zfs(Op::Init, "/dev/zfs", Errno(*e))),
+        }
+    }
+
+    /// True if a dataset, snapshot or bookmark of this name exists (one cheap ioctl).
+    ///
+    /// ```no_run
+    /// # let zfs = zfs_volume::Zfs::get()?;
+    /// if !zfs.exists("tank/vol") { println!("no such volume"); }
+    /// # Ok::<(), zfs_volume::Error>(())
+    /// ```
+    pub fn exists(&self, name: &str) -> bool {
+        match cstring("dataset name", name) {
+            // SAFETY: a valid NUL-terminated string.
+            Ok(c) => unsafe { sys::lzc_exists(c.as_ptr()) != 0 },
+            Err(_) => false,
+        }
+    }
+
+    /// Raw legacy ioctl on our own `/dev/zfs` descriptor.
+    ///
+    /// # Safety
+    /// `zc` must be a fully initialised `zfs_cmd_t` whose embedded pointers (if any) point
+    /// to live buffers of the sizes given in it.
+    pub(crate) unsafe fn ioctl(&self, request: u32, zc: &mut sys::zfs_cmd_t) -> std::result::Result<(), Errno> {
+        let rc = unsafe { libc::ioctl(self.dev.as_raw_fd(), request as libc::c_ulong, zc as *mut sys::zfs_cmd_t) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)))
+        }
+    }
+}

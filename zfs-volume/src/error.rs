@@ -228,6 +228,14 @@ pub enum Error {
         /// Its standard error, trimmed.
         stderr: String,
     },
+    /// The pool has no room for the operation.
+    #[error("not enough free space in the pool to {what}: free some space, or use thin provisioning ({detail})")]
+    NoSpace {
+        /// The operation and size.
+        what: String,
+        /// What ZFS said.
+        detail: String,
+    },
     /// A filesystem or device operation failed.
     #[error("{what}: {source}")]
     Io {

@@ -1,1 +1,18 @@
-//! xapi-zvol's safe ZFS layer.
+//! xapi-zvol's ZFS layer, in two parts:
+//!
+//! * [`lzc`]: a safe, in-process API over libzfs_core and libnvpair (nvlists, every lzc
+//!   call we use, channel programs, properties without fork/exec). Usable on its own by
+//!   other Rust storage tools.
+//! * [`sr`]: the SR/Volume semantics of the xapi-zvol SMAPIv3 plugin on top of it
+//!   (clone-on-snapshot, promote-on-revert, destroy in any order, garbage collection).
+//!
+//! Errors from both are one type, [`Error`].
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod lzc;
+pub mod sr;
+
+pub use error::{Error, Op, Result};
+pub use lzc::{Errno, Zfs};

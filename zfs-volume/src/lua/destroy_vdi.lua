@@ -72,12 +72,22 @@ if origin ~= nil then
     e = collect(origin)
     if e ~= 0 then return {err = e, step = "collect " .. origin, actions = actions} end
 end
--- After a promote the heir owns snapshots older than the pivot that nobody clones.
-if heir ~= nil then
+-- After a promote the heir owns snapshots older than the pivot that nobody clones; a
+-- tombstone heir left without snapshots is itself garbage.
+if heir ~= nil and zfs.exists(heir) then
     for _, s in ipairs(snapshots_by_txg(heir)) do
         if #clones_of(s.name) == 0 then
             e = act("destroy " .. s.name, zfs.sync.destroy(s.name))
             if e ~= 0 then return {err = e, step = "sweep " .. s.name, actions = actions} end
+        end
+    end
+    if starts_with(heir, gc_prefix) and #snapshots_by_txg(heir) == 0 then
+        local ho = origin_of(heir)
+        e = act("destroy " .. heir, zfs.sync.destroy(heir))
+        if e ~= 0 then return {err = e, step = "destroy " .. heir, actions = actions} end
+        if ho ~= nil then
+            e = collect(ho)
+            if e ~= 0 then return {err = e, step = "collect " .. ho, actions = actions} end
         end
     end
 end

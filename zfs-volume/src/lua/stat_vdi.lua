@@ -5,7 +5,7 @@ local a = ...
 local root, key = a["root"], a["key"]
 
 local function describe(ds, kind)
-    local r = {found = true, kind = kind, dataset = ds}
+    local r = {found = true, kind = kind, dataset = ds, key = key}
     for _, p in ipairs({"volsize", "used", "referenced", "refreservation", "volblocksize"}) do
         r[p] = zfs.get_prop(ds, p)
     end

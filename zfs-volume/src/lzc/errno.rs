@@ -138,7 +138,7 @@ impl Errno {
             libc::ENOTSUP => "not supported by this pool or ZFS version".into(),
             libc::EDOM => "value out of range".into(),
             libc::ESRCH => "no such snapshot".into(),
-            1029 => "the ZFS kernel module does not know this call (userland newer than the module?)".into(),
+            1029 => "the ZFS kernel module does not know this call: the module version is older than the userland (reboot or reload zfs)".into(),
             1030 => "the ZFS kernel module does not accept an argument (userland/module version skew?)".into(),
             1031 => "a required argument is missing".into(),
             1032 => "an argument has the wrong type".into(),

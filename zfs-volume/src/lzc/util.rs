@@ -50,3 +50,10 @@ pub(crate) fn check(rc: i32, op: crate::error::Op, target: &str) -> Result<()> {
         Err(Error::zfs(op, target, Errno(rc)))
     }
 }
+
+/// Try to take an exclusive `flock` on `fd` without blocking (the SR lock). Lives here
+/// because this module is the crate's one home of `unsafe`.
+pub(crate) fn flock_exclusive_nb(fd: std::os::fd::RawFd) -> bool {
+    // SAFETY: flock has no memory-safety preconditions; an invalid fd just fails.
+    unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}

@@ -1,0 +1,186 @@
+//! ZFS channel programs: Lua run inside the kernel.
+//!
+//! A *sync* program runs as one sync task: all its changes land in one txg and no other
+//! administrative operation interleaves. A *nosync* program only reads, in open context,
+//! without waiting for a txg: it is how we list and stat in one ioctl.
+//!
+//! Our programs are `.lua` files under `src/lua/`, included at compile time with a shared
+//! prelude (see [`program!`]). Arguments are an nvlist (accepted types: boolean_value,
+//! string, int64, nvlist and string/int64/uint64 arrays — not plain uint64 nor presence
+//! booleans); the output is parsed into an [`NvValue`] tree. Lua numbers come back as
+//! int64.
+
+use super::nvlist::{NvList, NvValue};
+use super::util::{cstring, name};
+use super::{Errno, Zfs};
+use crate::error::{Error, Op, Result};
+use std::ptr;
+use zfs_core_sys as sys;
+
+/// A channel program: a name (for messages) and its full Lua source.
+///
+/// ```
+/// use zfs_volume::lzc::Program;
+/// let p = Program::new("count", "local n = 0; for c in zfs.list.children(...) do n = n + 1 end; return n");
+/// assert_eq!(p.name, "count");
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Program {
+    /// Short name, used in errors and logs.
+    pub name: &'static str,
+    /// Lua source.
+    pub source: &'static str,
+}
+
+impl Program {
+    /// A program from static source.
+    pub const fn new(name: &'static str, source: &'static str) -> Program {
+        Program { name, source }
+    }
+}
+
+/// A program from `src/lua/<name>.lua`, with `src/lua/prelude.lua` (shared helpers)
+/// prepended, included at compile time.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __zvol_program {
+    ($name:literal) => {
+        $crate::lzc::Program::new(
+            $name,
+            concat!(
+                include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/lua/prelude.lua")),
+                "\n",
+                include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/lua/", $name, ".lua"))
+            ),
+        )
+    };
+}
+pub(crate) use crate::__zvol_program as program;
+
+/// Instruction and memory limits of one run. The memory limit also bounds the output.
+///
+/// ```
+/// let l = zfs_volume::lzc::Limits::default();
+/// assert_eq!(l.instructions, 10_000_000);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Lua instructions (kernel maximum 100,000,000 by default; 0 would be unlimited and
+    /// is refused here: a runaway sync program would stall the pool).
+    pub instructions: u64,
+    /// Bytes of Lua memory, also the output buffer size (maximum 100 MiB by default).
+    pub memory: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { instructions: 10_000_000, memory: 10 << 20 }
+    }
+}
+
+impl Limits {
+    /// Limits for listing programs whose output grows with the SR (1,000s of datasets).
+    ///
+    /// ```
+    /// assert!(zfs_volume::lzc::Limits::large().memory > zfs_volume::lzc::Limits::default().memory);
+    /// ```
+    pub fn large() -> Limits {
+        Limits { instructions: 100_000_000, memory: 100 << 20 }
+    }
+}
+
+impl Zfs {
+    /// Run a program that changes things, in one txg (`lzc_channel_program`). Returns
+    /// what the program returned.
+    ///
+    /// Errors: [`Error::Program`] with the Lua message (`EINVAL` compile error — nothing
+    /// ran; `ECHRNG` runtime error, `ETIME`/`ENOSPC` limits — partial execution possible).
+    ///
+    /// ```no_run
+    /// use zfs_volume::{Zfs, lzc::{Limits, NvList, Program}};
+    /// let p = Program::new("snap", "return zfs.sync.snapshot(...)");
+    /// let mut args = NvList::new()?;
+    /// args.add_string("x", "y")?;
+    /// let out = Zfs::get()?.program_sync("tank", &p, &args, Limits::default())?;
+    /// # Ok::<(), zfs_volume::Error>(())
+    /// ```
+    pub fn program_sync(&self, pool: &str, program: &Program, args: &NvList, limits: Limits) -> Result<NvValue> {
+        self.run_program(pool, program, args, limits, true)
+    }
+
+    /// Run a read-only program without waiting for a txg (`lzc_channel_program_nosync`).
+    ///
+    /// ```no_run
+    /// use zfs_volume::{Zfs, lzc::{Limits, NvList, Program}};
+    /// let p = Program::new("n", "local n = 0 for c in zfs.list.children('tank') do n = n + 1 end return n");
+    /// let out = Zfs::get()?.program_nosync("tank", &p, &NvList::new()?, Limits::default())?;
+    /// # Ok::<(), zfs_volume::Error>(())
+    /// ```
+    pub fn program_nosync(&self, pool: &str, program: &Program, args: &NvList, limits: Limits) -> Result<NvValue> {
+        self.run_program(pool, program, args, limits, false)
+    }
+
+    fn run_program(&self, pool: &str, program: &Program, args: &NvList, limits: Limits, sync: bool) -> Result<NvValue> {
+        if limits.instructions == 0 || limits.memory == 0 {
+            return Err(Error::invalid("channel program limits", "instruction and memory limits must be > 0"));
+        }
+        let p = name(pool)?;
+        let src = cstring("channel program", program.source)?;
+        let mut out: *mut sys::nvlist_t = ptr::null_mut();
+        // lzc only copies the argument list into its request (fnvlist_add_nvlist); the
+        // mutable pointer in its signature is historical.
+        let a = args.as_ptr() as *mut sys::nvlist_t;
+        // SAFETY: valid C strings and nvlist; `out` is an out-pointer we own afterwards.
+        let rc = unsafe {
+            if sync {
+                sys::lzc_channel_program(p.as_ptr(), src.as_ptr(), limits.instructions, limits.memory, a, &mut out)
+            } else {
+                sys::lzc_channel_program_nosync(p.as_ptr(), src.as_ptr(), limits.instructions, limits.memory, a, &mut out)
+            }
+        };
+        let out = if out.is_null() {
+            None
+        } else {
+            // SAFETY: lzc allocated this list for us.
+            Some(unsafe { NvList::from_raw_owned(out) }.to_tree())
+        };
+        if rc == 0 {
+            return Ok(match out.as_ref().and_then(|t| t.get("return")) {
+                Some(v) => v.clone(),
+                None => NvValue::Flag,
+            });
+        }
+        let message = match out.as_ref().and_then(|t| t.get("error")) {
+            Some(NvValue::Str(s)) => s.clone(),
+            _ => crate::error::reason(Op::ChannelProgram, Errno(rc)),
+        };
+        if rc == libc::ENOENT && !self.exists(pool) {
+            return Err(Error::zfs(Op::ChannelProgram, pool, Errno(rc)));
+        }
+        Err(Error::Program { program: program.name.to_string(), pool: pool.to_string(), errno: Errno(rc), message })
+    }
+}
+
+/// For our programs that return `{err = 0 | errno, step = "..."}`: turn a non-zero `err`
+/// into an [`Error::Zfs`] naming the step.
+pub(crate) fn check_step(program: &Program, op: Op, target: &str, out: &NvValue) -> Result<()> {
+    let NvValue::List(t) = out else {
+        return Err(Error::Corrupt(format!("channel program {} returned {:?}", program.name, out)));
+    };
+    let err = match t.get("err") {
+        Some(NvValue::I64(e)) => *e as i32,
+        _ => return Err(Error::Corrupt(format!("channel program {} returned no err field", program.name))),
+    };
+    if err == 0 {
+        return Ok(());
+    }
+    let step = match t.get("step") {
+        Some(NvValue::Str(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let mut e = Error::zfs(op, target, Errno(err));
+    if let Error::Zfs { reason, .. } = &mut e {
+        *reason = format!("{} (at step '{step}' of {})", reason, program.name);
+    }
+    Err(e)
+}

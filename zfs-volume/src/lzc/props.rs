@@ -1,0 +1,402 @@
+//! Dataset properties without fork/exec.
+//!
+//! libzfs_core has no property setter (see `shared/docs/zfs-facts.md` §3.3), so native
+//! properties (`volsize`, `refreservation`, `readonly`, `volmode`, ...) are set with the
+//! legacy `ZFS_IOC_SET_PROP` ioctl on our own `/dev/zfs` descriptor, using the size-checked
+//! `zfs_cmd_t` of `zfs-core-sys`. All properties of one call are applied in one txg by the
+//! kernel. Reading goes through a nosync channel program (`zfs.get_prop`): one ioctl, no
+//! txg wait.
+//!
+//! Index properties are passed as their numeric values, as the kernel expects them; the
+//! numbers are fixed by the on-disk format and identical in OpenZFS 2.1 .. 2.4.
+
+use super::nvlist::{NvList, NvValue};
+use super::program::{Limits, Program};
+use super::util::{cstring, name};
+use super::{Errno, Zfs};
+use crate::error::{Error, Op, Result};
+use std::collections::BTreeMap;
+use zfs_core_sys as sys;
+
+/// Compression algorithm, as an index value (`enum zio_compress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// `on` (the pool's default algorithm).
+    On,
+    /// `off`.
+    Off,
+    /// `zle`.
+    Zle,
+    /// `lz4`.
+    Lz4,
+    /// `zstd`.
+    Zstd,
+}
+
+impl Compression {
+    /// The kernel's index value (`ZIO_COMPRESS_*`: on=1, off=2, zle=14, lz4=15, zstd=16).
+    ///
+    /// ```
+    /// assert_eq!(zfs_volume::lzc::Compression::Lz4.index(), 15);
+    /// ```
+    pub fn index(self) -> u64 {
+        match self {
+            Compression::On => 1,
+            Compression::Off => 2,
+            Compression::Zle => 14,
+            Compression::Lz4 => 15,
+            Compression::Zstd => 16,
+        }
+    }
+
+    /// Parse the name `zfs set compression=` accepts (the subset above).
+    ///
+    /// ```
+    /// use zfs_volume::lzc::Compression;
+    /// assert_eq!(Compression::parse("lz4"), Some(Compression::Lz4));
+    /// assert_eq!(Compression::parse("gzip-9"), None);
+    /// ```
+    pub fn parse(s: &str) -> Option<Compression> {
+        Some(match s {
+            "on" => Compression::On,
+            "off" => Compression::Off,
+            "zle" => Compression::Zle,
+            "lz4" => Compression::Lz4,
+            "zstd" => Compression::Zstd,
+            _ => return None,
+        })
+    }
+}
+
+/// `volmode` index values (`zfs_volmode_t`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VolMode {
+    /// Inherit the module default.
+    Default,
+    /// Expose a full block device with partitions.
+    Full,
+    /// Expose only the device, no partition scanning.
+    Dev,
+    /// Expose nothing.
+    None,
+}
+
+impl VolMode {
+    /// The kernel's index value.
+    ///
+    /// ```
+    /// assert_eq!(zfs_volume::lzc::VolMode::Dev.index(), 2);
+    /// ```
+    pub fn index(self) -> u64 {
+        (match self {
+            VolMode::Default => sys::ZFS_VOLMODE_DEFAULT,
+            VolMode::Full => sys::ZFS_VOLMODE_GEOM,
+            VolMode::Dev => sys::ZFS_VOLMODE_DEV,
+            VolMode::None => sys::ZFS_VOLMODE_NONE,
+        }) as u64
+    }
+}
+
+/// One property value to set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PropValue {
+    /// A number or index value.
+    U64(u64),
+    /// A string (user properties and string-valued native ones such as `mountpoint`).
+    Str(String),
+}
+
+/// A set of properties to apply at create/clone time or with [`Zfs::set_properties`].
+///
+/// ```
+/// use zfs_volume::lzc::{Props, VolMode};
+/// let p = Props::new().u64("volsize", 1 << 30).readonly(true).volmode(VolMode::Dev)
+///     .user("xapi-zvol:name", "disk 1");
+/// assert_eq!(p.len(), 4);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Props {
+    entries: BTreeMap<String, PropValue>,
+}
+
+impl Props {
+    /// An empty set.
+    pub fn new() -> Props {
+        Props::default()
+    }
+    /// A numeric (or index) native property.
+    pub fn u64(mut self, name: &str, v: u64) -> Props {
+        self.entries.insert(name.to_string(), PropValue::U64(v));
+        self
+    }
+    /// A string-valued native property.
+    pub fn string(mut self, name: &str, v: &str) -> Props {
+        self.entries.insert(name.to_string(), PropValue::Str(v.to_string()));
+        self
+    }
+    /// A user property (the name must contain a `:`; checked when applied).
+    pub fn user(self, name: &str, v: &str) -> Props {
+        self.string(name, v)
+    }
+    /// `readonly` (index: off=0, on=1).
+    pub fn readonly(self, on: bool) -> Props {
+        self.u64("readonly", on as u64)
+    }
+    /// `volmode`.
+    pub fn volmode(self, m: VolMode) -> Props {
+        self.u64("volmode", m.index())
+    }
+    /// `snapdev` (index: hidden=0, visible=1).
+    pub fn snapdev_visible(self, visible: bool) -> Props {
+        self.u64("snapdev", visible as u64)
+    }
+    /// `compression`.
+    pub fn compression(self, c: Compression) -> Props {
+        self.u64("compression", c.index())
+    }
+    /// Number of properties.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    /// The entries, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &PropValue)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+    /// The typed nvlist the kernel takes (`{name: uint64 | string}`).
+    pub fn to_nvlist(&self) -> Result<NvList> {
+        let mut nv = NvList::new()?;
+        for (k, v) in &self.entries {
+            cstring("property name", k)?;
+            match v {
+                PropValue::U64(n) => nv.add_uint64(k, *n)?,
+                PropValue::Str(s) => {
+                    cstring("property value", s)?;
+                    nv.add_string(k, s)?
+                }
+            }
+        }
+        Ok(nv)
+    }
+}
+
+/// A property value as read back, with where it comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PropRead {
+    /// Numbers come back as numbers (int64 in the kernel's Lua; reinterpreted as u64),
+    /// index properties as their names.
+    pub value: PropValue,
+    /// `source` as ZFS reports it: a dataset name for local/inherited values,
+    /// `"default"`, `"-"`, or empty.
+    pub source: String,
+}
+
+static GET_PROPS: Program = crate::lzc::program!("get_props");
+static USER_PROPS: Program = crate::lzc::program!("user_props");
+static SET_USER_PROPS: Program = crate::lzc::program!("set_user_props");
+
+/// Output buffer for SET_PROP's per-property error list.
+const ERRLIST_BUF: usize = 16 * 1024;
+
+impl Zfs {
+    /// Set properties of a dataset in one ioctl (`ZFS_IOC_SET_PROP`, local source), native
+    /// ones included. Setting `volsize` of a zvol resizes it; set `refreservation` in the
+    /// same call to keep a thick volume thick.
+    ///
+    /// Errors: `ENOENT` (no dataset), `EINVAL`/`EDOM` (bad value; the failing property is
+    /// named), `ENOSPC` (reservation does not fit), `EROFS`/`EBUSY`.
+    ///
+    /// ```no_run
+    /// use zfs_volume::{Zfs, lzc::Props};
+    /// Zfs::get()?.set_properties("tank/vol", &Props::new().u64("volsize", 2 << 30))?;
+    /// # Ok::<(), zfs_volume::Error>(())
+    /// ```
+    pub fn set_properties(&self, dataset: &str, props: &Props) -> Result<()> {
+        if props.is_empty() {
+            return Ok(());
+        }
+        let c = name(dataset)?;
+        let packed = props.to_nvlist()?.pack()?;
+        let mut errbuf = vec![0u8; ERRLIST_BUF];
+        let mut zc = sys::zfs_cmd_t::default();
+        let bytes = c.as_bytes_with_nul();
+        zc.zc_name[..bytes.len()].copy_from_slice(bytes);
+        zc.zc_nvlist_src = packed.as_ptr() as u64;
+        zc.zc_nvlist_src_size = packed.len() as u64;
+        zc.zc_nvlist_dst = errbuf.as_mut_ptr() as u64;
+        zc.zc_nvlist_dst_size = errbuf.len() as u64;
+        zc.zc_cookie = 0; // not "received": a local value
+        // SAFETY: zc is a full, size-checked zfs_cmd_t; its two buffer pointers point to
+        // `packed` and `errbuf`, which outlive the call, with their exact sizes.
+        let r = unsafe { self.ioctl(sys::ZFS_IOC_SET_PROP, &mut zc) };
+        let Err(errno) = r else { return Ok(()) };
+        let mut items = vec![];
+        if zc.zc_nvlist_dst_filled != 0 {
+            let n = (zc.zc_nvlist_dst_size as usize).min(errbuf.len());
+            if let Ok(list) = NvList::unpack(&errbuf[..n]) {
+                for (k, v) in list.to_tree() {
+                    if let NvValue::I32(e) = v {
+                        items.push((k, Errno(e)));
+                    }
+                }
+            }
+        }
+        let mut e = Error::zfs_items(Op::SetProperties, dataset, errno, items.clone());
+        if let (Error::Zfs { reason, .. }, Some((p, pe))) = (&mut e, items.first()) {
+            *reason = format!("property '{p}': {}", crate::error::reason(Op::SetProperties, *pe));
+        }
+        Err(e)
+    }
+
+    /// Read properties of one dataset or snapshot in one nosync channel program (no
+    /// fork, no txg wait). Properties that do not apply to the dataset are left out.
+    ///
+    /// ```no_run
+    /// let p = zfs_volume::Zfs::get()?.get_properties("tank/vol", &["volsize", "used"])?;
+    /// println!("{:?}", p.get("volsize"));
+    /// # Ok::<(), zfs_volume::Error>(())
+    /// ```
+    pub fn get_properties(&self, dataset: &str, props: &[&str]) -> Result<BTreeMap<String, PropRead>> {
+        let mut args = NvList::new()?;
+        args.add_string("dataset", dataset)?;
+        args.add_string_array("props", props)?;
+        let out = self.program_nosync(pool_of(dataset), &GET_PROPS, &args, Limits::default())?;
+        let mut m = BTreeMap::new();
+        if let NvValue::List(t) = out {
+            for (k, v) in t {
+                if let Some(r) = prop_read(&v) {
+                    m.insert(k, r);
+                }
+            }
+        }
+        Ok(m)
+    }
+
+    /// All user properties of a dataset (local and inherited), with their sources.
+    ///
+    /// ```no_run
+    /// let u = zfs_volume::Zfs::get()?.user_properties("tank/vol")?;
+    /// # Ok::<(), zfs_volume::Error>(())
+    /// ```
+    pub fn user_properties(&self, dataset: &str) -> Result<BTreeMap<String, PropRead>> {
+        let mut args = NvList::new()?;
+        args.add_string("dataset", dataset)?;
+        let out = self.program_nosync(pool_of(dataset), &USER_PROPS, &args, Limits::default())?;
+        let mut m = BTreeMap::new();
+        if let NvValue::List(t) = out {
+            for (k, v) in t {
+                if let Some(r) = prop_read(&v) {
+                    m.insert(k, r);
+                }
+            }
+        }
+        Ok(m)
+    }
+
+    /// Set and remove user properties of one dataset (or snapshot) atomically, in one
+    /// sync channel program: every change is checked first, so it is all or nothing.
+    ///
+    /// ```no_run
+    /// zfs_volume::Zfs::get()?.update_user_properties("tank/vol", &[("xapi-zvol:name", "a")], &["xapi-zvol:old"])?;
+    /// # Ok::<(), zfs_volume::Error>(())
+    /// ```
+    pub fn update_user_properties(&self, dataset: &str, set: &[(&str, &str)], unset: &[&str]) -> Result<()> {
+        for (k, _) in set {
+            if !k.contains(':') {
+                return Err(Error::invalid("user property name", format!("{k:?} has no ':'")));
+            }
+        }
+        let mut s = NvList::new()?;
+        for (k, v) in set {
+            s.add_string(k, v)?;
+        }
+        let mut u = NvList::new()?;
+        for k in unset {
+            u.add_boolean_value(k, true)?;
+        }
+        let mut args = NvList::new()?;
+        args.add_string("dataset", dataset)?;
+        args.add_nvlist("set", &s)?;
+        args.add_nvlist("unset", &u)?;
+        let out = self.program_sync(pool_of(dataset), &SET_USER_PROPS, &args, Limits::default())?;
+        super::program::check_step(&SET_USER_PROPS, Op::SetProperties, dataset, &out)
+    }
+}
+
+/// The pool a dataset or snapshot name belongs to.
+///
+/// ```
+/// assert_eq!(zfs_volume::lzc::pool_of("tank/a/b@s"), "tank");
+/// ```
+pub fn pool_of(dataset: &str) -> &str {
+    dataset.split(['/', '@', '#']).next().unwrap_or(dataset)
+}
+
+fn prop_read(v: &NvValue) -> Option<PropRead> {
+    let NvValue::List(t) = v else { return None };
+    let value = match t.get("value")? {
+        NvValue::I64(n) => PropValue::U64(*n as u64),
+        NvValue::U64(n) => PropValue::U64(*n),
+        NvValue::Str(s) => PropValue::Str(s.clone()),
+        _ => return None,
+    };
+    let source = match t.get("source") {
+        Some(NvValue::Str(s)) => s.clone(),
+        _ => String::new(),
+    };
+    Some(PropRead { value, source })
+}
+
+impl PropRead {
+    /// The value as a number, if it is one.
+    ///
+    /// ```
+    /// use zfs_volume::lzc::{PropRead, PropValue};
+    /// let r = PropRead { value: PropValue::U64(5), source: "default".into() };
+    /// assert_eq!(r.as_u64(), Some(5));
+    /// ```
+    pub fn as_u64(&self) -> Option<u64> {
+        match &self.value {
+            PropValue::U64(n) => Some(*n),
+            PropValue::Str(_) => None,
+        }
+    }
+    /// The value as a string, if it is one.
+    ///
+    /// ```
+    /// use zfs_volume::lzc::{PropRead, PropValue};
+    /// let r = PropRead { value: PropValue::Str("lz4".into()), source: "tank".into() };
+    /// assert_eq!(r.as_str(), Some("lz4"));
+    /// ```
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            PropValue::Str(s) => Some(s),
+            PropValue::U64(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn props_encode_typed() {
+        let p = Props::new().u64("volsize", 4096).compression(Compression::Zstd).user("a:b", "c");
+        let t = p.to_nvlist().unwrap().to_tree();
+        assert_eq!(t.get("volsize"), Some(&NvValue::U64(4096)));
+        assert_eq!(t.get("compression"), Some(&NvValue::U64(16)));
+        assert_eq!(t.get("a:b"), Some(&NvValue::Str("c".into())));
+        assert!(Props::new().user("a:b", "x\0y").to_nvlist().is_err());
+    }
+
+    #[test]
+    fn pool_names() {
+        assert_eq!(pool_of("p"), "p");
+        assert_eq!(pool_of("p/x#bm"), "p");
+        assert_eq!(pool_of("p@s"), "p");
+    }
+}

@@ -1,0 +1,154 @@
+//! Crash recovery and garbage collection (I4, I9), run by the calls themselves: at the
+//! start of every call that changes the tree and on SR.attach. A first nosync scan
+//! (one ioctl, no txg) finds work; only then is anything changed.
+//!
+//! What a crash can leave, and what is done about it:
+//! * a ZFS snapshot without clones (killed between snapshot and clone on ZFS < 2.4, or
+//!   a collection step not reached): destroyed;
+//! * `gc/<key>.new-<t>` with `vol/<key>` present: a revert that had not swapped yet —
+//!   the fresh clone is destroyed (the revert did not happen; the caller got no answer);
+//! * `gc/<key>.new-<t>` with `vol/<key>` missing and `gc/<key>.old-<t>` present: a
+//!   revert killed between its two renames — the new one is renamed into place;
+//! * `gc/<key>.old-<t>` (after the swap): destroyed, with its dependents promoted;
+//! * anything else under `gc/`: destroyed the same way.
+
+use super::layout::{Kind, GC};
+use super::{fault, Sr};
+use crate::error::Result;
+use crate::lzc::{program, Limits, NvList, NvValue, Program};
+
+static GC_SCAN: Program = program!("gc_scan");
+static LIST_SR: Program = program!("list_sr");
+
+/// What `xapi-zvol check` reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Live VDIs.
+    pub vdis: usize,
+    /// Tombstones waiting under `gc/` (recovery backlog).
+    pub tombstones: Vec<String>,
+    /// ZFS snapshots without clones (garbage backlog).
+    pub orphan_snapshots: Vec<String>,
+    /// Invariant violations found (empty when healthy).
+    pub problems: Vec<String>,
+}
+
+fn strings(t: &crate::lzc::NvTree, k: &str) -> Vec<String> {
+    match t.get(k) {
+        Some(NvValue::List(l)) => l.iter().filter_map(|(_, v)| if let NvValue::Str(s) = v { Some(s.clone()) } else { None }).collect(),
+        _ => vec![],
+    }
+}
+
+impl Sr {
+    fn scan(&self) -> Result<(Vec<String>, Vec<String>)> {
+        let mut args = NvList::new()?;
+        args.add_string("root", self.dataset())?;
+        let out = self.zfs.program_nosync(self.pool(), &GC_SCAN, &args, Limits::large())?;
+        let NvValue::List(t) = out else { return Ok((vec![], vec![])) };
+        Ok((strings(&t, "gc"), strings(&t, "orphans")))
+    }
+
+    /// Finish or undo what interrupted calls left, and collect garbage. Callers hold the
+    /// SR lock. Idempotent; costs one nosync ioctl when there is nothing to do.
+    pub fn recover(&self) -> Result<()> {
+        let (gc, orphans) = self.scan()?;
+        if gc.is_empty() && orphans.is_empty() {
+            return Ok(());
+        }
+        let prefix = format!("{}/", self.layout.container(GC));
+        // Interrupted reverts first: they decide which datasets are garbage.
+        for t in &gc {
+            let name = t.strip_prefix(&prefix).unwrap_or(t);
+            if let Some((key, token)) = name.split_once(".new-") {
+                let vol = self.layout.vdi(key, Kind::Volume);
+                let old = self.layout.tombstone(&format!("{key}.old-{token}"));
+                if !self.zfs.exists(&vol) && self.zfs.exists(&old) {
+                    self.zfs.rename(t, &vol)?;
+                    fault::point("recover:after-step");
+                }
+            }
+        }
+        let (gc, orphans) = self.scan()?;
+        for t in &gc {
+            if self.zfs.exists(t) {
+                self.destroy_dataset_tree(t)?;
+                fault::point("recover:after-step");
+            }
+        }
+        // Snapshots without clones (after the tombstones went, some may have appeared or
+        // gone): destroy those that are still clone-less.
+        let (_, orphans2) = if orphans.is_empty() { (vec![], vec![]) } else { self.scan()? };
+        let refs: Vec<&str> = orphans2.iter().map(|s| s.as_str()).collect();
+        if !refs.is_empty() {
+            self.zfs.destroy_snapshots(&refs, false)?;
+            fault::point("recover:after-step");
+        }
+        Ok(())
+    }
+
+    /// `xapi-zvol check`: the invariants that can be read off the pool, and the backlog.
+    pub fn check(&self) -> Result<CheckReport> {
+        let (tombstones, orphan_snapshots) = self.scan()?;
+        let vdis = self.ls()?;
+        let mut problems = vec![];
+        for v in &vdis {
+            if v.kind == Kind::Snapshot && v.snapshot_of.is_none() {
+                problems.push(format!("snapshot VDI {} does not record its source", v.key));
+            }
+            if v.name.is_empty() && v.description.is_empty() && v.keys.is_empty() && v.virtual_size == 0 {
+                problems.push(format!("VDI {} has no metadata", v.key));
+            }
+        }
+        for s in &orphan_snapshots {
+            problems.push(format!("snapshot {s} has no clone (garbage; the next change collects it)"));
+        }
+        for t in &tombstones {
+            problems.push(format!("tombstone {t} waits for collection"));
+        }
+        Ok(CheckReport { vdis: vdis.len(), tombstones, orphan_snapshots, problems })
+    }
+
+    /// `xapi-zvol tree`: every dataset and ZFS snapshot of the SR with the VDI it backs,
+    /// as indented text.
+    pub fn tree(&self) -> Result<String> {
+        let mut args = NvList::new()?;
+        args.add_string("root", self.dataset())?;
+        args.add_boolean_value("deep", true)?;
+        let out = self.zfs.program_nosync(self.pool(), &LIST_SR, &args, Limits::large())?;
+        let mut s = format!("SR {} ({})\n", self.uuid, self.dataset());
+        let NvValue::List(t) = out else { return Ok(s) };
+        let mut snaps: Vec<(String, u64, Vec<String>)> = vec![];
+        if let Some(NvValue::List(l)) = t.get("snapshots") {
+            for (_, v) in l {
+                if let NvValue::List(r) = v {
+                    let name = super::info::string(r, "name").unwrap_or_default();
+                    let txg = super::info::num(r, "txg");
+                    snaps.push((name, txg, strings(r, "clones")));
+                }
+            }
+        }
+        let vdis = self.ls()?;
+        for v in &vdis {
+            let kind = if v.kind == Kind::Snapshot { "snapshot" } else { "volume" };
+            s.push_str(&format!(
+                "  {kind} {} \"{}\" {} bytes  {}{}\n",
+                v.key,
+                v.name,
+                v.virtual_size,
+                v.dataset,
+                v.origin.as_ref().map(|o| format!(" (clone of {o})")).unwrap_or_default()
+            ));
+            for (k, val) in &v.keys {
+                s.push_str(&format!("      key {k} = {val}\n"));
+            }
+            for (n, txg, clones) in snaps.iter().filter(|(n, _, _)| n.starts_with(&format!("{}@", v.dataset))) {
+                s.push_str(&format!("      @{} (txg {txg}) -> {}\n", n.split('@').nth(1).unwrap_or(""), clones.join(", ")));
+            }
+        }
+        for g in strings(&t, "gc") {
+            s.push_str(&format!("  tombstone {g}\n"));
+        }
+        Ok(s)
+    }
+}

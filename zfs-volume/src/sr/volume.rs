@@ -1,0 +1,418 @@
+//! Volume operations (one function per SMAPI method), with the ZFS dependency rules
+//! they have to work around explained where they are handled.
+
+use super::info::{vdi_from, VdiInfo};
+use super::layout::{check_key, Kind, GC};
+use super::{fault, meta, Provisioning, Sr};
+use crate::error::{Error, Op, Result};
+use crate::lzc::{check_step, program, reservation, Limits, NvList, NvValue, Program, Props};
+
+static STAT_VDI: Program = program!("stat_vdi");
+static LIST_SR: Program = program!("list_sr");
+static DESTROY_VDI: Program = program!("destroy_vdi");
+static SNAPSHOT_CLONE: Program = program!("snapshot_clone");
+
+/// A new VDI key: a random (v4) UUID, which xapi also takes as the VDI uuid.
+fn new_key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Round `size` up to a whole number of blocks (at least one block).
+///
+/// ```
+/// # use zfs_volume::sr::round_size;
+/// assert_eq!(round_size(1, 16384).unwrap(), 16384);
+/// assert_eq!(round_size(0, 16384).unwrap(), 16384);
+/// assert_eq!(round_size(32768, 16384).unwrap(), 32768);
+/// assert!(round_size(u64::MAX, 16384).is_err());
+/// ```
+pub fn round_size(size: u64, block: u64) -> Result<u64> {
+    let size = size.max(1);
+    size.checked_next_multiple_of(block)
+        .filter(|s| *s <= i64::MAX as u64)
+        .ok_or_else(|| Error::invalid("volume size", format!("{size} bytes is too large")))
+}
+
+impl Sr {
+    fn vdi_dataset(&self, key: &str, kind: Kind) -> String {
+        self.layout.vdi(key, kind)
+    }
+
+    /// Volume.stat: one nosync program, no lock, no side effect.
+    ///
+    /// ```no_run
+    /// # let sr = zfs_volume::sr::Sr::open("tank/zvol-sr-1")?;
+    /// let v = sr.volume_stat("0f8c3d1e-6a57-4b1c-9d0e-2f3a4b5c6d7e")?;
+    /// println!("{} bytes", v.virtual_size);
+    /// # Ok::<(), zfs_volume::Error>(())
+    /// ```
+    pub fn volume_stat(&self, key: &str) -> Result<VdiInfo> {
+        check_key(key)?;
+        match self.stat_raw(key)? {
+            Some(v) => Ok(v),
+            None => {
+                // A revert swaps datasets under the lock: if the key is briefly missing,
+                // wait for the lock holder and look again before saying it is gone.
+                let _l = self.lock()?;
+                self.stat_raw(key)?.ok_or_else(|| Error::VolumeNotFound(key.to_string()))
+            }
+        }
+    }
+
+    fn stat_raw(&self, key: &str) -> Result<Option<VdiInfo>> {
+        let mut args = NvList::new()?;
+        args.add_string("root", self.dataset())?;
+        args.add_string("key", key)?;
+        let out = self.zfs.program_nosync(self.pool(), &STAT_VDI, &args, Limits::default())?;
+        let NvValue::List(t) = out else { return Ok(None) };
+        if !matches!(t.get("found"), Some(NvValue::Bool(true))) {
+            return Ok(None);
+        }
+        Ok(vdi_from(&t))
+    }
+
+    fn stat_locked(&self, key: &str) -> Result<VdiInfo> {
+        check_key(key)?;
+        self.stat_raw(key)?.ok_or_else(|| Error::VolumeNotFound(key.to_string()))
+    }
+
+    /// SR.ls: every live VDI, snapshots included, tombstones never (I7). One nosync
+    /// program for the whole SR.
+    pub fn ls(&self) -> Result<Vec<VdiInfo>> {
+        let mut args = NvList::new()?;
+        args.add_string("root", self.dataset())?;
+        args.add_boolean_value("deep", false)?;
+        let out = self.zfs.program_nosync(self.pool(), &LIST_SR, &args, Limits::large())?;
+        let mut v = vec![];
+        if let NvValue::List(t) = out {
+            if let Some(NvValue::List(vdis)) = t.get("vdis") {
+                for (_, r) in vdis {
+                    if let NvValue::List(r) = r {
+                        v.extend(vdi_from(r));
+                    }
+                }
+            }
+        }
+        v.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(v)
+    }
+
+    fn thick_refreservation(&self, volsize: u64) -> Result<u64> {
+        let st = self.zfs.pool_status(self.pool())?;
+        let copies = self
+            .zfs
+            .get_properties(self.dataset(), &["copies"])?
+            .get("copies")
+            .and_then(|p| p.as_u64().or_else(|| p.as_str().and_then(|s| s.parse().ok())))
+            .unwrap_or(1);
+        Ok(reservation::thick_refreservation(volsize, self.volblocksize, &st.top_vdevs(), copies))
+    }
+
+    /// Volume.create: a zvol of at least `size` bytes (rounded up to the volblocksize),
+    /// thin or thick per the SR, with its metadata, in one ioctl.
+    pub fn volume_create(&self, name: &str, description: &str, size: u64, sharable: bool) -> Result<VdiInfo> {
+        meta::check_value("name", name)?;
+        meta::check_value("description", description)?;
+        let volsize = round_size(size, self.volblocksize)?;
+        let _l = self.lock()?;
+        self.recover()?;
+        let key = new_key();
+        let mut props = Props::new()
+            .u64("volsize", volsize)
+            .u64("volblocksize", self.volblocksize)
+            .user(meta::VDI_KEY, &key)
+            .user(meta::VDI_NAME, name)
+            .user(meta::VDI_DESCRIPTION, description)
+            .user(meta::VDI_SHARABLE, if sharable { "true" } else { "false" })
+            .user(meta::VDI_PROVISIONING, self.provisioning.as_str());
+        if self.provisioning == Provisioning::Thick {
+            props = props.u64("refreservation", self.thick_refreservation(volsize)?);
+        }
+        let ds = self.vdi_dataset(&key, Kind::Volume);
+        let spec = crate::lzc::VolumeSpec::new(volsize).volblocksize(self.volblocksize).props(props);
+        self.zfs.create_volume(&ds, &spec).map_err(|e| space_error(e, "create", volsize))?;
+        self.stat_locked(&key)
+    }
+
+    /// Snapshot `src` as `<src>@<new>` and clone it into `dst` with `props`: one txg where
+    /// the kernel has `zfs.sync.clone` (2.4+) and no native property is needed, two
+    /// otherwise (a crash in between leaves a clone-less snapshot, collected by
+    /// [`Sr::recover`]).
+    fn snapshot_and_clone(&self, src: &str, snap: &str, dst: &str, props: &Props, fault_name: &str) -> Result<()> {
+        let only_user = props.iter().all(|(k, _)| k.contains(':'));
+        if only_user && self.capabilities()?.sync_clone {
+            let mut p = NvList::new()?;
+            for (k, v) in props.iter() {
+                if let crate::lzc::PropValue::Str(s) = v {
+                    p.add_string(k, s)?;
+                }
+            }
+            let mut args = NvList::new()?;
+            args.add_string("snapshot", snap)?;
+            args.add_string("clone", dst)?;
+            args.add_nvlist("props", &p)?;
+            let out = self.zfs.program_sync(self.pool(), &SNAPSHOT_CLONE, &args, Limits::default())?;
+            return check_step(&SNAPSHOT_CLONE, Op::Snapshot, src, &out);
+        }
+        self.zfs.snapshot(&[snap], &[])?;
+        fault::point(fault_name);
+        if let Err(e) = self.zfs.clone(dst, snap, props) {
+            // Leave nothing behind: the snapshot was only for this clone.
+            let _ = self.zfs.destroy_snapshots(&[snap], false);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Volume.snapshot: a read-only, attachable snapshot VDI (clone-on-snapshot). Name
+    /// and description are copied; xapi's keys are not (the IDL says so).
+    pub fn volume_snapshot(&self, key: &str) -> Result<VdiInfo> {
+        check_key(key)?;
+        let _l = self.lock()?;
+        self.recover()?;
+        let src = self.stat_locked(key)?;
+        let new = new_key();
+        let dst = self.vdi_dataset(&new, Kind::Snapshot);
+        let props = Props::new()
+            .user(meta::VDI_KEY, &new)
+            .user(meta::VDI_NAME, &src.name)
+            .user(meta::VDI_DESCRIPTION, &src.description)
+            .user(meta::VDI_SHARABLE, "false")
+            .user(meta::VDI_SNAPSHOT_OF, key)
+            .user(meta::VDI_PROVISIONING, "thin");
+        match (&src.kind, &src.origin) {
+            // A snapshot VDI never changes, so its origin already is its content: clone
+            // that (one ioctl, no new ZFS snapshot).
+            (Kind::Snapshot, Some(origin)) => self.zfs.clone(&dst, origin, &props)?,
+            _ => {
+                let snap = format!("{}@{new}", src.dataset);
+                self.snapshot_and_clone(&src.dataset, &snap, &dst, &props, "snapshot:after-snapshot")
+                    .map_err(|e| space_error(e, "snapshot", 0))?
+            }
+        }
+        self.stat_locked(&new)
+    }
+
+    /// Volume.clone: a writable copy of any VDI, snapshot or not.
+    pub fn volume_clone(&self, key: &str) -> Result<VdiInfo> {
+        check_key(key)?;
+        let _l = self.lock()?;
+        self.recover()?;
+        let src = self.stat_locked(key)?;
+        let new = new_key();
+        let dst = self.vdi_dataset(&new, Kind::Volume);
+        let mut props = Props::new()
+            .user(meta::VDI_KEY, &new)
+            .user(meta::VDI_NAME, &src.name)
+            .user(meta::VDI_DESCRIPTION, &src.description)
+            .user(meta::VDI_SHARABLE, if src.sharable { "true" } else { "false" })
+            .user(meta::VDI_PROVISIONING, self.provisioning.as_str());
+        if self.provisioning == Provisioning::Thick {
+            props = props.u64("refreservation", self.thick_refreservation(src.virtual_size)?);
+        }
+        match (&src.kind, &src.origin) {
+            (Kind::Snapshot, Some(origin)) => {
+                self.zfs.clone(&dst, origin, &props).map_err(|e| space_error(e, "clone", src.virtual_size))?
+            }
+            _ => {
+                let snap = format!("{}@{new}", src.dataset);
+                self.snapshot_and_clone(&src.dataset, &snap, &dst, &props, "clone:after-snapshot")
+                    .map_err(|e| space_error(e, "clone", src.virtual_size))?
+            }
+        }
+        self.stat_locked(&new)
+    }
+
+    /// Volume.destroy: succeeds for a missing key (xapi may destroy one key twice);
+    /// whatever depends on the VDI is promoted so it survives (I3), and what nothing
+    /// needs any more goes in the same txg (I4).
+    pub fn volume_destroy(&self, key: &str) -> Result<()> {
+        check_key(key)?;
+        let _l = self.lock()?;
+        self.recover()?;
+        self.destroy_locked(key)
+    }
+
+    pub(crate) fn destroy_locked(&self, key: &str) -> Result<()> {
+        for kind in [Kind::Volume, Kind::Snapshot] {
+            let ds = self.vdi_dataset(key, kind);
+            if self.zfs.exists(&ds) {
+                self.destroy_dataset_tree(&ds).map_err(|e| in_use(e, key))?;
+                fault::point("destroy:after-destroy");
+            }
+        }
+        Ok(())
+    }
+
+    /// Destroy one dataset of the SR with destroy_vdi.lua (promote the heir, destroy,
+    /// collect), one txg.
+    pub(crate) fn destroy_dataset_tree(&self, ds: &str) -> Result<()> {
+        let mut args = NvList::new()?;
+        args.add_string("dataset", ds)?;
+        args.add_string("root", self.dataset())?;
+        let out = self.zfs.program_sync(self.pool(), &DESTROY_VDI, &args, Limits::default())?;
+        if let NvValue::List(t) = &out {
+            if matches!(t.get("err"), Some(NvValue::I64(2))) && matches!(t.get("step"), Some(NvValue::Str(s)) if s == "exists") {
+                return Ok(());
+            }
+        }
+        check_step(&DESTROY_VDI, Op::Destroy, ds, &out)
+    }
+
+    /// Volume.revert: `key` takes the content of snapshot VDI `snapshot` and keeps its
+    /// identity (key, name, xapi keys); newer snapshots are untouched.
+    ///
+    /// ZFS can only roll back to the latest snapshot, so that case is one
+    /// `lzc_rollback_to`; any other snapshot is cloned and swapped in under the same
+    /// name: clone → `gc/<key>.new-<t>`, rename `vol/<key>` → `gc/<key>.old-<t>`, rename
+    /// the new one → `vol/<key>`, destroy the old one. The names are the intent record:
+    /// [`Sr::recover`] finishes or undoes a swap a crash interrupted.
+    pub fn volume_revert(&self, snapshot: &str, key: &str) -> Result<()> {
+        check_key(snapshot)?;
+        check_key(key)?;
+        let _l = self.lock()?;
+        self.recover()?;
+        let s = self.stat_locked(snapshot)?;
+        let v = self.stat_locked(key)?;
+        if s.kind != Kind::Snapshot {
+            return Err(Error::Refused { key: snapshot.into(), reason: "revert needs a snapshot VDI as its source".into() });
+        }
+        if v.kind != Kind::Volume {
+            return Err(Error::Refused { key: key.into(), reason: "a snapshot VDI cannot be reverted (it is read-only)".into() });
+        }
+        let thick = v.thick;
+        // The ZFS snapshot holding the snapshot VDI's content.
+        let token = new_key();
+        let content = match &s.origin {
+            Some(o) => o.clone(),
+            None => {
+                let snap = format!("{}@{token}", s.dataset);
+                self.zfs.snapshot(&[&snap], &[])?;
+                snap
+            }
+        };
+        // Fast path: the content is this volume's latest snapshot.
+        if content.starts_with(&format!("{}@", v.dataset)) {
+            match self.zfs.rollback_to(&v.dataset, &content) {
+                Ok(()) => {
+                    if thick {
+                        let r = self.thick_refreservation(s.virtual_size)?;
+                        self.zfs.set_properties(&v.dataset, &Props::new().u64("refreservation", r))?;
+                    }
+                    return Ok(());
+                }
+                Err(e) if e.is_errno(libc::EEXIST) => {} // newer snapshots: swap instead
+                Err(e) => return Err(in_use(e, key)),
+            }
+        }
+        let mut props = Props::new();
+        for (k, p) in self.zfs.user_properties(&v.dataset)? {
+            if p.source == v.dataset && k.starts_with(meta::NS) {
+                props = props.user(&k, p.as_str().unwrap_or_default());
+            }
+        }
+        if thick {
+            props = props.u64("refreservation", self.thick_refreservation(s.virtual_size)?);
+        }
+        let new = self.layout.tombstone(&format!("{key}.new-{token}"));
+        let old = self.layout.tombstone(&format!("{key}.old-{token}"));
+        let r = self.zfs.clone(&new, &content, &props);
+        if let Err(e) = r {
+            if s.origin.is_none() {
+                let _ = self.zfs.destroy_snapshots(&[&content], false);
+            }
+            return Err(space_error(e, "revert", s.virtual_size));
+        }
+        fault::point("revert:after-clone");
+        if let Err(e) = self.zfs.rename(&v.dataset, &old) {
+            let _ = self.destroy_dataset_tree(&new);
+            return Err(in_use(e, key));
+        }
+        fault::point("revert:after-rename-old");
+        self.zfs.rename(&new, &v.dataset)?;
+        fault::point("revert:after-rename-new");
+        self.destroy_dataset_tree(&old)
+    }
+
+    /// Volume.resize: grow only (shrinking would destroy data); a thick volume's
+    /// reservation is set in the same ioctl.
+    pub fn volume_resize(&self, key: &str, new_size: u64) -> Result<()> {
+        check_key(key)?;
+        let _l = self.lock()?;
+        let v = self.stat_locked(key)?;
+        if v.kind == Kind::Snapshot {
+            return Err(Error::Refused { key: key.into(), reason: "a snapshot VDI cannot be resized (it is read-only)".into() });
+        }
+        let size = round_size(new_size, self.volblocksize)?;
+        if new_size < v.virtual_size {
+            return Err(Error::Shrink { key: key.into(), current: v.virtual_size, requested: new_size });
+        }
+        if size <= v.virtual_size {
+            return Ok(());
+        }
+        let mut props = Props::new().u64("volsize", size);
+        if v.thick {
+            props = props.u64("refreservation", self.thick_refreservation(size)?);
+        }
+        self.zfs.set_properties(&v.dataset, &props).map_err(|e| space_error(e, "resize", size))?;
+        fault::point("resize:after-resize");
+        Ok(())
+    }
+
+    fn set_user(&self, key: &str, set: &[(&str, &str)], unset: &[&str]) -> Result<()> {
+        check_key(key)?;
+        let _l = self.lock()?;
+        let v = self.stat_locked(key)?;
+        self.zfs.update_user_properties(&v.dataset, set, unset)
+    }
+
+    /// Volume.set_name.
+    pub fn volume_set_name(&self, key: &str, name: &str) -> Result<()> {
+        meta::check_value("name", name)?;
+        self.set_user(key, &[(meta::VDI_NAME, name)], &[])
+    }
+
+    /// Volume.set_description.
+    pub fn volume_set_description(&self, key: &str, d: &str) -> Result<()> {
+        meta::check_value("description", d)?;
+        self.set_user(key, &[(meta::VDI_DESCRIPTION, d)], &[])
+    }
+
+    /// Volume.set: store xapi key `k` = `v` (encoded property name, I6).
+    pub fn volume_set(&self, key: &str, k: &str, v: &str) -> Result<()> {
+        let p = meta::encode_key(k)?;
+        meta::check_value("value", v)?;
+        self.set_user(key, &[(&p, v)], &[])
+    }
+
+    /// Volume.unset: remove xapi key `k` (absent keys are fine).
+    pub fn volume_unset(&self, key: &str, k: &str) -> Result<()> {
+        let p = meta::encode_key(k)?;
+        self.set_user(key, &[], &[&p])
+    }
+
+    /// The name of the tombstone container (for tools and tests).
+    pub fn gc_container(&self) -> String {
+        self.layout.container(GC)
+    }
+}
+
+/// Reword out-of-space failures so the admin knows what to do.
+fn space_error(e: Error, what: &str, size: u64) -> Error {
+    if e.is_errno(libc::ENOSPC) {
+        let need = if size > 0 { format!(" ({size} bytes)") } else { String::new() };
+        return Error::NoSpace {
+            what: format!("{what}{need}"),
+            detail: e.to_string(),
+        };
+    }
+    e
+}
+
+/// An EBUSY from ZFS on a volume means it is open (attached to a VM).
+fn in_use(e: Error, key: &str) -> Error {
+    if e.is_errno(libc::EBUSY) {
+        return Error::InUse { key: key.to_string(), detail: e.to_string() };
+    }
+    e
+}

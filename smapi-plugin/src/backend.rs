@@ -11,8 +11,55 @@
 //! Sizes are `i64` because the IDL uses `int64`; the adapter has already rejected negative sizes
 //! with `SR_BACKEND_FAILURE_79`.
 
+use std::fmt;
+
 use crate::error::PluginError;
 use crate::types::{Configuration, ProbeResult, SrStat, Volume};
+
+/// An operator command of the admin CLI (`xapi-zvol status|tree|check --sr SR`), answered by the
+/// backend as human-readable text. Not part of SMAPIv3: the daemon never sends these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminCmd {
+    /// Summary of one SR: dataset, space, health, volume count.
+    Status {
+        /// The SR, as the opaque `sr` string returned by `SR.attach` or as a dataset name.
+        sr: String,
+    },
+    /// The SR's volumes, snapshots, clones and internal datasets as a tree.
+    Tree {
+        /// The SR, as for [`AdminCmd::Status`].
+        sr: String,
+    },
+    /// Consistency check of the SR against the invariants of `semantics.md` (read-only).
+    Check {
+        /// The SR, as for [`AdminCmd::Status`].
+        sr: String,
+    },
+}
+
+impl AdminCmd {
+    /// The subcommand name (`status`, `tree`, `check`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            AdminCmd::Status { .. } => "status",
+            AdminCmd::Tree { .. } => "tree",
+            AdminCmd::Check { .. } => "check",
+        }
+    }
+
+    /// The SR the command is about.
+    pub fn sr(&self) -> &str {
+        match self {
+            AdminCmd::Status { sr } | AdminCmd::Tree { sr } | AdminCmd::Check { sr } => sr,
+        }
+    }
+}
+
+impl fmt::Display for AdminCmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} --sr {}", self.name(), self.sr())
+    }
+}
 
 /// The SR/Volume operations of the SMAPIv3 volume plugin (contract §4.3, §4.4; semantics in
 /// `shared/docs/semantics.md`).
@@ -102,6 +149,11 @@ pub trait VolumeBackend {
 
     /// `Volume.stat`: cheap and side-effect free.
     fn volume_stat(&self, dbg: &str, sr: &str, key: &str) -> Result<Volume, PluginError>;
+
+    /// Operator command of the admin CLI (not an SMAPIv3 call): returns the text printed on
+    /// stdout. `status` and `tree` must be read-only; `check` reports problems without fixing
+    /// them. An `Err` makes the CLI print the error on stderr and exit 1.
+    fn admin(&self, cmd: AdminCmd) -> Result<String, PluginError>;
 }
 
 /// A backend that fails every call with "backend not built yet".
@@ -184,6 +236,9 @@ impl VolumeBackend for UnbuiltBackend {
     fn volume_stat(&self, _: &str, _: &str, _: &str) -> Result<Volume, PluginError> {
         Self::fail("Volume.stat")
     }
+    fn admin(&self, cmd: AdminCmd) -> Result<String, PluginError> {
+        Self::fail(&format!("xapi-zvol {}", cmd.name()))
+    }
 }
 
 // ====================================================================================
@@ -207,5 +262,16 @@ mod tests {
         assert!(e.to_string().contains("backend not built yet"));
         assert!(e.to_string().contains("Volume.stat"));
         assert!(b.diagnostics("d").is_err());
+        let e = b.admin(AdminCmd::Tree { sr: "tank/sr".into() }).unwrap_err();
+        assert!(e.to_string().contains("xapi-zvol tree: backend not built yet"), "{e}");
+    }
+
+    #[test]
+    fn admin_cmd_accessors() {
+        let c = AdminCmd::Check { sr: "zvol:///tank/sr".into() };
+        assert_eq!(c.name(), "check");
+        assert_eq!(c.sr(), "zvol:///tank/sr");
+        assert_eq!(c.to_string(), "check --sr zvol:///tank/sr");
+        assert_eq!(AdminCmd::Status { sr: "a".into() }.name(), "status");
     }
 }

@@ -257,25 +257,25 @@ impl Method {
         const KEY: &[ParamSpec] = &[s("dbg"), s("sr"), s("key")];
         match self {
             Method::PluginQuery | Method::PluginDiagnostics => DBG,
-            Method::SrProbe | Method::SrAttach => &[s("dbg"), c("configuration")],
-            Method::SrCreate => &[s("dbg"), s("uuid"), c("configuration"), s("name"), s("description")],
+            Method::SrProbe | Method::SrAttach => const { &[s("dbg"), c("configuration")] },
+            Method::SrCreate => const { &[s("dbg"), s("uuid"), c("configuration"), s("name"), s("description")] },
             Method::SrDetach | Method::SrDestroy | Method::SrStat | Method::SrLs => SR,
-            Method::SrSetName => &[s("dbg"), s("sr"), s("new_name")],
-            Method::SrSetDescription => &[s("dbg"), s("sr"), s("new_description")],
-            Method::VolumeCreate => &[s("dbg"), s("sr"), s("name"), s("description"), i("size"), b("sharable")],
+            Method::SrSetName => const { &[s("dbg"), s("sr"), s("new_name")] },
+            Method::SrSetDescription => const { &[s("dbg"), s("sr"), s("new_description")] },
+            Method::VolumeCreate => const { &[s("dbg"), s("sr"), s("name"), s("description"), i("size"), b("sharable")] },
             Method::VolumeSnapshot | Method::VolumeClone | Method::VolumeDestroy | Method::VolumeStat => KEY,
-            Method::VolumeRevert => &[s("dbg"), s("sr"), s("snapshot"), s("key")],
-            Method::VolumeSetName => &[s("dbg"), s("sr"), s("key"), s("new_name")],
-            Method::VolumeSetDescription => &[s("dbg"), s("sr"), s("key"), s("new_description")],
-            Method::VolumeSet => &[s("dbg"), s("sr"), s("key"), s("k"), s("v")],
-            Method::VolumeUnset => &[s("dbg"), s("sr"), s("key"), s("k")],
-            Method::VolumeResize => &[s("dbg"), s("sr"), s("key"), i("new_size")],
-            Method::DatapathOpen => &[s("dbg"), s("uri"), b("persistent")],
+            Method::VolumeRevert => const { &[s("dbg"), s("sr"), s("snapshot"), s("key")] },
+            Method::VolumeSetName => const { &[s("dbg"), s("sr"), s("key"), s("new_name")] },
+            Method::VolumeSetDescription => const { &[s("dbg"), s("sr"), s("key"), s("new_description")] },
+            Method::VolumeSet => const { &[s("dbg"), s("sr"), s("key"), s("k"), s("v")] },
+            Method::VolumeUnset => const { &[s("dbg"), s("sr"), s("key"), s("k")] },
+            Method::VolumeResize => const { &[s("dbg"), s("sr"), s("key"), i("new_size")] },
+            Method::DatapathOpen => const { &[s("dbg"), s("uri"), b("persistent")] },
             Method::DatapathAttach
             | Method::DatapathActivate
             | Method::DatapathDeactivate
-            | Method::DatapathDetach => &[s("dbg"), s("uri"), s("domain")],
-            Method::DatapathClose => &[s("dbg"), s("uri")],
+            | Method::DatapathDetach => const { &[s("dbg"), s("uri"), s("domain")] },
+            Method::DatapathClose => const { &[s("dbg"), s("uri")] },
         }
     }
 

@@ -115,12 +115,18 @@ pub enum NvListError {
 }
 
 fn cstring(what: &'static str, s: &str) -> Result<CString, NvListError> {
-    CString::new(s).map_err(|_| NvListError::Nul { what, value: s.to_owned() })
+    CString::new(s).map_err(|_| NvListError::Nul {
+        what,
+        value: s.to_owned(),
+    })
 }
 
 fn check_name(name: &str) -> Result<(), NvListError> {
     if name.as_bytes().contains(&0) {
-        Err(NvListError::Nul { what: "name", value: name.to_owned() })
+        Err(NvListError::Nul {
+            what: "name",
+            value: name.to_owned(),
+        })
     } else {
         Ok(())
     }
@@ -629,7 +635,9 @@ unsafe fn decode(p: *mut sys::nvpair_t) -> NvValue {
     match ty {
         sys::DATA_TYPE_BOOLEAN => NvValue::Flag,
         sys::DATA_TYPE_BOOLEAN_VALUE => {
-            scalar!(nvpair_value_boolean_value, sys::boolean_t, |v| NvValue::Bool(v != sys::B_FALSE))
+            scalar!(nvpair_value_boolean_value, sys::boolean_t, |v| NvValue::Bool(
+                v != sys::B_FALSE
+            ))
         }
         sys::DATA_TYPE_BYTE => scalar!(nvpair_value_byte, sys::uchar_t, NvValue::Byte),
         sys::DATA_TYPE_INT8 => scalar!(nvpair_value_int8, i8, NvValue::I8),
@@ -665,33 +673,45 @@ unsafe fn decode(p: *mut sys::nvpair_t) -> NvValue {
         sys::DATA_TYPE_BOOLEAN_ARRAY => array!(nvpair_value_boolean_array, sys::boolean_t, |v: &[sys::boolean_t]| {
             NvValue::BoolArray(v.iter().map(|b| *b != sys::B_FALSE).collect())
         }),
-        sys::DATA_TYPE_BYTE_ARRAY => array!(nvpair_value_byte_array, sys::uchar_t, |v: &[u8]| NvValue::ByteArray(v.to_vec())),
+        sys::DATA_TYPE_BYTE_ARRAY => array!(nvpair_value_byte_array, sys::uchar_t, |v: &[u8]| NvValue::ByteArray(
+            v.to_vec()
+        )),
         sys::DATA_TYPE_INT8_ARRAY => array!(nvpair_value_int8_array, i8, |v: &[i8]| NvValue::I8Array(v.to_vec())),
         sys::DATA_TYPE_UINT8_ARRAY => array!(nvpair_value_uint8_array, u8, |v: &[u8]| NvValue::U8Array(v.to_vec())),
         sys::DATA_TYPE_INT16_ARRAY => array!(nvpair_value_int16_array, i16, |v: &[i16]| NvValue::I16Array(v.to_vec())),
-        sys::DATA_TYPE_UINT16_ARRAY => array!(nvpair_value_uint16_array, u16, |v: &[u16]| NvValue::U16Array(v.to_vec())),
+        sys::DATA_TYPE_UINT16_ARRAY => array!(nvpair_value_uint16_array, u16, |v: &[u16]| NvValue::U16Array(
+            v.to_vec()
+        )),
         sys::DATA_TYPE_INT32_ARRAY => array!(nvpair_value_int32_array, i32, |v: &[i32]| NvValue::I32Array(v.to_vec())),
-        sys::DATA_TYPE_UINT32_ARRAY => array!(nvpair_value_uint32_array, u32, |v: &[u32]| NvValue::U32Array(v.to_vec())),
+        sys::DATA_TYPE_UINT32_ARRAY => array!(nvpair_value_uint32_array, u32, |v: &[u32]| NvValue::U32Array(
+            v.to_vec()
+        )),
         sys::DATA_TYPE_INT64_ARRAY => array!(nvpair_value_int64_array, i64, |v: &[i64]| NvValue::I64Array(v.to_vec())),
-        sys::DATA_TYPE_UINT64_ARRAY => array!(nvpair_value_uint64_array, u64, |v: &[u64]| NvValue::U64Array(v.to_vec())),
+        sys::DATA_TYPE_UINT64_ARRAY => array!(nvpair_value_uint64_array, u64, |v: &[u64]| NvValue::U64Array(
+            v.to_vec()
+        )),
         sys::DATA_TYPE_STRING_ARRAY => array!(nvpair_value_string_array, *const c_char, |v: &[*const c_char]| {
             // SAFETY: each element is a NUL-terminated string stored in the pair.
             NvValue::StrArray(v.iter().map(|s| unsafe { lossy(*s) }).collect())
         }),
-        sys::DATA_TYPE_NVLIST_ARRAY => array!(nvpair_value_nvlist_array, *mut sys::nvlist_t, |v: &[*mut sys::nvlist_t]| {
-            NvValue::ListArray(
-                v.iter()
-                    .map(|l| {
-                        if l.is_null() {
-                            NvTree::new()
-                        } else {
-                            // SAFETY: each element is a list embedded in the pair.
-                            unsafe { NvListRef::from_raw(*l) }.to_tree()
-                        }
-                    })
-                    .collect(),
-            )
-        }),
+        sys::DATA_TYPE_NVLIST_ARRAY => array!(
+            nvpair_value_nvlist_array,
+            *mut sys::nvlist_t,
+            |v: &[*mut sys::nvlist_t]| {
+                NvValue::ListArray(
+                    v.iter()
+                        .map(|l| {
+                            if l.is_null() {
+                                NvTree::new()
+                            } else {
+                                // SAFETY: each element is a list embedded in the pair.
+                                unsafe { NvListRef::from_raw(*l) }.to_tree()
+                            }
+                        })
+                        .collect(),
+                )
+            }
+        ),
         other => NvValue::Unknown(other),
     }
 }
@@ -750,7 +770,10 @@ impl<'a> NvListRef<'a> {
     /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
     /// ```
     pub unsafe fn from_raw(p: *const sys::nvlist_t) -> NvListRef<'a> {
-        NvListRef { ptr: p, _life: PhantomData }
+        NvListRef {
+            ptr: p,
+            _life: PhantomData,
+        }
     }
 
     /// The underlying pointer (for C calls that only read it).
@@ -770,7 +793,12 @@ impl<'a> NvListRef<'a> {
     }
 
     fn pairs(&self) -> RawPairs<'a> {
-        RawPairs { list: self.raw(), cur: ptr::null_mut(), done: false, _life: PhantomData }
+        RawPairs {
+            list: self.raw(),
+            cur: ptr::null_mut(),
+            done: false,
+            _life: PhantomData,
+        }
     }
 
     /// The first pair named `name`.
@@ -901,7 +929,11 @@ impl<'a> NvListRef<'a> {
             // list is borrowed, i.e. for 'a.
             Ok(unsafe { NvListRef::from_raw(l) })
         } else {
-            Err(NvListError::WrongType { name: name.to_owned(), expected: "nvlist", found: type_name(ty).to_owned() })
+            Err(NvListError::WrongType {
+                name: name.to_owned(),
+                expected: "nvlist",
+                found: type_name(ty).to_owned(),
+            })
         }
     }
 
@@ -1082,6 +1114,13 @@ impl FusedIterator for NvIter<'_> {}
 /// // Pass `snaps.as_mut_ptr()` to libzfs_core; it only borrows the list.
 /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
 /// ```
+///
+/// Not `Sync` (and views are neither `Send` nor `Sync`):
+///
+/// ```compile_fail
+/// fn shared<T: Sync>() {}
+/// shared::<zfs_volume::lzc::nvlist::NvList>();
+/// ```
 pub struct NvList {
     ptr: NonNull<sys::nvlist_t>,
 }
@@ -1135,7 +1174,10 @@ macro_rules! array_adders {
 }
 
 fn array_len(name: &str, len: usize) -> Result<sys::uint_t, NvListError> {
-    sys::uint_t::try_from(len).map_err(|_| NvListError::Add { name: name.to_owned(), errno: libc::EOVERFLOW })
+    sys::uint_t::try_from(len).map_err(|_| NvListError::Add {
+        name: name.to_owned(),
+        errno: libc::EOVERFLOW,
+    })
 }
 
 impl NvList {
@@ -1176,7 +1218,9 @@ impl NvList {
     /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
     /// ```
     pub unsafe fn from_raw_owned(p: *mut sys::nvlist_t) -> NvList {
-        NvList { ptr: NonNull::new(p).expect("NvList::from_raw_owned: null nvlist pointer") }
+        NvList {
+            ptr: NonNull::new(p).expect("NvList::from_raw_owned: null nvlist pointer"),
+        }
     }
 
     /// The list pointer, for C calls that only read it.
@@ -1295,7 +1339,10 @@ impl NvList {
         let cname = cstring("name", name)?;
         match f(self.ptr.as_ptr(), cname.as_ptr()) {
             0 => Ok(()),
-            errno => Err(NvListError::Add { name: name.to_owned(), errno }),
+            errno => Err(NvListError::Add {
+                name: name.to_owned(),
+                errno,
+            }),
         }
     }
 
@@ -1310,9 +1357,6 @@ impl NvList {
     /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
     /// ```
     pub fn add_boolean(&mut self, name: &str) -> Result<(), NvListError> {
-        // With NV_UNIQUE_NAME, libnvpair replaces a same-named pair for every add except
-        // nvlist_add_boolean (it only drops pairs of the same *type*), so do it here.
-        self.remove(name);
         self.add_raw(name, |nvl, n| {
             // SAFETY: `nvl` is our live list and `n` a NUL-terminated name.
             unsafe { sys::nvlist_add_boolean(nvl, n) }
@@ -1400,7 +1444,10 @@ impl NvList {
     /// ```
     pub fn add_boolean_array(&mut self, name: &str, values: &[bool]) -> Result<(), NvListError> {
         let n = array_len(name, values.len())?;
-        let v: Vec<sys::boolean_t> = values.iter().map(|&b| if b { sys::B_TRUE } else { sys::B_FALSE }).collect();
+        let v: Vec<sys::boolean_t> = values
+            .iter()
+            .map(|&b| if b { sys::B_TRUE } else { sys::B_FALSE })
+            .collect();
         self.add_raw(name, |nvl, cname| {
             // SAFETY: `nvl` is our live list, `cname` a NUL-terminated name, `v` holds `n`
             // elements that libnvpair copies without writing through the pointer.
@@ -1430,7 +1477,10 @@ impl NvList {
     /// ```
     pub fn add_string_array(&mut self, name: &str, values: &[&str]) -> Result<(), NvListError> {
         let n = array_len(name, values.len())?;
-        let owned = values.iter().map(|s| cstring("string value", s)).collect::<Result<Vec<_>, _>>()?;
+        let owned = values
+            .iter()
+            .map(|s| cstring("string value", s))
+            .collect::<Result<Vec<_>, _>>()?;
         let ptrs: Vec<*const c_char> = owned.iter().map(|s| s.as_ptr()).collect();
         self.add_raw(name, |nvl, cname| {
             // SAFETY: `nvl` is our live list, `cname` a NUL-terminated name; `ptrs` holds
@@ -1512,9 +1562,10 @@ impl NvList {
                 let refs: Vec<&NvList> = lists.iter().collect();
                 self.add_nvlist_array(name, &refs)
             }
-            NvValue::Unknown(code) => {
-                Err(NvListError::UnsupportedType { name: name.to_owned(), type_code: *code })
-            }
+            NvValue::Unknown(code) => Err(NvListError::UnsupportedType {
+                name: name.to_owned(),
+                type_code: *code,
+            }),
         }
     }
 
@@ -1778,4 +1829,534 @@ impl Serialize for NvList {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn s(v: &str) -> String {
+        v.to_owned()
+    }
+
+    /// One pair of every type, built through the typed adders.
+    fn every_type() -> (NvList, NvTree) {
+        let mut inner = NvList::new().unwrap();
+        inner.add_uint64("value", 8192).unwrap();
+        inner.add_string("source", "local").unwrap();
+        let mut other = NvList::new().unwrap();
+        other.add_boolean("f").unwrap();
+
+        let mut nv = NvList::new().unwrap();
+        nv.add_boolean("flag").unwrap();
+        nv.add_boolean_value("bool", true).unwrap();
+        nv.add_byte("byte", 0xfe).unwrap();
+        nv.add_int8("i8", i8::MIN).unwrap();
+        nv.add_uint8("u8", u8::MAX).unwrap();
+        nv.add_int16("i16", i16::MIN).unwrap();
+        nv.add_uint16("u16", u16::MAX).unwrap();
+        nv.add_int32("i32", i32::MIN).unwrap();
+        nv.add_uint32("u32", u32::MAX).unwrap();
+        nv.add_int64("i64", i64::MIN).unwrap();
+        nv.add_uint64("u64", u64::MAX).unwrap();
+        nv.add_double("double", -1.5e300).unwrap();
+        nv.add_hrtime("hrtime", 123_456_789).unwrap();
+        nv.add_string("str", "héllo wörld").unwrap();
+        nv.add_string("empty_str", "").unwrap();
+        nv.add_nvlist("list", &inner).unwrap();
+        nv.add_boolean_array("bool_a", &[true, false, true]).unwrap();
+        nv.add_byte_array("byte_a", &[0, 255]).unwrap();
+        nv.add_int8_array("i8_a", &[-1, 1]).unwrap();
+        nv.add_uint8_array("u8_a", &[1, 2, 3]).unwrap();
+        nv.add_int16_array("i16_a", &[-300, 300]).unwrap();
+        nv.add_uint16_array("u16_a", &[300]).unwrap();
+        nv.add_int32_array("i32_a", &[-70000]).unwrap();
+        nv.add_uint32_array("u32_a", &[70000, 0]).unwrap();
+        nv.add_int64_array("i64_a", &[i64::MIN, i64::MAX]).unwrap();
+        nv.add_uint64_array("u64_a", &[0, u64::MAX]).unwrap();
+        nv.add_uint64_array("u64_empty", &[]).unwrap();
+        nv.add_string_array("str_a", &["a", "", "ü"]).unwrap();
+        nv.add_string_array("str_empty", &[]).unwrap();
+        nv.add_nvlist_array("list_a", &[&inner, &other]).unwrap();
+        nv.add_nvlist_array("list_empty", &[]).unwrap();
+
+        let inner_t = NvTree(vec![
+            (s("value"), NvValue::U64(8192)),
+            (s("source"), NvValue::Str(s("local"))),
+        ]);
+        let other_t = NvTree(vec![(s("f"), NvValue::Flag)]);
+        let tree = NvTree(vec![
+            (s("flag"), NvValue::Flag),
+            (s("bool"), NvValue::Bool(true)),
+            (s("byte"), NvValue::Byte(0xfe)),
+            (s("i8"), NvValue::I8(i8::MIN)),
+            (s("u8"), NvValue::U8(u8::MAX)),
+            (s("i16"), NvValue::I16(i16::MIN)),
+            (s("u16"), NvValue::U16(u16::MAX)),
+            (s("i32"), NvValue::I32(i32::MIN)),
+            (s("u32"), NvValue::U32(u32::MAX)),
+            (s("i64"), NvValue::I64(i64::MIN)),
+            (s("u64"), NvValue::U64(u64::MAX)),
+            (s("double"), NvValue::Double(-1.5e300)),
+            (s("hrtime"), NvValue::HrTime(123_456_789)),
+            (s("str"), NvValue::Str(s("héllo wörld"))),
+            (s("empty_str"), NvValue::Str(s(""))),
+            (s("list"), NvValue::List(inner_t.clone())),
+            (s("bool_a"), NvValue::BoolArray(vec![true, false, true])),
+            (s("byte_a"), NvValue::ByteArray(vec![0, 255])),
+            (s("i8_a"), NvValue::I8Array(vec![-1, 1])),
+            (s("u8_a"), NvValue::U8Array(vec![1, 2, 3])),
+            (s("i16_a"), NvValue::I16Array(vec![-300, 300])),
+            (s("u16_a"), NvValue::U16Array(vec![300])),
+            (s("i32_a"), NvValue::I32Array(vec![-70000])),
+            (s("u32_a"), NvValue::U32Array(vec![70000, 0])),
+            (s("i64_a"), NvValue::I64Array(vec![i64::MIN, i64::MAX])),
+            (s("u64_a"), NvValue::U64Array(vec![0, u64::MAX])),
+            (s("u64_empty"), NvValue::U64Array(vec![])),
+            (s("str_a"), NvValue::StrArray(vec![s("a"), s(""), s("ü")])),
+            (s("str_empty"), NvValue::StrArray(vec![])),
+            (s("list_a"), NvValue::ListArray(vec![inner_t, other_t])),
+            (s("list_empty"), NvValue::ListArray(vec![])),
+        ]);
+        (nv, tree)
+    }
+
+    #[test]
+    fn every_type_round_trips_through_lookup() {
+        let (nv, tree) = every_type();
+        assert_eq!(nv.len(), tree.len());
+        for (name, want) in &tree {
+            assert_eq!(&nv.lookup(name).unwrap(), want, "{name}");
+            assert!(nv.exists(name), "{name}");
+        }
+        assert!(nv.lookup_boolean_value("bool").unwrap());
+        assert_eq!(nv.lookup_int32("i32").unwrap(), i32::MIN);
+        assert_eq!(nv.lookup_int64("i64").unwrap(), i64::MIN);
+        assert_eq!(nv.lookup_uint64("u64").unwrap(), u64::MAX);
+        assert_eq!(nv.lookup_string("str").unwrap(), "héllo wörld");
+        assert_eq!(nv.lookup_uint64_array("u64_a").unwrap(), [0, u64::MAX]);
+        assert_eq!(nv.lookup_uint64_array("u64_empty").unwrap(), Vec::<u64>::new());
+        assert_eq!(nv.lookup_string_array("str_a").unwrap(), ["a", "", "ü"]);
+        let list = nv.lookup_nvlist("list").unwrap();
+        assert_eq!(list.lookup_uint64("value").unwrap(), 8192);
+        assert_eq!(list.lookup_string("source").unwrap(), "local");
+    }
+
+    #[test]
+    fn every_value_variant_via_add_value() {
+        let (_, tree) = every_type();
+        let mut nv = NvList::new().unwrap();
+        for (name, value) in &tree {
+            nv.add_value(name, value).unwrap();
+        }
+        assert_eq!(nv.to_tree(), tree);
+        let err = nv.add_value("u", &NvValue::Unknown(99)).unwrap_err();
+        assert!(
+            matches!(err, NvListError::UnsupportedType { type_code: 99, .. }),
+            "{err:?}"
+        );
+        assert!(!nv.exists("u"));
+    }
+
+    #[test]
+    fn missing_name_is_not_found() {
+        let (nv, _) = every_type();
+        for r in [
+            nv.lookup("nope").map(|_| ()),
+            nv.lookup_uint64("nope").map(|_| ()),
+            nv.lookup_string("nope").map(|_| ()),
+            nv.lookup_nvlist("nope").map(|_| ()),
+            nv.lookup_string_array("nope").map(|_| ()),
+        ] {
+            match r {
+                Err(NvListError::NotFound { name }) => assert_eq!(name, "nope"),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(!nv.exists("nope"));
+        // A nested list's names are not visible from the parent.
+        assert!(!nv.exists("value"));
+    }
+
+    #[test]
+    fn wrong_type_is_reported() {
+        let (nv, _) = every_type();
+        let check = |r: Result<(), NvListError>, exp: &str, fnd: &str| match r {
+            Err(NvListError::WrongType { name, expected, found }) => {
+                assert_eq!((expected, found.as_str()), (exp, fnd), "{name}");
+            }
+            other => panic!("{other:?}"),
+        };
+        check(nv.lookup_uint64("i64").map(|_| ()), "uint64", "int64");
+        check(nv.lookup_int64("u64").map(|_| ()), "int64", "uint64");
+        check(nv.lookup_int32("str").map(|_| ()), "int32", "string");
+        check(nv.lookup_string("list").map(|_| ()), "string", "nvlist");
+        check(nv.lookup_nvlist("u64_a").map(|_| ()), "nvlist", "uint64_array");
+        check(nv.lookup_boolean_value("flag").map(|_| ()), "boolean_value", "boolean");
+        check(
+            nv.lookup_uint64_array("i64_a").map(|_| ()),
+            "uint64_array",
+            "int64_array",
+        );
+        check(nv.lookup_string_array("str").map(|_| ()), "string_array", "string");
+        let msg = nv.lookup_uint64("str").unwrap_err().to_string();
+        assert_eq!(msg, r#"nvlist pair "str" is of type string, expected uint64"#);
+    }
+
+    #[test]
+    fn same_name_replaces_and_moves_to_the_end() {
+        let mut nv = NvList::new().unwrap();
+        nv.add_uint64("a", 1).unwrap();
+        nv.add_uint64("b", 2).unwrap();
+        nv.add_string("a", "x").unwrap();
+        assert_eq!(nv.len(), 2);
+        assert_eq!(nv.lookup_string("a").unwrap(), "x");
+        assert_eq!(
+            nv.to_tree(),
+            NvTree(vec![(s("b"), NvValue::U64(2)), (s("a"), NvValue::Str(s("x")))])
+        );
+        nv.add_boolean("b").unwrap();
+        nv.add_boolean("b").unwrap();
+        assert_eq!(
+            nv.to_tree(),
+            NvTree(vec![(s("a"), NvValue::Str(s("x"))), (s("b"), NvValue::Flag)])
+        );
+        nv.add_uint64("b", 7).unwrap();
+        assert_eq!(nv.lookup_uint64("b").unwrap(), 7);
+        assert_eq!(nv.len(), 2);
+        // A tree with a repeated name keeps the last value.
+        let t = NvTree(vec![(s("k"), NvValue::U64(1)), (s("k"), NvValue::I32(2))]);
+        assert_eq!(
+            NvList::from_tree(&t).unwrap().to_tree(),
+            NvTree(vec![(s("k"), NvValue::I32(2))])
+        );
+    }
+
+    #[test]
+    fn remove_pairs() {
+        let mut nv = NvList::new().unwrap();
+        nv.add_uint64("a", 1).unwrap();
+        nv.add_boolean("b").unwrap();
+        assert!(nv.remove("a"));
+        assert!(!nv.remove("a"));
+        assert!(!nv.remove("b\0"));
+        assert_eq!(nv.to_tree(), NvTree(vec![(s("b"), NvValue::Flag)]));
+        assert!(nv.remove("b"));
+        assert!(nv.is_empty());
+    }
+
+    #[test]
+    fn nested_lists_are_copies_and_borrowable() {
+        let mut leaf = NvList::new().unwrap();
+        leaf.add_int64("n", 1).unwrap();
+        let mut mid = NvList::new().unwrap();
+        mid.add_nvlist("leaf", &leaf).unwrap();
+        let mut top = NvList::new().unwrap();
+        top.add_nvlist("mid", &mid).unwrap();
+        // Later changes to the sources do not show in the copies.
+        leaf.add_int64("n", 2).unwrap();
+        mid.remove("leaf");
+        drop(leaf);
+        drop(mid);
+        let view = top.lookup_nvlist("mid").unwrap().lookup_nvlist("leaf").unwrap();
+        assert_eq!(view.lookup_int64("n").unwrap(), 1);
+        assert_eq!(top.to_json(), json!({"mid": {"leaf": {"n": 1}}}),);
+        let owned = view.to_nvlist().unwrap();
+        drop(top);
+        assert_eq!(owned.lookup_int64("n").unwrap(), 1);
+        assert_eq!(format!("{owned:?}"), r#"{"n": I64(1)}"#);
+    }
+
+    #[test]
+    fn iteration_follows_insertion_order() {
+        let names = ["zeta", "alpha", "mid", "0", "tank/vol@snap", "ü"];
+        let mut nv = NvList::new().unwrap();
+        for (i, n) in names.iter().enumerate() {
+            nv.add_uint64(n, i as u64).unwrap();
+        }
+        let got: Vec<(String, NvValue)> = nv.iter().collect();
+        let want: Vec<(String, NvValue)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.to_string(), NvValue::U64(i as u64)))
+            .collect();
+        assert_eq!(got, want);
+        let mut it = nv.iter();
+        assert_eq!(it.by_ref().count(), names.len());
+        assert!(it.next().is_none(), "fused");
+        // By-value and by-reference iteration over the tree and the list agree.
+        let tree = nv.to_tree();
+        let by_ref: Vec<&str> = (&tree).into_iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(by_ref, names);
+        let by_list: Vec<String> = (&nv).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(by_list, names);
+        let mut n = 0;
+        for (k, v) in tree {
+            assert_eq!((k.as_str(), v), (names[n], NvValue::U64(n as u64)));
+            n += 1;
+        }
+        assert_eq!(n, names.len());
+    }
+
+    #[test]
+    fn tree_round_trip() {
+        let (nv, tree) = every_type();
+        assert_eq!(nv.to_tree(), tree);
+        let rebuilt = NvList::from_tree(&tree).unwrap();
+        assert_eq!(rebuilt.to_tree(), tree);
+        assert_eq!(NvList::try_from(&tree).unwrap().to_tree(), tree);
+        assert_eq!(tree.to_nvlist().unwrap().to_tree(), tree);
+        // NvTree helpers.
+        assert_eq!(tree.get("u64"), Some(&NvValue::U64(u64::MAX)));
+        assert_eq!(tree.get("missing"), None);
+        let mut t: NvTree = tree.iter().take(2).cloned().collect();
+        t.push("x", NvValue::Flag);
+        t.extend([(s("y"), NvValue::I32(1))]);
+        assert_eq!(t.len(), 4);
+        assert!(!t.is_empty() && NvTree::new().is_empty());
+    }
+
+    #[test]
+    fn json_shape() {
+        let (nv, tree) = every_type();
+        let j = nv.to_json();
+        assert_eq!(j, tree.to_json());
+        assert_eq!(
+            j,
+            json!({
+                "flag": true, "bool": true, "byte": 254, "i8": -128, "u8": 255,
+                "i16": -32768, "u16": 65535, "i32": -2147483648i64, "u32": 4294967295u64,
+                "i64": i64::MIN, "u64": u64::MAX, "double": -1.5e300, "hrtime": 123456789,
+                "str": "héllo wörld", "empty_str": "",
+                "list": {"value": 8192, "source": "local"},
+                "bool_a": [true, false, true], "byte_a": [0, 255], "i8_a": [-1, 1],
+                "u8_a": [1, 2, 3], "i16_a": [-300, 300], "u16_a": [300], "i32_a": [-70000],
+                "u32_a": [70000, 0], "i64_a": [i64::MIN, i64::MAX], "u64_a": [0, u64::MAX],
+                "u64_empty": [], "str_a": ["a", "", "ü"], "str_empty": [],
+                "list_a": [{"value": 8192, "source": "local"}, {"f": true}],
+                "list_empty": [],
+            })
+        );
+        // Serialize agrees with to_json, also for the values to_json maps to null.
+        assert_eq!(serde_json::to_value(&tree).unwrap(), j);
+        assert_eq!(serde_json::to_value(&nv).unwrap(), j);
+        let odd = NvTree(vec![
+            (s("nan"), NvValue::Double(f64::NAN)),
+            (s("u"), NvValue::Unknown(42)),
+        ]);
+        assert_eq!(odd.to_json(), json!({"nan": null, "u": null}));
+        assert_eq!(serde_json::to_string(&odd).unwrap(), r#"{"nan":null,"u":null}"#);
+        assert_eq!(NvValue::Unknown(42).type_name(), "unknown");
+    }
+
+    #[test]
+    fn pack_unpack_round_trip() {
+        let (nv, tree) = every_type();
+        let buf = nv.pack().unwrap();
+        assert!(!buf.is_empty());
+        let back = NvList::unpack(&buf).unwrap();
+        assert_eq!(back.to_tree(), tree);
+        // Still a unique-name list after unpacking.
+        let mut back = back;
+        back.add_string("u64", "replaced").unwrap();
+        assert_eq!(back.len(), tree.len());
+        // Empty list, and nested views pack too.
+        let empty = NvList::new().unwrap();
+        assert!(NvList::unpack(&empty.pack().unwrap()).unwrap().is_empty());
+        let inner = nv.lookup_nvlist("list").unwrap().pack().unwrap();
+        assert_eq!(NvList::unpack(&inner).unwrap().lookup_uint64("value").unwrap(), 8192);
+    }
+
+    #[test]
+    fn unpack_rejects_garbage() {
+        let good = every_type().0.pack().unwrap();
+        for bad in [
+            &b""[..],
+            b"\0",
+            b"garbage that is not an nvlist",
+            &good[..good.len() / 2],
+            &[0xff; 64],
+        ] {
+            match NvList::unpack(bad) {
+                Err(NvListError::Unpack(e)) => assert_ne!(e, 0),
+                other => panic!("{} bytes: {other:?}", bad.len()),
+            }
+        }
+    }
+
+    #[test]
+    fn clones_are_independent() {
+        let (mut a, tree) = every_type();
+        let mut b = a.clone();
+        let c = a.try_clone().unwrap();
+        b.add_uint64("u64", 1).unwrap();
+        b.remove("str");
+        a.add_string("new", "x").unwrap();
+        assert_eq!(c.to_tree(), tree);
+        assert_eq!(b.lookup_uint64("u64").unwrap(), 1);
+        assert!(!b.exists("str") && a.exists("str"));
+        assert!(!b.exists("new") && !c.exists("new"));
+        assert_eq!(a.lookup_uint64("u64").unwrap(), u64::MAX);
+    }
+
+    #[test]
+    fn raw_ownership_round_trip() {
+        let (nv, tree) = every_type();
+        let p = nv.into_raw();
+        // SAFETY: `p` came from into_raw and is owned again exactly once.
+        let nv = unsafe { NvList::from_raw_owned(p) };
+        assert_eq!(nv.to_tree(), tree);
+        // SAFETY: `nv` outlives the view and is not modified meanwhile.
+        let view = unsafe { NvListRef::from_raw(nv.as_ptr()) };
+        assert_eq!(view.as_ptr(), nv.as_ptr());
+        assert_eq!(view.to_tree(), tree);
+        let mut nv = nv;
+        assert_eq!(nv.as_mut_ptr().cast_const(), nv.as_ptr());
+        // Send: an NvList can move to another thread.
+        let t = std::thread::spawn(move || nv.to_tree()).join().unwrap();
+        assert_eq!(t, tree);
+    }
+
+    #[test]
+    fn nul_bytes_are_rejected_not_truncated() {
+        let mut nv = NvList::new().unwrap();
+        let is_nul = |r: Result<(), NvListError>, what_: &str, value_: &str| match r {
+            Err(NvListError::Nul { what, value }) => assert_eq!((what, value.as_str()), (what_, value_)),
+            other => panic!("{other:?}"),
+        };
+        is_nul(nv.add_boolean("a\0b"), "name", "a\0b");
+        is_nul(nv.add_uint64("a\0", 1), "name", "a\0");
+        is_nul(nv.add_string("a", "x\0y"), "string value", "x\0y");
+        is_nul(nv.add_string("a\0", "x"), "name", "a\0");
+        is_nul(nv.add_string_array("a", &["ok", "b\0ad"]), "string value", "b\0ad");
+        is_nul(nv.add_nvlist("a\0", &NvList::new().unwrap()), "name", "a\0");
+        is_nul(nv.add_value("\0", &NvValue::List(NvTree::new())), "name", "\0");
+        is_nul(
+            nv.add_value("l", &NvValue::StrArray(vec![s("\0")])),
+            "string value",
+            "\0",
+        );
+        let t = NvTree(vec![(s("in\0ner"), NvValue::Flag)]);
+        is_nul(nv.add_value("l", &NvValue::List(t)), "name", "in\0ner");
+        assert!(nv.is_empty(), "nothing was added: {:?}", nv.to_tree());
+        nv.add_boolean("a").unwrap();
+        assert!(!nv.exists("a\0"));
+        is_nul(nv.lookup("a\0").map(|_| ()), "name", "a\0");
+        is_nul(nv.lookup_uint64("a\0junk").map(|_| ()), "name", "a\0junk");
+        let msg = nv.add_string("k", "x\0").unwrap_err().to_string();
+        assert_eq!(msg, r#"nvlist string value "x\0" contains a NUL byte"#);
+    }
+
+    #[test]
+    fn invalid_utf8_is_decoded_lossily() {
+        let mut nv = NvList::new().unwrap();
+        let name = c"k\xff";
+        let val = c"v\xfe";
+        // SAFETY: our live list and two NUL-terminated strings.
+        let rc = unsafe { sys::nvlist_add_string(nv.as_mut_ptr(), name.as_ptr(), val.as_ptr()) };
+        assert_eq!(rc, 0);
+        assert_eq!(
+            nv.to_tree(),
+            NvTree(vec![(s("k\u{fffd}"), NvValue::Str(s("v\u{fffd}")))])
+        );
+    }
+
+    #[test]
+    fn error_messages() {
+        assert_eq!(
+            NvListError::Add {
+                name: s("x"),
+                errno: libc::ENOMEM
+            }
+            .to_string(),
+            format!(
+                "cannot add \"x\" to an nvlist: {}",
+                std::io::Error::from_raw_os_error(libc::ENOMEM)
+            ),
+        );
+        assert!(NvListError::Alloc(libc::ENOMEM)
+            .to_string()
+            .starts_with("cannot allocate an nvlist: "));
+        assert!(NvListError::Pack(libc::EINVAL)
+            .to_string()
+            .starts_with("cannot pack an nvlist: "));
+        assert_eq!(
+            NvListError::UnsupportedType {
+                name: s("x"),
+                type_code: 99
+            }
+            .to_string(),
+            "cannot add \"x\" to an nvlist: unsupported data type 99",
+        );
+    }
+
+    // ---- property tests --------------------------------------------------------------
+
+    /// Any non-NUL text (names may be empty).
+    fn text() -> impl Strategy<Value = String> {
+        "[^\u{0}]{0,12}"
+    }
+
+    /// Values that survive NvTree -> nvlist -> NvTree unchanged (no Unknown, no NaN).
+    fn leaf() -> impl Strategy<Value = NvValue> {
+        prop_oneof![
+            Just(NvValue::Flag),
+            any::<bool>().prop_map(NvValue::Bool),
+            any::<u8>().prop_map(NvValue::Byte),
+            any::<i8>().prop_map(NvValue::I8),
+            any::<u8>().prop_map(NvValue::U8),
+            any::<i16>().prop_map(NvValue::I16),
+            any::<u16>().prop_map(NvValue::U16),
+            any::<i32>().prop_map(NvValue::I32),
+            any::<u32>().prop_map(NvValue::U32),
+            any::<i64>().prop_map(NvValue::I64),
+            any::<u64>().prop_map(NvValue::U64),
+            any::<f64>()
+                .prop_filter("NaN != NaN", |f| !f.is_nan())
+                .prop_map(NvValue::Double),
+            any::<i64>().prop_map(NvValue::HrTime),
+            text().prop_map(NvValue::Str),
+            prop::collection::vec(any::<bool>(), 0..4).prop_map(NvValue::BoolArray),
+            prop::collection::vec(any::<u8>(), 0..4).prop_map(NvValue::ByteArray),
+            prop::collection::vec(any::<i8>(), 0..4).prop_map(NvValue::I8Array),
+            prop::collection::vec(any::<u8>(), 0..4).prop_map(NvValue::U8Array),
+            prop::collection::vec(any::<i16>(), 0..4).prop_map(NvValue::I16Array),
+            prop::collection::vec(any::<u16>(), 0..4).prop_map(NvValue::U16Array),
+            prop::collection::vec(any::<i32>(), 0..4).prop_map(NvValue::I32Array),
+            prop::collection::vec(any::<u32>(), 0..4).prop_map(NvValue::U32Array),
+            prop::collection::vec(any::<i64>(), 0..4).prop_map(NvValue::I64Array),
+            prop::collection::vec(any::<u64>(), 0..4).prop_map(NvValue::U64Array),
+            prop::collection::vec(text(), 0..4).prop_map(NvValue::StrArray),
+        ]
+    }
+
+    /// A tree with unique names (an NV_UNIQUE_NAME list cannot hold duplicates).
+    fn tree_of(value: impl Strategy<Value = NvValue>) -> impl Strategy<Value = NvTree> {
+        prop::collection::vec((text(), value), 0..6).prop_map(|pairs| {
+            let mut seen = std::collections::HashSet::new();
+            pairs.into_iter().filter(|(k, _)| seen.insert(k.clone())).collect()
+        })
+    }
+
+    fn value() -> impl Strategy<Value = NvValue> {
+        leaf().prop_recursive(3, 48, 6, |inner| {
+            prop_oneof![
+                tree_of(inner.clone()).prop_map(NvValue::List),
+                prop::collection::vec(tree_of(inner), 0..3).prop_map(NvValue::ListArray),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn prop_tree_and_pack_round_trip(tree in tree_of(value())) {
+            let nv = NvList::from_tree(&tree).unwrap();
+            prop_assert_eq!(&nv.to_tree(), &tree);
+            let back = NvList::unpack(&nv.pack().unwrap()).unwrap();
+            prop_assert_eq!(&back.to_tree(), &tree);
+            prop_assert_eq!(&nv.try_clone().unwrap().to_tree(), &tree);
+            prop_assert_eq!(nv.len(), tree.len());
+            for (k, v) in &tree {
+                prop_assert_eq!(&nv.lookup(k).unwrap(), v);
+            }
+            prop_assert_eq!(serde_json::to_value(&tree).unwrap(), tree.to_json());
+        }
+    }
 }

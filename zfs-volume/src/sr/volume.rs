@@ -183,12 +183,13 @@ impl Sr {
             .user(meta::VDI_SHARABLE, "false")
             .user(meta::VDI_SNAPSHOT_OF, key)
             .user(meta::VDI_PROVISIONING, "thin");
-        match (&src.kind, &src.origin) {
-            // A snapshot VDI never changes, so its origin already is its content: clone
-            // that (one ioctl, no new ZFS snapshot).
-            (Kind::Snapshot, Some(origin)) => self.zfs.clone(&dst, origin, &props)?,
+        match (&src.kind, &src.content) {
+            // A snapshot VDI never changes, so the ZFS snapshot it was cloned from (or that
+            // a promote moved into it) already is its content: clone that (one ioctl, no
+            // new ZFS snapshot).
+            (Kind::Snapshot, Some(content)) => self.zfs.clone(&dst, content, &props)?,
             _ => {
-                let snap = format!("{}@{new}", src.dataset);
+                let snap = source_snapshot_name(&src, &new);
                 self.snapshot_and_clone(&src.dataset, &snap, &dst, &props, "snapshot:after-snapshot")
                     .map_err(|e| space_error(e, "snapshot", 0))?
             }
@@ -213,12 +214,12 @@ impl Sr {
         if self.provisioning == Provisioning::Thick {
             props = props.u64("refreservation", self.thick_refreservation(src.virtual_size)?);
         }
-        match (&src.kind, &src.origin) {
-            (Kind::Snapshot, Some(origin)) => {
-                self.zfs.clone(&dst, origin, &props).map_err(|e| space_error(e, "clone", src.virtual_size))?
+        match (&src.kind, &src.content) {
+            (Kind::Snapshot, Some(content)) => {
+                self.zfs.clone(&dst, content, &props).map_err(|e| space_error(e, "clone", src.virtual_size))?
             }
             _ => {
-                let snap = format!("{}@{new}", src.dataset);
+                let snap = source_snapshot_name(&src, &new);
                 self.snapshot_and_clone(&src.dataset, &snap, &dst, &props, "clone:after-snapshot")
                     .map_err(|e| space_error(e, "clone", src.virtual_size))?
             }
@@ -303,10 +304,10 @@ impl Sr {
         let thick = v.thick;
         // The ZFS snapshot holding the snapshot VDI's content.
         let token = new_key();
-        let content = match &s.origin {
+        let content = match &s.content {
             Some(o) => o.clone(),
             None => {
-                let snap = format!("{}@{token}", s.dataset);
+                let snap = source_snapshot_name(&s, &token);
                 self.zfs.snapshot(&[&snap], &[])?;
                 snap
             }
@@ -339,7 +340,7 @@ impl Sr {
         let old = self.layout.tombstone(&format!("{key}.old-{token}"));
         let r = self.zfs.clone(&new, &content, &props);
         if let Err(e) = r {
-            if s.origin.is_none() {
+            if s.content.is_none() {
                 let _ = self.zfs.destroy_snapshots(&[&content], false);
             }
             return Err(space_error(e, "revert", s.virtual_size));
@@ -418,6 +419,17 @@ impl Sr {
     /// The name of the tombstone container (for tools and tests).
     pub fn gc_container(&self) -> String {
         self.layout.container(GC)
+    }
+}
+
+/// The name of a new ZFS snapshot taken of `src` to clone from. Short names are
+/// globally unique (promote never clashes): a writable volume's is the key of the VDI
+/// about to be made from it; a snapshot VDI's is its own key, because its content never
+/// changes, so later clones find and reuse it as the snapshot VDI's content.
+fn source_snapshot_name(src: &VdiInfo, new: &str) -> String {
+    match src.kind {
+        Kind::Snapshot => format!("{}@{}", src.dataset, src.key),
+        Kind::Volume => format!("{}@{new}", src.dataset),
     }
 }
 

@@ -196,6 +196,19 @@ fn run_seed(seed: u64, ops: usize) -> usize {
     done
 }
 
+/// Append a result line to `target/vm-results/<what>-zfs<version>.txt` (the repository is
+/// shared read-write into the VM), so scripts/test can print it whatever libtest captures.
+fn record_result(what: &str, line: &str) {
+    use std::io::Write;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/vm-results");
+    let _ = std::fs::create_dir_all(&dir);
+    let v = zfs_volume::lzc::module_version().unwrap_or_default();
+    let v = v.split('-').next().unwrap_or("unknown").to_string();
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{what}-zfs{v}.txt"))) {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
 #[test]
 #[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
 fn random_operation_sequences_match_the_model() {
@@ -227,6 +240,6 @@ fn random_operation_sequences_match_the_model() {
         zfs_volume::lzc::module_version().unwrap_or_default(),
         start.elapsed().as_secs_f64()
     );
-    println!("{line}");
     eprintln!("{line}");
+    record_result("model", &line);
 }

@@ -11,6 +11,7 @@ static STAT_VDI: Program = program!("stat_vdi");
 static LIST_SR: Program = program!("list_sr");
 static DESTROY_VDI: Program = program!("destroy_vdi");
 static SNAPSHOT_CLONE: Program = program!("snapshot_clone");
+static CLONE_WITH_PROPS: Program = program!("clone_with_props");
 
 /// How long a transient EBUSY (udev probing a zvol) is retried.
 const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
@@ -137,6 +138,22 @@ impl Sr {
         self.stat_locked(&key)
     }
 
+    /// Clone an existing ZFS snapshot with `props`: one txg with `zfs.sync.clone` (2.4+)
+    /// when only user properties are set, else `lzc_clone` (which sets them in a second
+    /// sync task).
+    fn clone_snapshot(&self, origin: &str, dst: &str, props: &Props) -> Result<()> {
+        let only_user = props.iter().all(|(k, _)| k.contains(':'));
+        if only_user && self.capabilities()?.sync_clone {
+            let mut args = NvList::new()?;
+            args.add_string("origin", origin)?;
+            args.add_string("clone", dst)?;
+            args.add_nvlist("props", &user_props_nvlist(props)?)?;
+            let out = self.zfs.program_sync(self.pool(), &CLONE_WITH_PROPS, &args, Limits::default())?;
+            return check_step(&CLONE_WITH_PROPS, Op::Clone, dst, &out);
+        }
+        self.zfs.clone(dst, origin, props)
+    }
+
     /// Snapshot `src` as `<src>@<new>` and clone it into `dst` with `props`: one txg where
     /// the kernel has `zfs.sync.clone` (2.4+) and no native property is needed, two
     /// otherwise (a crash in between leaves a clone-less snapshot, collected by
@@ -144,16 +161,10 @@ impl Sr {
     fn snapshot_and_clone(&self, src: &str, snap: &str, dst: &str, props: &Props, fault_name: &str) -> Result<()> {
         let only_user = props.iter().all(|(k, _)| k.contains(':'));
         if only_user && self.capabilities()?.sync_clone {
-            let mut p = NvList::new()?;
-            for (k, v) in props.iter() {
-                if let crate::lzc::PropValue::Str(s) = v {
-                    p.add_string(k, s)?;
-                }
-            }
             let mut args = NvList::new()?;
             args.add_string("snapshot", snap)?;
             args.add_string("clone", dst)?;
-            args.add_nvlist("props", &p)?;
+            args.add_nvlist("props", &user_props_nvlist(props)?)?;
             let out = self.zfs.program_sync(self.pool(), &SNAPSHOT_CLONE, &args, Limits::default())?;
             return check_step(&SNAPSHOT_CLONE, Op::Snapshot, src, &out);
         }
@@ -187,7 +198,7 @@ impl Sr {
             // A snapshot VDI never changes, so the ZFS snapshot it was cloned from (or that
             // a promote moved into it) already is its content: clone that (one ioctl, no
             // new ZFS snapshot).
-            (Kind::Snapshot, Some(content)) => self.zfs.clone(&dst, content, &props)?,
+            (Kind::Snapshot, Some(content)) => self.clone_snapshot(content, &dst, &props)?,
             _ => {
                 let snap = source_snapshot_name(&src, &new);
                 self.snapshot_and_clone(&src.dataset, &snap, &dst, &props, "snapshot:after-snapshot")
@@ -216,7 +227,7 @@ impl Sr {
         }
         match (&src.kind, &src.content) {
             (Kind::Snapshot, Some(content)) => {
-                self.zfs.clone(&dst, content, &props).map_err(|e| space_error(e, "clone", src.virtual_size))?
+                self.clone_snapshot(content, &dst, &props).map_err(|e| space_error(e, "clone", src.virtual_size))?
             }
             _ => {
                 let snap = source_snapshot_name(&src, &new);
@@ -420,6 +431,17 @@ impl Sr {
     pub fn gc_container(&self) -> String {
         self.layout.container(GC)
     }
+}
+
+/// The string-valued (user) properties of `props` as a channel-program argument.
+fn user_props_nvlist(props: &Props) -> Result<NvList> {
+    let mut p = NvList::new()?;
+    for (k, v) in props.iter() {
+        if let crate::lzc::PropValue::Str(s) = v {
+            p.add_string(k, s)?;
+        }
+    }
+    Ok(p)
 }
 
 /// The name of a new ZFS snapshot taken of `src` to clone from. Short names are

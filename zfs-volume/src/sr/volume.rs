@@ -121,14 +121,7 @@ impl Sr {
         let _l = self.lock()?;
         self.recover()?;
         let key = new_key();
-        let mut props = Props::new()
-            .u64("volsize", volsize)
-            .u64("volblocksize", self.volblocksize)
-            .user(meta::VDI_KEY, &key)
-            .user(meta::VDI_NAME, name)
-            .user(meta::VDI_DESCRIPTION, description)
-            .user(meta::VDI_SHARABLE, if sharable { "true" } else { "false" })
-            .user(meta::VDI_PROVISIONING, self.provisioning.as_str());
+        let mut props = Sr::vdi_props(&key, name, description, sharable, self.provisioning.as_str());
         if self.provisioning == Provisioning::Thick {
             props = props.u64("refreservation", self.thick_refreservation(volsize)?);
         }
@@ -138,18 +131,39 @@ impl Sr {
         self.stat_locked(&key)
     }
 
+    /// True when a clone with `props` can be one channel program: the kernel has
+    /// `zfs.sync.clone` (2.4+) and only user properties are set (programs cannot set
+    /// native ones such as refreservation).
+    fn one_txg_clone(&self, props: &Props) -> Result<bool> {
+        Ok(props.iter().all(|(k, _)| k.contains(':')) && self.capabilities()?.sync_clone)
+    }
+
+    /// Run snapshot_clone.lua or clone_with_props.lua: `source` is their first argument.
+    fn run_clone_program(&self, p: &Program, source: (&str, &str), dst: &str, props: &Props, op: Op) -> Result<()> {
+        let mut args = NvList::new()?;
+        args.add_string(source.0, source.1)?;
+        args.add_string("clone", dst)?;
+        args.add_nvlist("props", &user_props_nvlist(props)?)?;
+        let out = self.zfs.program_sync(self.pool(), p, &args, Limits::default())?;
+        check_step(p, op, dst, &out)
+    }
+
+    /// Properties every new VDI dataset carries (I6).
+    fn vdi_props(key: &str, name: &str, description: &str, sharable: bool, provisioning: &str) -> Props {
+        Props::new()
+            .user(meta::VDI_KEY, key)
+            .user(meta::VDI_NAME, name)
+            .user(meta::VDI_DESCRIPTION, description)
+            .user(meta::VDI_SHARABLE, if sharable { "true" } else { "false" })
+            .user(meta::VDI_PROVISIONING, provisioning)
+    }
+
     /// Clone an existing ZFS snapshot with `props`: one txg with `zfs.sync.clone` (2.4+)
     /// when only user properties are set, else `lzc_clone` (which sets them in a second
     /// sync task).
     fn clone_snapshot(&self, origin: &str, dst: &str, props: &Props) -> Result<()> {
-        let only_user = props.iter().all(|(k, _)| k.contains(':'));
-        if only_user && self.capabilities()?.sync_clone {
-            let mut args = NvList::new()?;
-            args.add_string("origin", origin)?;
-            args.add_string("clone", dst)?;
-            args.add_nvlist("props", &user_props_nvlist(props)?)?;
-            let out = self.zfs.program_sync(self.pool(), &CLONE_WITH_PROPS, &args, Limits::default())?;
-            return check_step(&CLONE_WITH_PROPS, Op::Clone, dst, &out);
+        if self.one_txg_clone(props)? {
+            return self.run_clone_program(&CLONE_WITH_PROPS, ("origin", origin), dst, props, Op::Clone);
         }
         self.zfs.clone(dst, origin, props)
     }
@@ -159,14 +173,9 @@ impl Sr {
     /// otherwise (a crash in between leaves a clone-less snapshot, collected by
     /// [`Sr::recover`]).
     fn snapshot_and_clone(&self, src: &str, snap: &str, dst: &str, props: &Props, fault_name: &str) -> Result<()> {
-        let only_user = props.iter().all(|(k, _)| k.contains(':'));
-        if only_user && self.capabilities()?.sync_clone {
-            let mut args = NvList::new()?;
-            args.add_string("snapshot", snap)?;
-            args.add_string("clone", dst)?;
-            args.add_nvlist("props", &user_props_nvlist(props)?)?;
-            let out = self.zfs.program_sync(self.pool(), &SNAPSHOT_CLONE, &args, Limits::default())?;
-            return check_step(&SNAPSHOT_CLONE, Op::Snapshot, src, &out);
+        if self.one_txg_clone(props)? {
+            return self.run_clone_program(&SNAPSHOT_CLONE, ("snapshot", snap), dst, props, Op::Snapshot)
+                .map_err(|e| relabel(e, src));
         }
         self.zfs.snapshot(&[snap], &[])?;
         fault::point(fault_name);
@@ -187,13 +196,7 @@ impl Sr {
         let src = self.stat_locked(key)?;
         let new = new_key();
         let dst = self.vdi_dataset(&new, Kind::Snapshot);
-        let props = Props::new()
-            .user(meta::VDI_KEY, &new)
-            .user(meta::VDI_NAME, &src.name)
-            .user(meta::VDI_DESCRIPTION, &src.description)
-            .user(meta::VDI_SHARABLE, "false")
-            .user(meta::VDI_SNAPSHOT_OF, key)
-            .user(meta::VDI_PROVISIONING, "thin");
+        let props = Sr::vdi_props(&new, &src.name, &src.description, false, "thin").user(meta::VDI_SNAPSHOT_OF, key);
         match (&src.kind, &src.content) {
             // A snapshot VDI never changes, so the ZFS snapshot it was cloned from (or that
             // a promote moved into it) already is its content: clone that (one ioctl, no
@@ -216,12 +219,7 @@ impl Sr {
         let src = self.stat_locked(key)?;
         let new = new_key();
         let dst = self.vdi_dataset(&new, Kind::Volume);
-        let mut props = Props::new()
-            .user(meta::VDI_KEY, &new)
-            .user(meta::VDI_NAME, &src.name)
-            .user(meta::VDI_DESCRIPTION, &src.description)
-            .user(meta::VDI_SHARABLE, if src.sharable { "true" } else { "false" })
-            .user(meta::VDI_PROVISIONING, self.provisioning.as_str());
+        let mut props = Sr::vdi_props(&new, &src.name, &src.description, src.sharable, self.provisioning.as_str());
         if self.provisioning == Provisioning::Thick {
             props = props.u64("refreservation", self.thick_refreservation(src.virtual_size)?);
         }
@@ -430,6 +428,14 @@ impl Sr {
     /// The name of the tombstone container (for tools and tests).
     pub fn gc_container(&self) -> String {
         self.layout.container(GC)
+    }
+}
+
+/// Name the source dataset (not the new clone) in a failed snapshot+clone.
+fn relabel(e: Error, src: &str) -> Error {
+    match e {
+        Error::Zfs { op, errno, reason, items, .. } => Error::Zfs { op, target: src.to_string(), errno, reason, items },
+        e => e,
     }
 }
 

@@ -31,6 +31,12 @@ impl TestPool {
     /// A pool of `n` files of `mib` MiB each, `kind` being e.g. `[]` (stripe),
     /// `["mirror"]`, `["raidz1"]`.
     pub fn with_layout(tag: &str, mib: u64, kind: &[&str], n: usize) -> TestPool {
+        TestPool::with_options(tag, mib, &[], kind, n)
+    }
+
+    /// Like [`TestPool::with_layout`], with extra `zpool create` options before the pool
+    /// name (e.g. `["-o", "ashift=12"]`).
+    pub fn with_options(tag: &str, mib: u64, opts: &[&str], kind: &[&str], n: usize) -> TestPool {
         assert!(
             Path::new("/dev/zfs").exists(),
             "/dev/zfs is missing: this test needs the ZFS kernel module (run it with scripts/test)"
@@ -42,7 +48,9 @@ impl TestPool {
             std::fs::File::create(&f).unwrap().set_len(mib << 20).unwrap();
             files.push(f);
         }
-        let mut args: Vec<&str> = vec!["create", "-f", "-O", "mountpoint=none", &name];
+        let mut args: Vec<&str> = vec!["create", "-f", "-O", "mountpoint=none"];
+        args.extend_from_slice(opts);
+        args.push(&name);
         args.extend_from_slice(kind);
         args.extend(files.iter().map(|s| s.as_str()));
         run("zpool", &args);

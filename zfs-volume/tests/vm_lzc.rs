@@ -177,7 +177,9 @@ fn create_volume_thick_sets_the_refreservation() {
     let r = thick_refreservation(64 * MIB, 8192, &st.top_vdevs(), 1);
     zfs().create_volume(&v, &VolumeSpec::new(64 * MIB).volblocksize(8192).refreservation(r)).unwrap();
     assert_eq!(zfs_get(&v, "refreservation"), r.to_string());
-    assert_eq!(zfs_get(&v, "usedbyrefreservation"), r.to_string());
+    let by_resv: u64 = zfs_get(&v, "usedbyrefreservation").parse().unwrap();
+    let by_data: u64 = zfs_get(&v, "usedbydataset").parse().unwrap();
+    assert_eq!(by_resv + by_data, r, "the reservation covers the data written so far");
 }
 
 #[test]
@@ -527,13 +529,20 @@ fn holds_block_destroy_until_released() {
     assert!(run("zfs", &["holds", "-H", &s]).contains("backup"));
     expect_err(z.destroy_snapshots(&[&s], false), libc::EBUSY, &[&s, "holds"]);
     expect_err(z.destroy(&s), libc::EBUSY, &[&s]);
-    expect_err(z.hold(&[(&s, "backup")], None), libc::EEXIST, &[&s]);
-    // Two tags on one snapshot in one call.
-    z.hold(&[(&s, "t1"), (&s, "t2")], None).unwrap();
+    expect_err(z.hold(&[(&s, "backup")], None), libc::EEXIST, &[&s, "already has a hold"]);
+    // One tag per snapshot per call (a second one would silently replace the first).
+    match z.hold(&[(&s, "t1"), (&s, "t2")], None) {
+        Err(Error::Invalid { reason, .. }) => assert!(reason.contains(&s), "{reason}"),
+        other => panic!("a snapshot listed twice must be refused: {other:?}"),
+    }
+    assert_eq!(z.get_holds(&s).unwrap().len(), 1, "nothing held by the refused call");
+    z.hold(&[(&s, "t1")], None).unwrap();
+    z.hold(&[(&s, "t2")], None).unwrap();
     assert_eq!(z.get_holds(&s).unwrap().len(), 3, "{:?}", z.get_holds(&s));
+    // Several tags of one snapshot released at once.
     z.release(&[(&s, "t1"), (&s, "t2")]).unwrap();
     // Releasing an absent tag.
-    expect_err(z.release(&[(&s, "nosuchtag")]), libc::ESRCH, &[&s]);
+    expect_err(z.release(&[(&s, "nosuchtag")]), libc::ESRCH, &[&s, "no hold with this tag"]);
     z.release(&[(&s, "backup")]).unwrap();
     assert!(z.get_holds(&s).unwrap().is_empty());
     expect_err(z.get_holds(&missing), libc::ENOENT, &[&missing]);
@@ -778,7 +787,9 @@ fn set_properties_readonly_volmode_user_and_errors() {
     z.set_properties(&v, &Props::new().readonly(false)).unwrap();
     settle();
     assert!(writable(&v), "readonly=off makes it writable again");
-    // volmode=none hides the device; dev brings it back.
+    // volmode=none hides the device; dev brings it back. (udev re-probes a device after
+    // a write: let it finish, an open zvol keeps its minor.)
+    settle();
     z.set_properties(&v, &Props::new().volmode(VolMode::None)).unwrap();
     assert_eq!(zfs_get(&v, "volmode"), "none");
     assert!(wait_no_dev(&v), "volmode=none removes the device");
@@ -803,8 +814,20 @@ fn set_properties_readonly_volmode_user_and_errors() {
     expect_err(z.set_properties(&v, &Props::new().string("compression", "lz4")), libc::EINVAL, &[&v, "compression"]);
     let m = p.ds("missing");
     expect_err(z.set_properties(&m, &Props::new().user("xz:a", "1")), libc::ENOENT, &[&m]);
-    // Read-only properties.
-    expect_err(z.set_properties(&v, &Props::new().u64("used", 1)), libc::EINVAL, &[&v, "used"]);
+    // Read-only and create-only properties are refused before reaching the kernel (which
+    // would store them).
+    let vbs = zfs_get(&v, "volblocksize");
+    for ro in ["used", "volblocksize", "guid"] {
+        match z.set_properties(&v, &Props::new().u64(ro, 16384)) {
+            Err(Error::Invalid { reason, .. }) => assert!(reason.contains(ro) && reason.contains(&v), "{reason}"),
+            other => panic!("{ro} must be refused: {other:?}"),
+        }
+    }
+    assert_eq!(zfs_get(&v, "volblocksize"), vbs);
+    // Not atomic: a bad value does not stop the other (generic) properties of the call.
+    let e = z.set_properties(&v, &Props::new().user("xz:partial", "yes").u64("volmode", 99)).unwrap_err();
+    assert!(e.is_errno(zfs_core_sys::ZFS_ERR_BADPROP as i32), "{e}");
+    assert_eq!(zfs_get(&v, "xz:partial"), "yes", "documented: set_properties is not atomic");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -822,8 +845,9 @@ fn get_properties_values_and_sources() {
     run("zfs", &["set", "compression=lz4", &f]);
     run("zfs", &["set", "xz:inh=parent", &f]);
     run("zfs", &["set", "xz:loc=mine", &v]);
-    let got = z.get_properties(&v, &["volsize", "volblocksize", "compression", "refreservation", "xz:inh", "nosuch"]);
+    let got = z.get_properties(&v, &["volsize", "volblocksize", "compression", "refreservation", "xz:inh", "mountpoint"]);
     let got = got.unwrap();
+    assert!(!got.contains_key("mountpoint"), "a property that does not apply to a volume is left out: {got:?}");
     eprintln!("{got:?}");
     assert_eq!(got["volsize"].as_u64(), Some(16 * MIB));
     assert_eq!(got["volblocksize"].as_u64(), Some(8192));
@@ -847,7 +871,8 @@ fn get_properties_values_and_sources() {
     assert_eq!(z.user_properties(&format!("{v}@s")).unwrap()["xz:snap"].value, PropValue::Str("1".into()));
     // Missing dataset.
     let m = p.ds("missing");
-    expect_err(z.get_properties(&m, &["volsize"]), libc::ENOENT, &[&m]);
+    expect_err(z.get_properties(&m, &["volsize"]), libc::ENOENT, &[&m, "does not exist"]);
+    expect_err(z.get_properties(&v, &["volsize", "nosuch"]), libc::EINVAL, &[&v, "nosuch", "not a valid property"]);
     expect_err(z.user_properties(&m), libc::ENOENT, &[&m]);
 }
 

@@ -110,14 +110,16 @@ impl Zfs {
         let o = name(origin)?;
         // SAFETY: valid strings and nvlist; props are borrowed.
         let rc = unsafe { sys::lzc_clone(c.as_ptr(), o.as_ptr(), nv.as_mut_ptr()) };
-        check(rc, Op::Clone, dataset)
+        // The message names both: "cannot clone into tank/copy from tank/vol@s1: ...".
+        check(rc, Op::Clone, &format!("{dataset} from {origin}"))
     }
 
     /// Promote a clone: it takes over its origin's snapshots up to the origin snapshot, and
     /// the former parent becomes its clone.
     ///
-    /// On `EEXIST` the error names the conflicting snapshot (the clone already has a
-    /// snapshot of that short name).
+    /// Errors: `EINVAL` (not a clone), `ENOENT`, `EBUSY` (a snapshot that would move is
+    /// held or in use), `EEXIST`: the error names the conflicting snapshot (the clone
+    /// already has a snapshot of a name that would move).
     ///
     /// ```no_run
     /// zfs_volume::Zfs::get()?.promote("tank/copy")?;
@@ -136,13 +138,20 @@ impl Zfs {
             // SAFETY: lzc wrote a NUL-terminated name into buf (it is zero-initialised).
             let conflict = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned();
             if let Error::Zfs { reason, .. } = &mut e {
-                *reason = format!("the clone already has a snapshot named '{conflict}'");
+                *reason = format!(
+                    "the clone already has a snapshot named '{dataset}@{conflict}', as does the origin: \
+                     rename or destroy one of them, then promote again"
+                );
             }
         }
         Err(e)
     }
 
     /// Rename a dataset (or, within one dataset, a snapshot). Not recursive.
+    ///
+    /// Errors: `ENOENT` (no source, or no parent for the new name), `EEXIST` (the new
+    /// name is taken), `EXDEV` (a snapshot renamed into another dataset). The message
+    /// names both names.
     ///
     /// ```no_run
     /// zfs_volume::Zfs::get()?.rename("tank/a", "tank/b")?;
@@ -153,7 +162,7 @@ impl Zfs {
         let t = name(to)?;
         // SAFETY: valid C strings.
         let rc = unsafe { sys::lzc_rename(f.as_ptr(), t.as_ptr()) };
-        check(rc, Op::Rename, from)
+        check(rc, Op::Rename, &format!("{from} to {to}"))
     }
 
     /// Destroy one dataset, or one snapshot when the name has an `@`.
@@ -176,6 +185,9 @@ impl Zfs {
     /// otherwise; the safe form of rollback, unlike `lzc_rollback`). An open zvol sees its
     /// contents change underneath it: detach it first.
     ///
+    /// Errors: `EEXIST` (newer snapshots or bookmarks), `ESRCH` (no such snapshot, or
+    /// not one of this dataset), `ENOENT` (no such dataset).
+    ///
     /// ```no_run
     /// zfs_volume::Zfs::get()?.rollback_to("tank/vol", "tank/vol@s2")?;
     /// # Ok::<(), zfs_volume::Error>(())
@@ -185,7 +197,7 @@ impl Zfs {
         let s = name(snapshot)?;
         // SAFETY: valid C strings.
         let rc = unsafe { sys::lzc_rollback_to(d.as_ptr(), s.as_ptr()) };
-        check(rc, Op::Rollback, dataset)
+        check(rc, Op::Rollback, &format!("{dataset} to {snapshot}"))
     }
 }
 

@@ -14,6 +14,9 @@ impl Zfs {
     /// `/dev/zfs`), the holds are released when that descriptor closes.
     ///
     /// Missing snapshots do not fail the call: they are returned as `(name, ENOENT)`.
+    /// One tag per snapshot per call (the kernel takes a `{snapshot: tag}` map): a
+    /// snapshot listed twice is refused, call again for a second tag. Errors: `EEXIST`
+    /// (a hold of this tag exists), all or nothing.
     ///
     /// ```no_run
     /// let missing = zfs_volume::Zfs::get()?.hold(&[("tank/a@s1", "backup")], None)?;
@@ -27,6 +30,13 @@ impl Zfs {
         let mut nv = NvList::new()?;
         for (s, tag) in holds {
             name(s)?;
+            if nv.exists(s) {
+                // The list has unique names: a second tag would silently replace the first.
+                return Err(Error::invalid(
+                    "holds",
+                    format!("{s} is listed twice: one tag per snapshot per call (hold again for another tag)"),
+                ));
+            }
             nv.add_string(s, tag)?;
         }
         let mut errlist: *mut sys::nvlist_t = ptr::null_mut();
@@ -40,7 +50,8 @@ impl Zfs {
         }
     }
 
-    /// Release holds (`snapshot`, `tag`).
+    /// Release holds (`snapshot`, `tag`), several tags of one snapshot at once if need
+    /// be. Errors: `ESRCH` (no hold of this tag), `ENOENT` (no such snapshot).
     ///
     /// ```no_run
     /// zfs_volume::Zfs::get()?.release(&[("tank/a@s1", "backup")])?;

@@ -150,9 +150,15 @@ impl Zfs {
                 None => NvValue::Flag,
             });
         }
+        let why = crate::error::reason(Op::ChannelProgram, Errno(rc));
         let message = match out.as_ref().and_then(|t| t.get("error")) {
+            // The kernel's words for the limits ("Channel program timed out.", "Memory
+            // limit exhausted.") do not say which limit or what to do: add ours.
+            Some(NvValue::Str(s)) if matches!(rc, libc::ETIME | libc::ENOSPC | libc::ENOMEM) => {
+                format!("{why}: {s}")
+            }
             Some(NvValue::Str(s)) => s.clone(),
-            _ => crate::error::reason(Op::ChannelProgram, Errno(rc)),
+            _ => why,
         };
         if rc == libc::ENOENT && !self.exists(pool) {
             return Err(Error::zfs(Op::ChannelProgram, pool, Errno(rc)));

@@ -121,7 +121,6 @@ pub fn reason(op: Op, errno: Errno) -> String {
         }
         (Op::Hold, EEXIST) => "the snapshot already has a hold with this tag",
         (Op::Hold, ENOENT) | (Op::GetHolds, ENOENT) => "no such snapshot",
-        (Op::Release, ESRCH) => "the snapshot has no hold with this tag",
         (Op::Release, ENOENT) => "no such snapshot",
         (Op::Destroy, ENOENT) | (Op::Rename, ENOENT) | (Op::Promote, ENOENT) => "dataset does not exist",
         (Op::Rename, EEXIST) => "the new name is already taken",

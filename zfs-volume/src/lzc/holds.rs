@@ -51,15 +51,21 @@ impl Zfs {
     }
 
     /// Release holds (`snapshot`, `tag`), several tags of one snapshot at once if need
-    /// be. Errors: `ESRCH` (no hold of this tag), `ENOENT` (no such snapshot).
+    /// be.
+    ///
+    /// Like [`Zfs::hold`], what does not exist does not fail the call (the kernel only
+    /// reports it): the result lists what was not released, as `("snap#tag", ENOENT)`
+    /// for a tag the snapshot does not hold and `("snap", ENOENT)` for a missing
+    /// snapshot. An empty list means every hold was released.
     ///
     /// ```no_run
-    /// zfs_volume::Zfs::get()?.release(&[("tank/a@s1", "backup")])?;
+    /// let not_held = zfs_volume::Zfs::get()?.release(&[("tank/a@s1", "backup")])?;
+    /// assert!(not_held.is_empty());
     /// # Ok::<(), zfs_volume::Error>(())
     /// ```
-    pub fn release(&self, holds: &[(&str, &str)]) -> Result<()> {
+    pub fn release(&self, holds: &[(&str, &str)]) -> Result<Vec<(String, Errno)>> {
         if holds.is_empty() {
-            return Ok(());
+            return Ok(vec![]);
         }
         // {snapshot: {tag: boolean}}, grouping tags per snapshot.
         let mut per: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -80,7 +86,7 @@ impl Zfs {
         let rc = unsafe { sys::lzc_release(nv.as_mut_ptr(), &mut errlist) };
         let items = take_errlist(errlist);
         if rc == 0 {
-            Ok(())
+            Ok(items)
         } else {
             Err(Error::zfs_items(Op::Release, holds.iter().map(|h| h.0).collect::<Vec<_>>().join(" "), Errno(rc), items))
         }

@@ -208,7 +208,15 @@ fn create_volume_errors() {
         Err(Error::Invalid { .. }) => {}
         other => panic!("size 0 must be refused: {other:?}"),
     }
-    for n in [&bad, &odd, &big, &orphan] {
+    // A bad property: the kernel creates then destroys the volume; a udev probe of the new
+    // device can make that destroy fail, which create_volume then finishes.
+    let bp = p.ds("badprop");
+    expect_err(
+        z.create_volume(&bp, &VolumeSpec::new(16 * MIB).props(Props::new().u64("volmode", 77))),
+        zfs_core_sys::ZFS_ERR_BADPROP as i32,
+        &[&bp],
+    );
+    for n in [&bad, &odd, &big, &orphan, &bp] {
         assert!(!z.exists(n), "{n} must not exist after a failed create");
     }
 }

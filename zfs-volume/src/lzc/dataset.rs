@@ -77,7 +77,7 @@ impl Zfs {
         let c = name(dataset)?;
         // SAFETY: valid C string and nvlist; lzc only reads (borrows) the props.
         let rc = unsafe { sys::lzc_create(c.as_ptr(), sys::LZC_DATSET_TYPE_ZVOL, props.as_mut_ptr(), ptr::null_mut(), 0) };
-        check(rc, Op::Create, dataset)
+        self.check_created(rc, Op::Create, dataset, dataset)
     }
 
     /// Create a filesystem dataset (used for SR containers).
@@ -92,7 +92,7 @@ impl Zfs {
         let c = name(dataset)?;
         // SAFETY: as in create_volume.
         let rc = unsafe { sys::lzc_create(c.as_ptr(), sys::LZC_DATSET_TYPE_ZFS, nv.as_mut_ptr(), ptr::null_mut(), 0) };
-        check(rc, Op::Create, dataset)
+        self.check_created(rc, Op::Create, dataset, dataset)
     }
 
     /// Clone `origin` (a snapshot) into the new dataset `dataset`, with properties set in
@@ -111,7 +111,42 @@ impl Zfs {
         // SAFETY: valid strings and nvlist; props are borrowed.
         let rc = unsafe { sys::lzc_clone(c.as_ptr(), o.as_ptr(), nv.as_mut_ptr()) };
         // The message names both: "cannot clone into tank/copy from tank/vol@s1: ...".
-        check(rc, Op::Clone, &format!("{dataset} from {origin}"))
+        self.check_created(rc, Op::Clone, dataset, &format!("{dataset} from {origin}"))
+    }
+
+    /// The result of lzc_create / lzc_clone. When setting a property fails after the
+    /// dataset was made, the kernel destroys it again — but that destroy fails silently
+    /// when the new zvol is already open (udev probes every new zvol device), leaving a
+    /// half-made dataset behind (seen on OpenZFS 2.1). Finish that cleanup here, retrying
+    /// briefly while the device is busy.
+    fn check_created(&self, rc: i32, op: Op, dataset: &str, target: &str) -> Result<()> {
+        if rc == 0 {
+            return Ok(());
+        }
+        let mut e = Error::zfs(op, target, Errno(rc));
+        // EEXIST: it was there before the call; ours to leave alone.
+        if rc == libc::EEXIST || !self.exists(dataset) {
+            return Err(e);
+        }
+        let c = name(dataset)?;
+        let start = std::time::Instant::now();
+        loop {
+            // SAFETY: valid C string.
+            let d = unsafe { sys::lzc_destroy(c.as_ptr()) };
+            if d == 0 || d == libc::ENOENT {
+                return Err(e);
+            }
+            if d != libc::EBUSY || start.elapsed() > std::time::Duration::from_secs(5) {
+                if let Error::Zfs { reason, .. } = &mut e {
+                    *reason = format!(
+                        "{reason}; the partly created {dataset} could not be removed ({}): destroy it",
+                        Errno(d).name()
+                    );
+                }
+                return Err(e);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 
     /// Promote a clone: it takes over its origin's snapshots up to the origin snapshot, and

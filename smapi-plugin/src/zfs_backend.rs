@@ -232,6 +232,26 @@ fn not_ours_is_config(e: zfs_volume::Error) -> PluginError {
     }
 }
 
+/// `pool` must not be an SR dataset or anything below one (`<sr>/vol`, a volume, ...): an SR
+/// nested in another SR's tree would be listed, collected or destroyed by the outer SR's calls.
+/// An SR dataset is recognised the way every call recognises it, by opening it (local marker).
+fn refuse_parent_inside_an_sr(parent: &str) -> Result<(), PluginError> {
+    let mut prefix = String::new();
+    for comp in parent.split('/') {
+        if !prefix.is_empty() {
+            prefix.push('/');
+        }
+        prefix.push_str(comp);
+        if prefix.contains('/') && Sr::open(&prefix).is_ok() {
+            return Err(PluginError::bad_configuration(
+                CONFIG_POOL,
+                format!("{parent} is inside the xapi-zvol SR {prefix}; choose a pool or dataset outside any SR"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn open(sr: &str) -> Result<Sr, PluginError> {
     Ok(Sr::open(sr)?)
 }
@@ -276,6 +296,9 @@ impl VolumeBackend for ZfsBackend {
         description: &str,
     ) -> Result<Configuration, PluginError> {
         let cfg = parse_sr_config(configuration)?;
+        if let PoolSource::Existing(parent) = &cfg.source {
+            refuse_parent_inside_an_sr(parent)?;
+        }
         let sr = Sr::create(uuid, &cfg, name, description).map_err(not_ours_is_config)?;
         let parent = sr.dataset().rsplit_once('/').map(|(p, _)| p.to_string()).unwrap_or_else(|| sr.pool().to_string());
         let mut out = configuration.clone();

@@ -34,7 +34,7 @@ pub use nvlist::{NvList, NvListError, NvListRef, NvTree, NvValue};
 pub use pool::{PoolHealth, PoolStatus, TopVdev};
 pub use program::{Limits, Program};
 pub(crate) use program::{check_step, program};
-pub(crate) use util::flock_exclusive_nb;
+pub(crate) use util::{flock_exclusive_nb, flush_block_device};
 pub use props::{pool_of, Compression, PropRead, PropValue, Props, VolMode};
 pub use send::SendFlags;
 pub use util::MAX_NAME;

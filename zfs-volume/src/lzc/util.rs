@@ -57,3 +57,19 @@ pub(crate) fn flock_exclusive_nb(fd: std::os::fd::RawFd) -> bool {
     // SAFETY: flock has no memory-safety preconditions; an invalid fd just fails.
     unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) == 0 }
 }
+
+/// Drop the page cache of a block device (`BLKFLSBUF`), so that readers of a zvol whose
+/// content changed underneath (rollback) see the new data, not stale cached pages.
+pub(crate) fn flush_block_device(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    /// `_IO(0x12, 97)` from linux/fs.h.
+    const BLKFLSBUF: libc::c_ulong = 0x1261;
+    let f = std::fs::File::open(path)?;
+    // SAFETY: BLKFLSBUF takes no argument; the descriptor is open for the call.
+    let rc = unsafe { libc::ioctl(f.as_raw_fd(), BLKFLSBUF, 0) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}

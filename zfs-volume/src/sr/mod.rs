@@ -27,6 +27,7 @@ pub mod lock;
 pub mod meta;
 
 mod admin;
+mod device;
 mod info;
 mod recover;
 mod volume;

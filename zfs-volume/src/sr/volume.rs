@@ -3,7 +3,7 @@
 
 use super::info::{vdi_from, VdiInfo};
 use super::layout::{check_key, Kind, GC};
-use super::{fault, meta, Provisioning, Sr};
+use super::{device, fault, meta, Provisioning, Sr};
 use crate::error::{Error, Op, Result};
 use crate::lzc::{check_step, program, reservation, Limits, NvList, NvValue, Program, Props};
 
@@ -11,6 +11,9 @@ static STAT_VDI: Program = program!("stat_vdi");
 static LIST_SR: Program = program!("list_sr");
 static DESTROY_VDI: Program = program!("destroy_vdi");
 static SNAPSHOT_CLONE: Program = program!("snapshot_clone");
+
+/// How long a transient EBUSY (udev probing a zvol) is retried.
+const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A new VDI key: a random (v4) UUID, which xapi also takes as the VDI uuid.
 fn new_key() -> String {
@@ -246,17 +249,34 @@ impl Sr {
 
     /// Destroy one dataset of the SR with destroy_vdi.lua (promote the heir, destroy,
     /// collect), one txg.
+    ///
+    /// udev opens a zvol briefly after it appears and after every close-after-write (its
+    /// `watch` rule re-probes the device), and ZFS answers EBUSY while it does. That is
+    /// transient, so EBUSY is retried for a bounded time; the program is idempotent (a
+    /// promote it already did stays valid). A zvol really in use stays EBUSY and fails.
     pub(crate) fn destroy_dataset_tree(&self, ds: &str) -> Result<()> {
         let mut args = NvList::new()?;
         args.add_string("dataset", ds)?;
         args.add_string("root", self.dataset())?;
-        let out = self.zfs.program_sync(self.pool(), &DESTROY_VDI, &args, Limits::default())?;
-        if let NvValue::List(t) = &out {
-            if matches!(t.get("err"), Some(NvValue::I64(2))) && matches!(t.get("step"), Some(NvValue::Str(s)) if s == "exists") {
-                return Ok(());
+        let start = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(20);
+        loop {
+            let out = self.zfs.program_sync(self.pool(), &DESTROY_VDI, &args, Limits::default())?;
+            if let NvValue::List(t) = &out {
+                if matches!(t.get("err"), Some(NvValue::I64(2)))
+                    && matches!(t.get("step"), Some(NvValue::Str(s)) if s == "exists")
+                {
+                    return Ok(());
+                }
+            }
+            match check_step(&DESTROY_VDI, Op::Destroy, ds, &out) {
+                Err(e) if e.is_errno(libc::EBUSY) && start.elapsed() < BUSY_RETRY => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(250));
+                }
+                r => return r,
             }
         }
-        check_step(&DESTROY_VDI, Op::Destroy, ds, &out)
     }
 
     /// Volume.revert: `key` takes the content of snapshot VDI `snapshot` and keeps its
@@ -295,6 +315,7 @@ impl Sr {
         if content.starts_with(&format!("{}@", v.dataset)) {
             match self.zfs.rollback_to(&v.dataset, &content) {
                 Ok(()) => {
+                    device::flush(&v.dataset);
                     if thick {
                         let r = self.thick_refreservation(s.virtual_size)?;
                         self.zfs.set_properties(&v.dataset, &Props::new().u64("refreservation", r))?;
@@ -323,6 +344,7 @@ impl Sr {
             }
             return Err(space_error(e, "revert", s.virtual_size));
         }
+        let fresh = device::wait(&new, None, device::LINK_WAIT);
         fault::point("revert:after-clone");
         if let Err(e) = self.zfs.rename(&v.dataset, &old) {
             let _ = self.destroy_dataset_tree(&new);
@@ -331,6 +353,8 @@ impl Sr {
         fault::point("revert:after-rename-old");
         self.zfs.rename(&new, &v.dataset)?;
         fault::point("revert:after-rename-new");
+        // The datapath attaches through the link: have it point at the new device first.
+        device::wait(&v.dataset, fresh.as_deref(), device::LINK_WAIT);
         self.destroy_dataset_tree(&old)
     }
 

@@ -162,3 +162,21 @@ pub fn stats(mut v: Vec<Duration>) -> (u128, u128, u128) {
     v.sort();
     (v[v.len() / 2].as_micros(), v[0].as_micros(), v[v.len() - 1].as_micros())
 }
+
+/// Which pattern seed (0..1000) a block holds, if any (for readable failures).
+pub fn which_seed(b: &[u8]) -> Option<u64> {
+    (0..1000).find(|s| pattern(*s) == b)
+}
+
+/// Assert that the block at `offset` of `dataset` holds `pattern(seed)`.
+#[track_caller]
+pub fn assert_block(dataset: &str, offset: u64, seed: u64, ctx: &str) {
+    let b = read_block(dataset, offset);
+    if b != pattern(seed) {
+        let zero = b.iter().all(|x| *x == 0);
+        panic!(
+            "{ctx}: {dataset} @{offset}: expected pattern {seed}, found {}",
+            if zero { "zeros".to_string() } else { format!("{:?}", which_seed(&b)) }
+        );
+    }
+}

@@ -278,7 +278,7 @@ fn sr_lifecycle_on_a_new_pool_and_probe() {
     // udev probes a new zvol for a moment; an export during that is EBUSY.
     run("udevadm", &["settle"]);
     run("zpool", &["export", &pool]);
-    let sr2 = Sr::attach(&pool, &uuid, &[dev.clone()]).unwrap();
+    let sr2 = Sr::attach(&pool, &uuid, std::slice::from_ref(&dev)).unwrap();
     assert_eq!(sr2.volume_stat(&v.key).unwrap().name, "x");
     Sr::destroy_dataset(sr2.dataset()).unwrap();
     let pools = run("zpool", &["list", "-H", "-o", "name"]);

@@ -7,6 +7,13 @@ local deep = a["deep"]
 local out = {vdis = {}, gc = {}}
 if deep then out.snapshots = {} end
 
+local function add_snapshots(ds)
+    if not deep then return end
+    for _, s in ipairs(snapshots_by_txg(ds)) do
+        table.insert(out.snapshots, {name = s.name, txg = s.txg, clones = clones_of(s.name)})
+    end
+end
+
 local function scan(container, kind)
     if not zfs.exists(container) then return end
     for ds in zfs.list.children(container) do
@@ -19,11 +26,7 @@ local function scan(container, kind)
         if o ~= nil then r.origin = o end
         r.user = local_user_props(ds)
         table.insert(out.vdis, r)
-        if deep then
-            for _, s in ipairs(snapshots_by_txg(ds)) do
-                table.insert(out.snapshots, {name = s.name, txg = s.txg, clones = clones_of(s.name)})
-            end
-        end
+        add_snapshots(ds)
     end
 end
 
@@ -32,11 +35,7 @@ scan(root .. "/snap", "snapshot")
 if zfs.exists(root .. "/gc") then
     for ds in zfs.list.children(root .. "/gc") do
         table.insert(out.gc, ds)
-        if deep then
-            for _, s in ipairs(snapshots_by_txg(ds)) do
-                table.insert(out.snapshots, {name = s.name, txg = s.txg, clones = clones_of(s.name)})
-            end
-        end
+        add_snapshots(ds)
     end
 end
 return out

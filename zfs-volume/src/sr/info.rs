@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 /// # use zfs_volume::sr::{VdiInfo, Kind};
 /// let v = VdiInfo { key: "k".into(), kind: Kind::Volume, dataset: "p/s/vol/k".into(), name: "n".into(),
 ///     description: String::new(), sharable: false, virtual_size: 1 << 20, physical_utilisation: 0,
-///     keys: Default::default(), snapshot_of: None, thick: false, origin: None };
+///     keys: Default::default(), snapshot_of: None, thick: false, origin: None, content: None };
 /// assert!(v.read_write());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +41,12 @@ pub struct VdiInfo {
     pub thick: bool,
     /// The ZFS origin snapshot, if the dataset is a clone.
     pub origin: Option<String>,
+    /// For a snapshot VDI, the ZFS snapshot holding exactly its content, when one exists:
+    /// its origin while that is still `<source>@<key>`, or its own `@<key>` after a
+    /// promote moved it there. (After a promote the origin can be an older snapshot of
+    /// an ancestor, which is NOT this VDI's content.) Only [`crate::sr::Sr::volume_stat`]
+    /// fills it.
+    pub content: Option<String>,
 }
 
 impl VdiInfo {
@@ -139,5 +145,6 @@ pub(crate) fn vdi_from(t: &NvTree) -> Option<VdiInfo> {
         snapshot_of: user.get(meta::VDI_SNAPSHOT_OF).cloned(),
         thick: num(t, "refreservation") > 0,
         origin: string(t, "origin"),
+        content: string(t, "content"),
     })
 }

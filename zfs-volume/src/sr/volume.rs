@@ -11,6 +11,7 @@ static STAT_VDI: Program = program!("stat_vdi");
 static LIST_SR: Program = program!("list_sr");
 static DESTROY_VDI: Program = program!("destroy_vdi");
 static SNAPSHOT_CLONE: Program = program!("snapshot_clone");
+static CLONE_WITH_PROPS: Program = program!("clone_with_props");
 
 /// How long a transient EBUSY (udev probing a zvol) is retried.
 const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
@@ -120,14 +121,7 @@ impl Sr {
         let _l = self.lock()?;
         self.recover()?;
         let key = new_key();
-        let mut props = Props::new()
-            .u64("volsize", volsize)
-            .u64("volblocksize", self.volblocksize)
-            .user(meta::VDI_KEY, &key)
-            .user(meta::VDI_NAME, name)
-            .user(meta::VDI_DESCRIPTION, description)
-            .user(meta::VDI_SHARABLE, if sharable { "true" } else { "false" })
-            .user(meta::VDI_PROVISIONING, self.provisioning.as_str());
+        let mut props = Sr::vdi_props(&key, name, description, sharable, self.provisioning.as_str());
         if self.provisioning == Provisioning::Thick {
             props = props.u64("refreservation", self.thick_refreservation(volsize)?);
         }
@@ -137,25 +131,51 @@ impl Sr {
         self.stat_locked(&key)
     }
 
+    /// True when a clone with `props` can be one channel program: the kernel has
+    /// `zfs.sync.clone` (2.4+) and only user properties are set (programs cannot set
+    /// native ones such as refreservation).
+    fn one_txg_clone(&self, props: &Props) -> Result<bool> {
+        Ok(props.iter().all(|(k, _)| k.contains(':')) && self.capabilities()?.sync_clone)
+    }
+
+    /// Run snapshot_clone.lua or clone_with_props.lua: `source` is their first argument.
+    fn run_clone_program(&self, p: &Program, source: (&str, &str), dst: &str, props: &Props, op: Op) -> Result<()> {
+        let mut args = NvList::new()?;
+        args.add_string(source.0, source.1)?;
+        args.add_string("clone", dst)?;
+        args.add_nvlist("props", &user_props_nvlist(props)?)?;
+        let out = self.zfs.program_sync(self.pool(), p, &args, Limits::default())?;
+        check_step(p, op, dst, &out)
+    }
+
+    /// Properties every new VDI dataset carries (I6).
+    fn vdi_props(key: &str, name: &str, description: &str, sharable: bool, provisioning: &str) -> Props {
+        Props::new()
+            .user(meta::VDI_KEY, key)
+            .user(meta::VDI_NAME, name)
+            .user(meta::VDI_DESCRIPTION, description)
+            .user(meta::VDI_SHARABLE, if sharable { "true" } else { "false" })
+            .user(meta::VDI_PROVISIONING, provisioning)
+    }
+
+    /// Clone an existing ZFS snapshot with `props`: one txg with `zfs.sync.clone` (2.4+)
+    /// when only user properties are set, else `lzc_clone` (which sets them in a second
+    /// sync task).
+    fn clone_snapshot(&self, origin: &str, dst: &str, props: &Props) -> Result<()> {
+        if self.one_txg_clone(props)? {
+            return self.run_clone_program(&CLONE_WITH_PROPS, ("origin", origin), dst, props, Op::Clone);
+        }
+        self.zfs.clone(dst, origin, props)
+    }
+
     /// Snapshot `src` as `<src>@<new>` and clone it into `dst` with `props`: one txg where
     /// the kernel has `zfs.sync.clone` (2.4+) and no native property is needed, two
     /// otherwise (a crash in between leaves a clone-less snapshot, collected by
     /// [`Sr::recover`]).
     fn snapshot_and_clone(&self, src: &str, snap: &str, dst: &str, props: &Props, fault_name: &str) -> Result<()> {
-        let only_user = props.iter().all(|(k, _)| k.contains(':'));
-        if only_user && self.capabilities()?.sync_clone {
-            let mut p = NvList::new()?;
-            for (k, v) in props.iter() {
-                if let crate::lzc::PropValue::Str(s) = v {
-                    p.add_string(k, s)?;
-                }
-            }
-            let mut args = NvList::new()?;
-            args.add_string("snapshot", snap)?;
-            args.add_string("clone", dst)?;
-            args.add_nvlist("props", &p)?;
-            let out = self.zfs.program_sync(self.pool(), &SNAPSHOT_CLONE, &args, Limits::default())?;
-            return check_step(&SNAPSHOT_CLONE, Op::Snapshot, src, &out);
+        if self.one_txg_clone(props)? {
+            return self.run_clone_program(&SNAPSHOT_CLONE, ("snapshot", snap), dst, props, Op::Snapshot)
+                .map_err(|e| relabel(e, src));
         }
         self.zfs.snapshot(&[snap], &[])?;
         fault::point(fault_name);
@@ -176,19 +196,14 @@ impl Sr {
         let src = self.stat_locked(key)?;
         let new = new_key();
         let dst = self.vdi_dataset(&new, Kind::Snapshot);
-        let props = Props::new()
-            .user(meta::VDI_KEY, &new)
-            .user(meta::VDI_NAME, &src.name)
-            .user(meta::VDI_DESCRIPTION, &src.description)
-            .user(meta::VDI_SHARABLE, "false")
-            .user(meta::VDI_SNAPSHOT_OF, key)
-            .user(meta::VDI_PROVISIONING, "thin");
-        match (&src.kind, &src.origin) {
-            // A snapshot VDI never changes, so its origin already is its content: clone
-            // that (one ioctl, no new ZFS snapshot).
-            (Kind::Snapshot, Some(origin)) => self.zfs.clone(&dst, origin, &props)?,
+        let props = Sr::vdi_props(&new, &src.name, &src.description, false, "thin").user(meta::VDI_SNAPSHOT_OF, key);
+        match (&src.kind, &src.content) {
+            // A snapshot VDI never changes, so the ZFS snapshot it was cloned from (or that
+            // a promote moved into it) already is its content: clone that (one ioctl, no
+            // new ZFS snapshot).
+            (Kind::Snapshot, Some(content)) => self.clone_snapshot(content, &dst, &props)?,
             _ => {
-                let snap = format!("{}@{new}", src.dataset);
+                let snap = source_snapshot_name(&src, &new);
                 self.snapshot_and_clone(&src.dataset, &snap, &dst, &props, "snapshot:after-snapshot")
                     .map_err(|e| space_error(e, "snapshot", 0))?
             }
@@ -204,21 +219,16 @@ impl Sr {
         let src = self.stat_locked(key)?;
         let new = new_key();
         let dst = self.vdi_dataset(&new, Kind::Volume);
-        let mut props = Props::new()
-            .user(meta::VDI_KEY, &new)
-            .user(meta::VDI_NAME, &src.name)
-            .user(meta::VDI_DESCRIPTION, &src.description)
-            .user(meta::VDI_SHARABLE, if src.sharable { "true" } else { "false" })
-            .user(meta::VDI_PROVISIONING, self.provisioning.as_str());
+        let mut props = Sr::vdi_props(&new, &src.name, &src.description, src.sharable, self.provisioning.as_str());
         if self.provisioning == Provisioning::Thick {
             props = props.u64("refreservation", self.thick_refreservation(src.virtual_size)?);
         }
-        match (&src.kind, &src.origin) {
-            (Kind::Snapshot, Some(origin)) => {
-                self.zfs.clone(&dst, origin, &props).map_err(|e| space_error(e, "clone", src.virtual_size))?
+        match (&src.kind, &src.content) {
+            (Kind::Snapshot, Some(content)) => {
+                self.clone_snapshot(content, &dst, &props).map_err(|e| space_error(e, "clone", src.virtual_size))?
             }
             _ => {
-                let snap = format!("{}@{new}", src.dataset);
+                let snap = source_snapshot_name(&src, &new);
                 self.snapshot_and_clone(&src.dataset, &snap, &dst, &props, "clone:after-snapshot")
                     .map_err(|e| space_error(e, "clone", src.virtual_size))?
             }
@@ -303,10 +313,10 @@ impl Sr {
         let thick = v.thick;
         // The ZFS snapshot holding the snapshot VDI's content.
         let token = new_key();
-        let content = match &s.origin {
+        let content = match &s.content {
             Some(o) => o.clone(),
             None => {
-                let snap = format!("{}@{token}", s.dataset);
+                let snap = source_snapshot_name(&s, &token);
                 self.zfs.snapshot(&[&snap], &[])?;
                 snap
             }
@@ -339,7 +349,7 @@ impl Sr {
         let old = self.layout.tombstone(&format!("{key}.old-{token}"));
         let r = self.zfs.clone(&new, &content, &props);
         if let Err(e) = r {
-            if s.origin.is_none() {
+            if s.content.is_none() {
                 let _ = self.zfs.destroy_snapshots(&[&content], false);
             }
             return Err(space_error(e, "revert", s.virtual_size));
@@ -418,6 +428,36 @@ impl Sr {
     /// The name of the tombstone container (for tools and tests).
     pub fn gc_container(&self) -> String {
         self.layout.container(GC)
+    }
+}
+
+/// Name the source dataset (not the new clone) in a failed snapshot+clone.
+fn relabel(e: Error, src: &str) -> Error {
+    match e {
+        Error::Zfs { op, errno, reason, items, .. } => Error::Zfs { op, target: src.to_string(), errno, reason, items },
+        e => e,
+    }
+}
+
+/// The string-valued (user) properties of `props` as a channel-program argument.
+fn user_props_nvlist(props: &Props) -> Result<NvList> {
+    let mut p = NvList::new()?;
+    for (k, v) in props.iter() {
+        if let crate::lzc::PropValue::Str(s) = v {
+            p.add_string(k, s)?;
+        }
+    }
+    Ok(p)
+}
+
+/// The name of a new ZFS snapshot taken of `src` to clone from. Short names are
+/// globally unique (promote never clashes): a writable volume's is the key of the VDI
+/// about to be made from it; a snapshot VDI's is its own key, because its content never
+/// changes, so later clones find and reuse it as the snapshot VDI's content.
+fn source_snapshot_name(src: &VdiInfo, new: &str) -> String {
+    match src.kind {
+        Kind::Snapshot => format!("{}@{}", src.dataset, src.key),
+        Kind::Volume => format!("{}@{new}", src.dataset),
     }
 }
 

@@ -1,0 +1,16 @@
+-- Clone an existing snapshot with user properties, in one txg (sync; needs
+-- zfs.sync.clone, OpenZFS 2.4+). lzc_clone sets properties in a second sync task.
+-- args: { origin = "ds@snap", clone = "new/dataset", props = { name = "value" } }
+local a = ...
+local origin, clone = a["origin"], a["clone"]
+local props = a["props"] or {}
+local e = zfs.sync.clone(origin, clone)
+if e ~= 0 then return {err = e, step = "clone"} end
+for k, v in pairs(props) do
+    e = zfs.sync.set_prop(clone, k, v)
+    if e ~= 0 then
+        zfs.sync.destroy(clone)
+        return {err = e, step = "set " .. k}
+    end
+end
+return {err = 0}

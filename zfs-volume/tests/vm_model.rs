@@ -3,9 +3,9 @@
 //! A seeded generator drives random sequences of create / write / snapshot / clone /
 //! destroy (any order, also of missing keys) / revert (new style) / old-style revert
 //! (destroy + clone of a snapshot) / resize / set through the real `Sr` API, against a
-//! pure-Rust reference model of invariants I1–I7. After every operation the SR listing
-//! must equal the model (I1, I7), read-only flags must match (I5), and the touched VDI's
-//! device must read exactly the model's blocks (I2); every 25 operations all VDIs are
+//! pure-Rust reference model of invariants I1–I7. After every destroy and every 5
+//! operations the SR listing must equal the model (I1, I7), read-only flags must match (I5), and the touched VDI's
+//! device must read exactly the model's blocks (I2); every 50 operations all VDIs are
 //! read. At the end everything is destroyed and nothing may be left (I4).
 //!
 //! Defaults: 20 seeds × 200 operations, 4 SRs in parallel; `XZVOL_MODEL_SEEDS`,
@@ -168,14 +168,17 @@ fn run_seed(seed: u64, ops: usize) -> usize {
             touched = Some(k);
         }
         done += 1;
-        // I1/I7: the listing is exactly the model.
-        let ls: BTreeMap<String, Kind> = sr.ls().unwrap().into_iter().map(|v| (v.key, v.kind)).collect();
-        let want: BTreeMap<String, Kind> = model.iter().map(|(k, v)| (k.clone(), v.kind)).collect();
-        assert_eq!(ls, want, "{}", ctx(&log));
+        // I1/I7: the listing is exactly the model (after every destroy, and every 5 steps:
+        // each listing reads the whole SR, the dominant cost of this test in the VM).
+        if touched.is_none() || step % 5 == 4 {
+            let ls: BTreeMap<String, Kind> = sr.ls().unwrap().into_iter().map(|v| (v.key, v.kind)).collect();
+            let want: BTreeMap<String, Kind> = model.iter().map(|(k, v)| (k.clone(), v.kind)).collect();
+            assert_eq!(ls, want, "{}", ctx(&log));
+        }
         if let Some(k) = touched {
             check_vdi(&sr, &k, &model[&k], &ctx(&log));
         }
-        if step % 25 == 24 {
+        if step % 50 == 49 {
             for (k, m) in &model {
                 check_vdi(&sr, k, m, &ctx(&log));
             }

@@ -1,5 +1,5 @@
 -- What needs recovery or collection in an SR (nosync, read-only).
--- args: { root = "<sr dataset>" }
+-- args: { root = "<sr dataset>", full = bool }   (not full: only the gc/ container, cheap)
 -- returns { gc = { "<tombstone dataset>", ... },
 --           orphans = { "<snapshot>", ... } }   -- ZFS snapshots without any clone
 -- Every ZFS snapshot under an SR exists only as the origin of a clone (a snapshot VDI,
@@ -18,7 +18,9 @@ local function scan(container, is_gc)
         end
     end
 end
-scan(root .. "/vol", false)
-scan(root .. "/snap", false)
+if a["full"] then
+    scan(root .. "/vol", false)
+    scan(root .. "/snap", false)
+end
 scan(root .. "/gc", true)
 return out

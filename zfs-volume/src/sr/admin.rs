@@ -285,7 +285,7 @@ impl Sr {
             return Err(Error::NotOurs(root));
         }
         let _l = sr.lock()?;
-        sr.recover()?;
+        sr.recover_all()?;
         Ok(sr)
     }
 
@@ -310,11 +310,11 @@ impl Sr {
         if zfs.exists(dataset) {
             let sr = Sr::open(dataset)?;
             let _l = sr.lock()?;
-            sr.recover()?;
+            sr.recover_all()?;
             for v in sr.ls()? {
                 sr.destroy_locked(&v.key)?;
             }
-            sr.recover()?;
+            sr.recover_all()?;
             fault::point("sr-destroy:after-volumes");
             for c in [VOL, SNAP, GC] {
                 let d = sr.layout.container(c);

@@ -24,7 +24,7 @@ pub struct SrLock {
     _file: File,
 }
 
-fn run_dir() -> PathBuf {
+pub(crate) fn run_dir() -> PathBuf {
     std::env::var_os("XAPI_ZVOL_RUN_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_RUN_DIR))
 }
 

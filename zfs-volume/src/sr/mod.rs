@@ -29,6 +29,7 @@ pub mod meta;
 mod admin;
 mod device;
 mod info;
+mod intent;
 mod recover;
 mod volume;
 

@@ -1,6 +1,8 @@
-//! Crash recovery and garbage collection (I4, I9), run by the calls themselves: at the
-//! start of every call that changes the tree and on SR.attach. A first nosync scan
-//! (one ioctl, no txg) finds work; only then is anything changed.
+//! Crash recovery and garbage collection (I4, I9), run by the calls themselves. Every call
+//! that changes the tree starts with the cheap form: the intent record a killed two-step
+//! call left ([`super::intent`]) and the tombstones under `gc/` (one small nosync
+//! program); SR.attach, SR.destroy and `check` also scan every snapshot of the SR for
+//! clone-less ones. Nothing is changed unless something is found.
 //!
 //! What a crash can leave, and what is done about it:
 //! * a ZFS snapshot without clones (killed between snapshot and clone on ZFS < 2.4, or
@@ -41,18 +43,43 @@ fn strings(t: &crate::lzc::NvTree, k: &str) -> Vec<String> {
 }
 
 impl Sr {
-    fn scan(&self) -> Result<(Vec<String>, Vec<String>)> {
+    fn scan(&self, full: bool) -> Result<(Vec<String>, Vec<String>)> {
         let mut args = NvList::new()?;
         args.add_string("root", self.dataset())?;
+        args.add_boolean_value("full", full)?;
         let out = self.zfs.program_nosync(self.pool(), &GC_SCAN, &args, Limits::large())?;
         let NvValue::List(t) = out else { return Ok((vec![], vec![])) };
         Ok((strings(&t, "gc"), strings(&t, "orphans")))
     }
 
-    /// Finish or undo what interrupted calls left, and collect garbage. Callers hold the
-    /// SR lock. Idempotent; costs one nosync ioctl when there is nothing to do.
+    /// Finish or undo what interrupted calls left, and collect garbage: the cheap form
+    /// run by every changing call. Callers hold the SR lock. Idempotent; costs one nosync
+    /// ioctl (and reading a file in /run) when there is nothing to do.
     pub fn recover(&self) -> Result<()> {
-        let (gc, orphans) = self.scan()?;
+        self.recover_with(false)
+    }
+
+    /// [`Sr::recover`] plus a scan of every snapshot in the SR for clone-less ones (SR.attach,
+    /// SR.destroy): what a crash before a reboot (which empties /run) may have left.
+    pub fn recover_all(&self) -> Result<()> {
+        self.recover_with(true)
+    }
+
+    fn recover_with(&self, full: bool) -> Result<()> {
+        let pending = super::intent::pending(self.dataset());
+        if !pending.is_empty() {
+            for snap in &pending {
+                // A snapshot taken for a clone that never came: destroy it. If the clone
+                // was made after all, ZFS refuses (EEXIST) and it stays, as it should.
+                match self.zfs.destroy_snapshots(&[snap], false) {
+                    Err(e) if e.is_errno(libc::EEXIST) => {}
+                    r => r?,
+                }
+            }
+            super::intent::clear(self.dataset());
+            fault::point("recover:after-step");
+        }
+        let (gc, orphans) = self.scan(full)?;
         if gc.is_empty() && orphans.is_empty() {
             return Ok(());
         }
@@ -69,7 +96,7 @@ impl Sr {
                 }
             }
         }
-        let (gc, orphans) = self.scan()?;
+        let (gc, orphans) = self.scan(full)?;
         for t in &gc {
             if self.zfs.exists(t) {
                 match self.destroy_dataset_tree(t) {
@@ -83,7 +110,7 @@ impl Sr {
         }
         // Snapshots without clones (after the tombstones went, some may have appeared or
         // gone): destroy those that are still clone-less.
-        let (_, orphans2) = if orphans.is_empty() { (vec![], vec![]) } else { self.scan()? };
+        let (_, orphans2) = if orphans.is_empty() { (vec![], vec![]) } else { self.scan(full)? };
         let refs: Vec<&str> = orphans2.iter().map(|s| s.as_str()).collect();
         if !refs.is_empty() {
             self.zfs.destroy_snapshots(&refs, false)?;
@@ -94,7 +121,7 @@ impl Sr {
 
     /// `xapi-zvol check`: the invariants that can be read off the pool, and the backlog.
     pub fn check(&self) -> Result<CheckReport> {
-        let (tombstones, orphan_snapshots) = self.scan()?;
+        let (tombstones, orphan_snapshots) = self.scan(true)?;
         let vdis = self.ls()?;
         let mut problems = vec![];
         for v in &vdis {

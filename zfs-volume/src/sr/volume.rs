@@ -3,7 +3,7 @@
 
 use super::info::{vdi_from, VdiInfo};
 use super::layout::{check_key, Kind, GC};
-use super::{device, fault, meta, Provisioning, Sr};
+use super::{device, fault, intent, meta, Provisioning, Sr};
 use crate::error::{Error, Op, Result};
 use crate::lzc::{check_step, program, reservation, Limits, NvList, NvValue, Program, Props};
 
@@ -177,14 +177,16 @@ impl Sr {
             return self.run_clone_program(&SNAPSHOT_CLONE, ("snapshot", snap), dst, props, Op::Snapshot)
                 .map_err(|e| relabel(e, src));
         }
+        intent::record(self.dataset(), snap)?;
         self.zfs.snapshot(&[snap], &[])?;
         fault::point(fault_name);
-        if let Err(e) = self.zfs.clone(dst, snap, props) {
+        let r = self.zfs.clone(dst, snap, props);
+        if r.is_err() {
             // Leave nothing behind: the snapshot was only for this clone.
             let _ = self.zfs.destroy_snapshots(&[snap], false);
-            return Err(e);
         }
-        Ok(())
+        intent::clear(self.dataset());
+        r
     }
 
     /// Volume.snapshot: a read-only, attachable snapshot VDI (clone-on-snapshot). Name
@@ -317,6 +319,7 @@ impl Sr {
             Some(o) => o.clone(),
             None => {
                 let snap = source_snapshot_name(&s, &token);
+                intent::record(self.dataset(), &snap)?;
                 self.zfs.snapshot(&[&snap], &[])?;
                 snap
             }
@@ -352,9 +355,11 @@ impl Sr {
             if s.content.is_none() {
                 let _ = self.zfs.destroy_snapshots(&[&content], false);
             }
+            intent::clear(self.dataset());
             return Err(space_error(e, "revert", s.virtual_size));
         }
         let fresh = device::wait(&new, None, device::LINK_WAIT);
+        intent::clear(self.dataset());
         fault::point("revert:after-clone");
         if let Err(e) = self.zfs.rename(&v.dataset, &old) {
             let _ = self.destroy_dataset_tree(&new);

@@ -159,7 +159,7 @@ pub trait VolumeBackend {
 /// A backend that fails every call with "backend not built yet".
 ///
 /// It exists so the protocol layer, installer and datapath can be built and tested before the
-/// ZFS backend; it is what [`make_backend`] returns until that is wired in.
+/// ZFS backend; kept as a protocol-test double (the real one is [`crate::zfs_backend::ZfsBackend`]).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct UnbuiltBackend;
 
@@ -242,12 +242,13 @@ impl VolumeBackend for UnbuiltBackend {
 }
 
 // ====================================================================================
-// BACKEND CONSTRUCTOR — the single place where the real ZFS backend gets plugged in.
-// Placeholder until the zfs-volume backend is wired: replace the body with the real one.
+// BACKEND CONSTRUCTOR — the single place where the real ZFS backend is plugged in.
 // ====================================================================================
-/// Builds the backend used in plugin mode (called once per invocation by `main`).
+/// Builds the backend used in plugin mode (called lazily by `dispatch`, only for calls that
+/// need it, so `Plugin.query` and the datapath plugin never touch ZFS) and by the admin CLI.
+/// Construction itself does nothing: `/dev/zfs` is opened by the first call that needs it.
 pub fn make_backend() -> Box<dyn VolumeBackend> {
-    Box::new(UnbuiltBackend)
+    Box::new(crate::zfs_backend::ZfsBackend)
 }
 
 #[cfg(test)]
@@ -256,7 +257,7 @@ mod tests {
 
     #[test]
     fn placeholder_backend_fails_with_a_clear_message() {
-        let b = make_backend();
+        let b: Box<dyn VolumeBackend> = Box::new(UnbuiltBackend);
         let e = b.volume_stat("d", "sr", "k").unwrap_err();
         assert_eq!(e.code(), "SR_BACKEND_FAILURE");
         assert!(e.to_string().contains("backend not built yet"));

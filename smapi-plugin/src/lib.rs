@@ -17,7 +17,8 @@
 //! * [`wire`]: stdin parsing and stdout rendering; [`types`]: IDL result types;
 //!   [`error`]: the error type and its wire form;
 //! * [`query`]: `Plugin.query` answers and fixed names; [`datapath`]: the datapath plugin;
-//! * [`backend`]: the [`backend::VolumeBackend`] trait the ZFS implementation plugs into;
+//! * [`backend`]: the [`backend::VolumeBackend`] trait; [`zfs_backend`]: its ZFS implementation
+//!   over `zfs_volume::sr`; [`error_map`]: storage errors → wire errors (one place);
 //! * [`install`]: installing/removing the plugin directories; [`logging`]: syslog + stderr.
 
 #![warn(missing_docs)]
@@ -26,12 +27,14 @@ pub mod backend;
 pub mod datapath;
 pub mod dispatch;
 pub mod error;
+pub mod error_map;
 pub mod install;
 pub mod logging;
 pub mod methods;
 pub mod query;
 pub mod types;
 pub mod wire;
+pub mod zfs_backend;
 
 pub use backend::{AdminCmd, VolumeBackend};
 pub use dispatch::run;

@@ -1,6 +1,6 @@
 //! Install layout and end-to-end wire behaviour of the real `xapi-zvol` binary, driven through
 //! [`support::fake_daemon::FakeDaemon`]. Runs on any host: nothing here touches ZFS (calls that
-//! would need it reach the placeholder backend and must fail with a valid error JSON).
+//! would need it reach the ZFS backend, which fails without /dev/zfs, with a valid error JSON).
 
 mod support;
 
@@ -161,16 +161,21 @@ fn datapath_sequence_with_a_fake_zvol_root() {
 }
 
 #[test]
-fn calls_reaching_the_placeholder_backend_fail_with_valid_error_json() {
+fn calls_reaching_the_backend_without_zfs_fail_with_valid_error_json() {
+    // The host has no ZFS kernel module: every backend call must still answer with a proper
+    // error object that says why, and Plugin.diagnostics must still answer.
+    if std::path::Path::new("/dev/zfs").exists() {
+        eprintln!("/dev/zfs exists: this test is about hosts without ZFS");
+        return;
+    }
     let (_tmp, root) = support::installed_root(false);
     let d = FakeDaemon::new(&root);
     for (method, params) in [
-        ("Plugin.diagnostics", json!({"dbg": "t"})),
         (
             "SR.create",
             json!({"dbg": "t", "uuid": "u", "configuration": {"pool": "tank"}, "name": "n", "description": ""}),
         ),
-        ("SR.attach", json!({"dbg": "t", "configuration": {"pool": "tank"}})),
+        ("SR.attach", json!({"dbg": "t", "configuration": {"pool": "tank", "sr_uuid": "u"}})),
         ("SR.ls", json!({"dbg": "t", "sr": "s"})),
         ("Volume.create", json!({"dbg": "t", "sr": "s", "name": "n", "description": "", "size": 0, "sharable": false})),
         ("Volume.stat", json!({"dbg": "t", "sr": "s", "key": "k"})),
@@ -179,8 +184,19 @@ fn calls_reaching_the_placeholder_backend_fail_with_valid_error_json() {
         let DaemonError::Plugin { code, params, exit, .. } = &e else { panic!("{method}: {e}") };
         assert_eq!((code.as_str(), *exit), ("SR_BACKEND_FAILURE", 1), "{method}");
         assert_eq!(params[0], "Backend_failure");
-        assert!(params[1].contains("backend not built yet") && params[1].contains(method), "{params:?}");
+        assert!(params[1].contains("/dev/zfs"), "{method}: {params:?}");
     }
+    // Configuration problems are found before ZFS is needed, and name the key.
+    let e = d.call(Plugin::Volume, "SR.attach", json!({"dbg": "t", "configuration": {"pool": "tank"}})).unwrap_err();
+    assert_eq!(e.code(), Some("SR_BACKEND_FAILURE_109"));
+    assert!(e.params().unwrap()[1].starts_with("sr_uuid: "), "{e}");
+    let e = d
+        .call(Plugin::Volume, "SR.create", json!({"dbg": "t", "uuid": "u", "configuration": {}, "name": "n", "description": ""}))
+        .unwrap_err();
+    assert_eq!(e.code(), Some("SR_BACKEND_FAILURE_109"));
+    assert!(e.params().unwrap()[1].starts_with("device: "), "{e}");
+    let v = d.call(Plugin::Volume, "Plugin.diagnostics", json!({"dbg": "t"})).unwrap();
+    assert!(v.as_str().unwrap().contains("zfs kernel module: unavailable"), "{v}");
     d.assert_no_violations();
 }
 
@@ -272,7 +288,7 @@ fn admin_cli_version_help_and_backend_commands() {
         let out = support::admin(&[sub, "--sr", "tank/sr"]);
         assert_eq!(out.status.code(), Some(1), "{sub}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(&format!("xapi-zvol {sub}: backend not built yet")), "{err}");
+        assert!(err.contains("xapi-zvol: error: ") && err.contains("/dev/zfs"), "{sub}: {err}");
         assert!(out.stdout.is_empty());
     }
     let out = support::admin(&["status"]);

@@ -642,6 +642,7 @@ mod tests {
             snapshot_of: None,
             thick: false,
             origin: None,
+            content: None,
         };
         let vol = volume_of(v);
         assert_eq!(vol.uuid.as_deref(), Some(vol.key.as_str()));

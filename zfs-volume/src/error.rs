@@ -57,6 +57,10 @@ pub enum Op {
     SetProperties,
     /// The `ZFS_IOC_POOL_STATS` ioctl.
     PoolStats,
+    /// Reading dataset properties (a nosync channel program).
+    GetProperties,
+    /// `lzc_snaprange_space`.
+    SnaprangeSpace,
 }
 
 impl fmt::Display for Op {
@@ -83,6 +87,8 @@ impl fmt::Display for Op {
             Op::ChannelProgram => "run a channel program on pool",
             Op::SetProperties => "set properties of",
             Op::PoolStats => "read the configuration of pool",
+            Op::GetProperties => "read properties of",
+            Op::SnaprangeSpace => "compute the space used by snapshots",
         };
         f.write_str(s)
     }
@@ -108,7 +114,23 @@ pub fn reason(op: Op, errno: Errno) -> String {
         (Op::Clone, ENOENT) => "the origin snapshot or the parent dataset does not exist",
         (Op::Create, ENOENT) | (Op::Clone, ENOTDIR) => "the parent dataset does not exist",
         (Op::Create, EINVAL) => "invalid properties (volsize must be > 0 and a multiple of volblocksize)",
-        (Op::Create, EDOM) => "volblocksize must be a power of 2 from 512 bytes to 128 KiB",
+        (Op::Create, EDOM) => "volblocksize must be a power of 2 from 512 bytes to 128 KiB (16 MiB with large_blocks)",
+        (Op::Create, EEXIST) | (Op::Clone, EEXIST) => "a dataset of this name already exists",
+        (Op::Create, ENOSPC) | (Op::SetProperties, ENOSPC) => {
+            "not enough free space in the pool for the reservation (use a thin volume or free space)"
+        }
+        (Op::Hold, EEXIST) => "the snapshot already has a hold with this tag",
+        (Op::Hold, ENOENT) | (Op::GetHolds, ENOENT) => "no such snapshot",
+        (Op::Release, ENOENT) => "no such snapshot",
+        (Op::Destroy, ENOENT) | (Op::Rename, ENOENT) | (Op::Promote, ENOENT) => "dataset does not exist",
+        (Op::Rename, EEXIST) => "the new name is already taken",
+        (Op::Rollback, ENOENT) => "the dataset does not exist",
+        (Op::Bookmark, EEXIST) => "a bookmark of this name already exists",
+        (Op::Bookmark, ENOENT) => "the source snapshot does not exist",
+        (Op::Send, EXDEV) | (Op::SendSpace, EXDEV) => "the incremental source is not an earlier snapshot of the same dataset",
+        (Op::Send, EBADF) => "the output file descriptor is not open for writing",
+        (Op::Send, ENOENT) | (Op::SendSpace, ENOENT) | (Op::SnaprangeSpace, ENOENT) => "no such snapshot or bookmark",
+        (Op::GetProperties, ENOENT) => "dataset does not exist",
         (Op::Rename, EXDEV) => "a snapshot can only be renamed within its dataset",
         (Op::SetProperties, EINVAL) => "invalid property or value",
         (Op::ChannelProgram, EINVAL) => "the program did not compile or its limits/arguments are invalid",
@@ -133,7 +155,7 @@ pub fn reason(op: Op, errno: Errno) -> String {
 #[non_exhaustive]
 pub enum Error {
     /// A libzfs_core call or ZFS ioctl failed.
-    #[error("cannot {op} {target}: {reason} ({}){}", errno.name(), fmt_items(items))]
+    #[error("cannot {op} {target}: {reason} ({}){}", errno.name(), fmt_items(*op, items))]
     Zfs {
         /// What was attempted.
         op: Op,
@@ -251,11 +273,13 @@ pub enum Error {
     Corrupt(String),
 }
 
-fn fmt_items(items: &[(String, Errno)]) -> String {
+fn fmt_items(op: Op, items: &[(String, Errno)]) -> String {
     if items.is_empty() {
         return String::new();
     }
-    let list: Vec<String> = items.iter().map(|(n, e)| format!("{n}: {}", e.describe())).collect();
+    // Each item's errno read in the light of the operation ("has dependent clones", not
+    // the generic "dataset already exists").
+    let list: Vec<String> = items.iter().map(|(n, e)| format!("{n}: {}", reason(op, *e))).collect();
     format!(" [{}]", list.join("; "))
 }
 

@@ -400,3 +400,29 @@ fn crash_at_every_fault_point_then_recover() {
     }
     assert_eq!(hit, expected, "fault points reached");
 }
+
+#[test]
+#[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
+fn revert_while_the_old_device_is_open_succeeds_and_collects_later() {
+    let pool = TestPool::new("revopen", 512);
+    let sr = sr_on(&pool, Provisioning::Thin);
+    let v = sr.volume_create("v", "", 16 * MIB, false).unwrap();
+    write_block(&v.dataset, 0, 70);
+    let s1 = sr.volume_snapshot(&v.key).unwrap();
+    write_block(&v.dataset, 0, 71);
+    let s2 = sr.volume_snapshot(&v.key).unwrap();
+    let held = std::fs::File::open(wait_dev(&v.dataset)).unwrap();
+    sr.volume_revert(&s1.key, &v.key).unwrap();
+    assert_block(&v.dataset, 0, 70, "after revert");
+    // The SR keeps working while the old content is still open...
+    let other = sr.volume_create("w", "", MIB, false).unwrap();
+    assert!(!sr.check().unwrap().tombstones.is_empty(), "the open old content waits as a tombstone");
+    drop(held);
+    // ...and the next change collects it.
+    sr.volume_destroy(&other.key).unwrap();
+    assert!(sr.check().unwrap().tombstones.is_empty());
+    for k in [&v.key, &s1.key, &s2.key] {
+        sr.volume_destroy(k).unwrap();
+    }
+    assert_clean(&sr);
+}

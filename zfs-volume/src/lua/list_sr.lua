@@ -19,11 +19,14 @@ local function scan(container, kind)
     for ds in zfs.list.children(container) do
         local key = string.sub(ds, string.len(container) + 2)
         local r = {kind = kind, dataset = ds, key = key}
-        for _, p in ipairs({"volsize", "used", "referenced", "refreservation", "volblocksize"}) do
-            r[p] = zfs.get_prop(ds, p)
+        -- Only what SR.ls reports: every property read is a dataset lookup in the
+        -- kernel, the cost that grows with the SR.
+        r.volsize = zfs.get_prop(ds, "volsize")
+        if kind == "volume" then r.used = zfs.get_prop(ds, "used") else r.referenced = zfs.get_prop(ds, "referenced") end
+        if deep then
+            local o = origin_of(ds)
+            if o ~= nil then r.origin = o end
         end
-        local o = origin_of(ds)
-        if o ~= nil then r.origin = o end
         r.user = local_user_props(ds)
         table.insert(out.vdis, r)
         add_snapshots(ds)

@@ -6,7 +6,7 @@ local root, key = a["root"], a["key"]
 
 local function describe(ds, kind)
     local r = {found = true, kind = kind, dataset = ds, key = key}
-    for _, p in ipairs({"volsize", "used", "referenced", "refreservation", "volblocksize"}) do
+    for _, p in ipairs({"volsize", "used", "referenced"}) do
         r[p] = zfs.get_prop(ds, p)
     end
     local o = origin_of(ds)

@@ -10,6 +10,7 @@ use zfs_core_sys as sys;
 
 impl Zfs {
     /// Create bookmarks: (`fs#bookmark`, source `fs@snap` or `fs#other`), atomically.
+    /// Errors: `EEXIST` (bookmark exists), `ENOENT` (no such source), with per-item errors.
     ///
     /// ```no_run
     /// zfs_volume::Zfs::get()?.bookmark(&[("tank/a#b1", "tank/a@s1")])?;
@@ -22,6 +23,10 @@ impl Zfs {
         let mut nv = NvList::new()?;
         for (b, src) in pairs {
             name(b)?;
+            if nv.exists(b) {
+                // The list has unique names: the second source would silently win.
+                return Err(Error::invalid("bookmarks", format!("{b} is listed twice")));
+            }
             nv.add_string(b, src)?;
         }
         let mut errlist: *mut sys::nvlist_t = ptr::null_mut();

@@ -77,7 +77,7 @@ impl Zfs {
         let c = name(dataset)?;
         // SAFETY: valid C string and nvlist; lzc only reads (borrows) the props.
         let rc = unsafe { sys::lzc_create(c.as_ptr(), sys::LZC_DATSET_TYPE_ZVOL, props.as_mut_ptr(), ptr::null_mut(), 0) };
-        check(rc, Op::Create, dataset)
+        self.check_created(rc, Op::Create, dataset, dataset)
     }
 
     /// Create a filesystem dataset (used for SR containers).
@@ -92,7 +92,7 @@ impl Zfs {
         let c = name(dataset)?;
         // SAFETY: as in create_volume.
         let rc = unsafe { sys::lzc_create(c.as_ptr(), sys::LZC_DATSET_TYPE_ZFS, nv.as_mut_ptr(), ptr::null_mut(), 0) };
-        check(rc, Op::Create, dataset)
+        self.check_created(rc, Op::Create, dataset, dataset)
     }
 
     /// Clone `origin` (a snapshot) into the new dataset `dataset`, with properties set in
@@ -110,14 +110,51 @@ impl Zfs {
         let o = name(origin)?;
         // SAFETY: valid strings and nvlist; props are borrowed.
         let rc = unsafe { sys::lzc_clone(c.as_ptr(), o.as_ptr(), nv.as_mut_ptr()) };
-        check(rc, Op::Clone, dataset)
+        // The message names both: "cannot clone into tank/copy from tank/vol@s1: ...".
+        self.check_created(rc, Op::Clone, dataset, &format!("{dataset} from {origin}"))
+    }
+
+    /// The result of lzc_create / lzc_clone. When setting a property fails after the
+    /// dataset was made, the kernel destroys it again — but that destroy fails silently
+    /// when the new zvol is already open (udev probes every new zvol device), leaving a
+    /// half-made dataset behind (seen on OpenZFS 2.1). Finish that cleanup here, retrying
+    /// briefly while the device is busy.
+    fn check_created(&self, rc: i32, op: Op, dataset: &str, target: &str) -> Result<()> {
+        if rc == 0 {
+            return Ok(());
+        }
+        let mut e = Error::zfs(op, target, Errno(rc));
+        // EEXIST: it was there before the call; ours to leave alone.
+        if rc == libc::EEXIST || !self.exists(dataset) {
+            return Err(e);
+        }
+        let c = name(dataset)?;
+        let start = std::time::Instant::now();
+        loop {
+            // SAFETY: valid C string.
+            let d = unsafe { sys::lzc_destroy(c.as_ptr()) };
+            if d == 0 || d == libc::ENOENT {
+                return Err(e);
+            }
+            if d != libc::EBUSY || start.elapsed() > std::time::Duration::from_secs(5) {
+                if let Error::Zfs { reason, .. } = &mut e {
+                    *reason = format!(
+                        "{reason}; the partly created {dataset} could not be removed ({}): destroy it",
+                        Errno(d).name()
+                    );
+                }
+                return Err(e);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 
     /// Promote a clone: it takes over its origin's snapshots up to the origin snapshot, and
     /// the former parent becomes its clone.
     ///
-    /// On `EEXIST` the error names the conflicting snapshot (the clone already has a
-    /// snapshot of that short name).
+    /// Errors: `EINVAL` (not a clone), `ENOENT`, `EBUSY` (a snapshot that would move is
+    /// held or in use), `EEXIST`: the error names the conflicting snapshot (the clone
+    /// already has a snapshot of a name that would move).
     ///
     /// ```no_run
     /// zfs_volume::Zfs::get()?.promote("tank/copy")?;
@@ -136,13 +173,20 @@ impl Zfs {
             // SAFETY: lzc wrote a NUL-terminated name into buf (it is zero-initialised).
             let conflict = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned();
             if let Error::Zfs { reason, .. } = &mut e {
-                *reason = format!("the clone already has a snapshot named '{conflict}'");
+                *reason = format!(
+                    "the clone already has a snapshot named '{dataset}@{conflict}', as does the origin: \
+                     rename or destroy one of them, then promote again"
+                );
             }
         }
         Err(e)
     }
 
     /// Rename a dataset (or, within one dataset, a snapshot). Not recursive.
+    ///
+    /// Errors: `ENOENT` (no source, or no parent for the new name), `EEXIST` (the new
+    /// name is taken), `EXDEV` (a snapshot renamed into another dataset). The message
+    /// names both names.
     ///
     /// ```no_run
     /// zfs_volume::Zfs::get()?.rename("tank/a", "tank/b")?;
@@ -153,7 +197,7 @@ impl Zfs {
         let t = name(to)?;
         // SAFETY: valid C strings.
         let rc = unsafe { sys::lzc_rename(f.as_ptr(), t.as_ptr()) };
-        check(rc, Op::Rename, from)
+        check(rc, Op::Rename, &format!("{from} to {to}"))
     }
 
     /// Destroy one dataset, or one snapshot when the name has an `@`.
@@ -176,6 +220,9 @@ impl Zfs {
     /// otherwise; the safe form of rollback, unlike `lzc_rollback`). An open zvol sees its
     /// contents change underneath it: detach it first.
     ///
+    /// Errors: `EEXIST` (newer snapshots or bookmarks), `ESRCH` (no such snapshot, or
+    /// not one of this dataset), `ENOENT` (no such dataset).
+    ///
     /// ```no_run
     /// zfs_volume::Zfs::get()?.rollback_to("tank/vol", "tank/vol@s2")?;
     /// # Ok::<(), zfs_volume::Error>(())
@@ -185,7 +232,7 @@ impl Zfs {
         let s = name(snapshot)?;
         // SAFETY: valid C strings.
         let rc = unsafe { sys::lzc_rollback_to(d.as_ptr(), s.as_ptr()) };
-        check(rc, Op::Rollback, dataset)
+        check(rc, Op::Rollback, &format!("{dataset} to {snapshot}"))
     }
 }
 

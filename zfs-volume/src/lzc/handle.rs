@@ -57,11 +57,20 @@ impl Zfs {
     /// # Ok::<(), zfs_volume::Error>(())
     /// ```
     pub fn exists(&self, name: &str) -> bool {
-        match cstring("dataset name", name) {
-            // SAFETY: a valid NUL-terminated string.
-            Ok(c) => unsafe { sys::lzc_exists(c.as_ptr()) != 0 },
-            Err(_) => false,
+        let Ok(c) = cstring("dataset name", name) else { return false };
+        if name.contains('#') {
+            // lzc_exists (OBJSET_STATS) only knows datasets and snapshots.
+            let mut props: *mut sys::nvlist_t = std::ptr::null_mut();
+            // SAFETY: a valid string; `props` is an out-pointer we own afterwards.
+            let rc = unsafe { sys::lzc_get_bookmark_props(c.as_ptr(), &mut props) };
+            if !props.is_null() {
+                // SAFETY: lzc allocated it for us.
+                drop(unsafe { super::NvList::from_raw_owned(props) });
+            }
+            return rc == 0;
         }
+        // SAFETY: a valid NUL-terminated string.
+        unsafe { sys::lzc_exists(c.as_ptr()) != 0 }
     }
 
     /// Raw legacy ioctl on our own `/dev/zfs` descriptor.

@@ -14,6 +14,9 @@ impl Zfs {
     /// `/dev/zfs`), the holds are released when that descriptor closes.
     ///
     /// Missing snapshots do not fail the call: they are returned as `(name, ENOENT)`.
+    /// One tag per snapshot per call (the kernel takes a `{snapshot: tag}` map): a
+    /// snapshot listed twice is refused, call again for a second tag. Errors: `EEXIST`
+    /// (a hold of this tag exists), all or nothing.
     ///
     /// ```no_run
     /// let missing = zfs_volume::Zfs::get()?.hold(&[("tank/a@s1", "backup")], None)?;
@@ -27,6 +30,13 @@ impl Zfs {
         let mut nv = NvList::new()?;
         for (s, tag) in holds {
             name(s)?;
+            if nv.exists(s) {
+                // The list has unique names: a second tag would silently replace the first.
+                return Err(Error::invalid(
+                    "holds",
+                    format!("{s} is listed twice: one tag per snapshot per call (hold again for another tag)"),
+                ));
+            }
             nv.add_string(s, tag)?;
         }
         let mut errlist: *mut sys::nvlist_t = ptr::null_mut();
@@ -40,15 +50,22 @@ impl Zfs {
         }
     }
 
-    /// Release holds (`snapshot`, `tag`).
+    /// Release holds (`snapshot`, `tag`), several tags of one snapshot at once if need
+    /// be.
+    ///
+    /// Like [`Zfs::hold`], what does not exist does not fail the call (the kernel only
+    /// reports it): the result lists what was not released, as `("snap#tag", ENOENT)`
+    /// for a tag the snapshot does not hold and `("snap", ENOENT)` for a missing
+    /// snapshot. An empty list means every hold was released.
     ///
     /// ```no_run
-    /// zfs_volume::Zfs::get()?.release(&[("tank/a@s1", "backup")])?;
+    /// let not_held = zfs_volume::Zfs::get()?.release(&[("tank/a@s1", "backup")])?;
+    /// assert!(not_held.is_empty());
     /// # Ok::<(), zfs_volume::Error>(())
     /// ```
-    pub fn release(&self, holds: &[(&str, &str)]) -> Result<()> {
+    pub fn release(&self, holds: &[(&str, &str)]) -> Result<Vec<(String, Errno)>> {
         if holds.is_empty() {
-            return Ok(());
+            return Ok(vec![]);
         }
         // {snapshot: {tag: boolean}}, grouping tags per snapshot.
         let mut per: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -69,7 +86,7 @@ impl Zfs {
         let rc = unsafe { sys::lzc_release(nv.as_mut_ptr(), &mut errlist) };
         let items = take_errlist(errlist);
         if rc == 0 {
-            Ok(())
+            Ok(items)
         } else {
             Err(Error::zfs_items(Op::Release, holds.iter().map(|h| h.0).collect::<Vec<_>>().join(" "), Errno(rc), items))
         }

@@ -124,6 +124,20 @@ impl Zfs {
         if limits.instructions == 0 || limits.memory == 0 {
             return Err(Error::invalid("channel program limits", "instruction and memory limits must be > 0"));
         }
+        // Above the module's maxima the kernel says EINVAL, but libzfs_core first mallocs
+        // an output buffer of `memory` bytes and fails with a misleading ENOMEM when that
+        // is large: check here, against the module parameters.
+        let (max_instr, max_mem) = module_limits();
+        if limits.instructions > max_instr || limits.memory > max_mem {
+            return Err(Error::invalid(
+                "channel program limits",
+                format!(
+                    "{} instructions / {} bytes exceeds the zfs module maximum of {max_instr} / {max_mem} \
+                     (zfs_lua_max_instrlimit / zfs_lua_max_memlimit)",
+                    limits.instructions, limits.memory
+                ),
+            ));
+        }
         let p = name(pool)?;
         let src = cstring("channel program", program.source)?;
         let mut out: *mut sys::nvlist_t = ptr::null_mut();
@@ -150,15 +164,33 @@ impl Zfs {
                 None => NvValue::Flag,
             });
         }
+        let why = crate::error::reason(Op::ChannelProgram, Errno(rc));
         let message = match out.as_ref().and_then(|t| t.get("error")) {
+            // The kernel's words for the limits ("Channel program timed out.", "Memory
+            // limit exhausted.") do not say which limit or what to do: add ours.
+            Some(NvValue::Str(s)) if matches!(rc, libc::ETIME | libc::ENOSPC | libc::ENOMEM) => {
+                format!("{why}: {s}")
+            }
             Some(NvValue::Str(s)) => s.clone(),
-            _ => crate::error::reason(Op::ChannelProgram, Errno(rc)),
+            _ => why,
         };
         if rc == libc::ENOENT && !self.exists(pool) {
             return Err(Error::zfs(Op::ChannelProgram, pool, Errno(rc)));
         }
         Err(Error::Program { program: program.name.to_string(), pool: pool.to_string(), errno: Errno(rc), message })
     }
+}
+
+/// The module's `zfs_lua_max_instrlimit` and `zfs_lua_max_memlimit` (defaults 100,000,000
+/// and 100 MiB when unreadable).
+fn module_limits() -> (u64, u64) {
+    let read = |p: &str, d: u64| {
+        std::fs::read_to_string(format!("/sys/module/zfs/parameters/{p}"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(d)
+    };
+    (read("zfs_lua_max_instrlimit", 100_000_000), read("zfs_lua_max_memlimit", 100 << 20))
 }
 
 /// For our programs that return `{err = 0 | errno, step = "..."}`: turn a non-zero `err`

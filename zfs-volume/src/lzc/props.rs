@@ -3,8 +3,8 @@
 //! libzfs_core has no property setter (see `shared/docs/zfs-facts.md` §3.3), so native
 //! properties (`volsize`, `refreservation`, `readonly`, `volmode`, ...) are set with the
 //! legacy `ZFS_IOC_SET_PROP` ioctl on our own `/dev/zfs` descriptor, using the size-checked
-//! `zfs_cmd_t` of `zfs-core-sys`. All properties of one call are applied in one txg by the
-//! kernel. Reading goes through a nosync channel program (`zfs.get_prop`): one ioctl, no
+//! `zfs_cmd_t` of `zfs-core-sys`. The kernel applies the properties of one call one by
+//! one, not atomically (see [`Zfs::set_properties`]). Reading goes through a nosync channel program (`zfs.get_prop`): one ioctl, no
 //! txg wait.
 //!
 //! Index properties are passed as their numeric values, as the kernel expects them; the
@@ -201,13 +201,35 @@ static SET_USER_PROPS: Program = crate::lzc::program!("set_user_props");
 /// Output buffer for SET_PROP's per-property error list.
 const ERRLIST_BUF: usize = 16 * 1024;
 
+/// Native properties that cannot be changed after creation. libzfs refuses them in
+/// userland; the kernel's SET_PROP does not (it stores e.g. `used=1` in the dataset's
+/// property ZAP and returns 0, seen on OpenZFS 2.4), so we must refuse them ourselves.
+const NOT_SETTABLE: &[&str] = &[
+    // statistics (read-only)
+    "available", "avail", "clones", "compressratio", "createtxg", "creation", "defer_destroy",
+    "encryptionroot", "filesystem_count", "guid", "inconsistent", "keystatus", "logicalreferenced",
+    "logicalused", "mounted", "name", "numclones", "objsetid", "origin", "receive_resume_token",
+    "redact_snaps", "refcompressratio", "referenced", "snapshot_count", "snapshots_changed", "type",
+    "unique", "used", "usedbychildren", "usedbydataset", "usedbyrefreservation", "usedbysnapshots",
+    "userrefs", "written",
+    // fixed at creation
+    "casesensitivity", "encryption", "keyformat", "normalization", "utf8only", "volblocksize",
+];
+
 impl Zfs {
     /// Set properties of a dataset in one ioctl (`ZFS_IOC_SET_PROP`, local source), native
     /// ones included. Setting `volsize` of a zvol resizes it; set `refreservation` in the
     /// same call to keep a thick volume thick.
     ///
-    /// Errors: `ENOENT` (no dataset), `EINVAL`/`EDOM` (bad value; the failing property is
-    /// named), `ENOSPC` (reservation does not fit), `EROFS`/`EBUSY`.
+    /// **Not atomic**: the kernel checks and applies the properties one by one (the
+    /// "special" ones — `volsize`, `refreservation`, `reservation`, quotas, `volmode`,
+    /// `snapdev`... — each in its own txg, the others together), so when one fails the
+    /// others of the call may already be set. Read-only and create-only properties
+    /// (`used`, `volblocksize`, ...) are refused here before anything is sent.
+    ///
+    /// Errors: `ENOENT` (no dataset), `EINVAL`, `ZFS_ERR_BADPROP` (bad index value), `EDOM`
+    /// (the failing property is named), `ENOSPC` (reservation does not fit),
+    /// `EROFS`/`EBUSY`.
     ///
     /// ```no_run
     /// use zfs_volume::{Zfs, lzc::Props};
@@ -219,6 +241,12 @@ impl Zfs {
             return Ok(());
         }
         let c = name(dataset)?;
+        if let Some((p, _)) = props.iter().find(|(k, _)| NOT_SETTABLE.contains(k)) {
+            return Err(Error::invalid(
+                "property",
+                format!("{p} of {dataset} is read-only or can only be set at creation"),
+            ));
+        }
         let packed = props.to_nvlist()?.pack()?;
         let mut errbuf = vec![0u8; ERRLIST_BUF];
         let mut zc = sys::zfs_cmd_t::default();
@@ -254,6 +282,8 @@ impl Zfs {
     /// Read properties of one dataset or snapshot in one nosync channel program (no
     /// fork, no txg wait). Properties that do not apply to the dataset are left out.
     ///
+    /// Errors: `ENOENT` (no such dataset), `EINVAL` (a name that is not a property).
+    ///
     /// ```no_run
     /// let p = zfs_volume::Zfs::get()?.get_properties("tank/vol", &["volsize", "used"])?;
     /// println!("{:?}", p.get("volsize"));
@@ -263,7 +293,9 @@ impl Zfs {
         let mut args = NvList::new()?;
         args.add_string("dataset", dataset)?;
         args.add_string_array("props", props)?;
-        let out = self.program_nosync(pool_of(dataset), &GET_PROPS, &args, Limits::default())?;
+        let out = self
+            .program_nosync(pool_of(dataset), &GET_PROPS, &args, Limits::default())
+            .map_err(|e| self.read_error(dataset, e))?;
         let mut m = BTreeMap::new();
         if let NvValue::List(t) = out {
             for (k, v) in t {
@@ -276,6 +308,7 @@ impl Zfs {
     }
 
     /// All user properties of a dataset (local and inherited), with their sources.
+    /// Errors: `ENOENT` (no such dataset).
     ///
     /// ```no_run
     /// let u = zfs_volume::Zfs::get()?.user_properties("tank/vol")?;
@@ -284,7 +317,9 @@ impl Zfs {
     pub fn user_properties(&self, dataset: &str) -> Result<BTreeMap<String, PropRead>> {
         let mut args = NvList::new()?;
         args.add_string("dataset", dataset)?;
-        let out = self.program_nosync(pool_of(dataset), &USER_PROPS, &args, Limits::default())?;
+        let out = self
+            .program_nosync(pool_of(dataset), &USER_PROPS, &args, Limits::default())
+            .map_err(|e| self.read_error(dataset, e))?;
         let mut m = BTreeMap::new();
         if let NvValue::List(t) = out {
             for (k, v) in t {
@@ -323,6 +358,29 @@ impl Zfs {
         args.add_nvlist("unset", &u)?;
         let out = self.program_sync(pool_of(dataset), &SET_USER_PROPS, &args, Limits::default())?;
         super::program::check_step(&SET_USER_PROPS, Op::SetProperties, dataset, &out)
+    }
+}
+
+impl Zfs {
+    /// Turn a failed property-reading program into an error about the dataset: the Lua
+    /// runtime error of `zfs.get_prop` / `zfs.list.user_properties` says "no such dataset"
+    /// or "'x' is not a valid property" with a traceback; callers want ENOENT / EINVAL.
+    fn read_error(&self, dataset: &str, e: Error) -> Error {
+        let Error::Program { errno: Errno(libc::ECHRNG), message, .. } = &e else { return e };
+        if !self.exists(dataset) {
+            return Error::zfs(Op::GetProperties, dataset, Errno(libc::ENOENT));
+        }
+        if let Some(i) = message.find("is not a valid property") {
+            // "[string \"channel program\"]:51: 'nosuch' is not a valid property\n..."
+            let head = &message[..i];
+            let prop = head.rsplit(": ").next().unwrap_or(head).trim();
+            let mut z = Error::zfs(Op::GetProperties, dataset, Errno(libc::EINVAL));
+            if let Error::Zfs { reason, .. } = &mut z {
+                *reason = format!("{prop} is not a valid property name");
+            }
+            return z;
+        }
+        e
     }
 }
 

@@ -6,8 +6,52 @@
 //! worst-case indirect blocks, times the number of copies. Re-implemented from the
 //! description of the algorithm; the VM tests compare it with `zfs create -V` on stripe,
 //! mirror and raidz pools.
+//!
+//! libzfs changed the RAID-Z scaling in OpenZFS 2.3.0 (commit db499e68f9, "Overflowing
+//! refreservation is bad"): the data size is divided by `tsize >> 9` *before* the 128 KiB
+//! multiplication (so results are multiples of 256 bytes) and saturates instead of
+//! wrapping. [`thick_refreservation`] follows the formula of the loaded module's version
+//! (the `zfs` CLI of the same install uses the same one); [`thick_refreservation_with`]
+//! takes it explicitly.
 
 use super::pool::TopVdev;
+use std::sync::OnceLock;
+
+/// Which revision of libzfs's `zvol_volsize_to_reservation` to reproduce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Formula {
+    /// OpenZFS up to 2.2.x: `nblocks * asize * 128K / tsize`.
+    Before2_3,
+    /// OpenZFS 2.3.0 and later: `(nblocks * asize) / (tsize >> 9) * (128K >> 9)`, saturating.
+    From2_3,
+}
+
+impl Formula {
+    /// The formula of an OpenZFS version.
+    ///
+    /// ```
+    /// use zfs_volume::lzc::reservation::Formula;
+    /// assert_eq!(Formula::for_version((2, 1, 11)), Formula::Before2_3);
+    /// assert_eq!(Formula::for_version((2, 4, 4)), Formula::From2_3);
+    /// ```
+    pub fn for_version(v: (u32, u32, u32)) -> Formula {
+        if (v.0, v.1) >= (2, 3) {
+            Formula::From2_3
+        } else {
+            Formula::Before2_3
+        }
+    }
+
+    /// The formula of the loaded zfs module (read once); the newest when no module is
+    /// loaded.
+    pub fn current() -> Formula {
+        static F: OnceLock<Formula> = OnceLock::new();
+        *F.get_or_init(|| match super::caps::module_version() {
+            Ok(v) => Formula::for_version(super::caps::parse_version(&v)),
+            Err(_) => Formula::From2_3,
+        })
+    }
+}
 
 /// 128 KiB: the block size RAID-Z overhead is normalised against (SPA_OLD_MAXBLOCKSIZE).
 const REF_BLOCK: u64 = 128 * 1024;
@@ -29,7 +73,8 @@ fn raidz_asize(ndisks: u64, nparity: u64, ashift: u64, psize: u64) -> u64 {
 }
 
 /// The refreservation for a thick zvol of `volsize` bytes and `volblocksize`, on a pool
-/// with these top-level vdevs, with `copies` copies (1 unless set).
+/// with these top-level vdevs, with `copies` copies (1 unless set), as the `zfs create -V`
+/// of the loaded OpenZFS version computes it ([`Formula::current`]).
 ///
 /// ```
 /// use zfs_volume::lzc::{reservation::thick_refreservation, TopVdev};
@@ -38,6 +83,19 @@ fn raidz_asize(ndisks: u64, nparity: u64, ashift: u64, psize: u64) -> u64 {
 /// assert_eq!(thick_refreservation(1 << 30, 16384, &[disk], 1), (1 << 30) + 2 * (7 + 64 + 1) * 131072);
 /// ```
 pub fn thick_refreservation(volsize: u64, volblocksize: u64, vdevs: &[TopVdev], copies: u64) -> u64 {
+    thick_refreservation_with(Formula::current(), volsize, volblocksize, vdevs, copies)
+}
+
+/// [`thick_refreservation`] with an explicit libzfs [`Formula`].
+///
+/// ```
+/// use zfs_volume::lzc::{reservation::{thick_refreservation_with, Formula}, TopVdev};
+/// let rz = TopVdev { nparity: 1, children: 3, ashift: 12, raidz: true };
+/// let old = thick_refreservation_with(Formula::Before2_3, 64 << 20, 4096, &[rz], 1);
+/// let new = thick_refreservation_with(Formula::From2_3, 64 << 20, 4096, &[rz], 1);
+/// assert_eq!((old, new), (95769941, 95769856)); // what zfs create -V sets on 2.1 / 2.4
+/// ```
+pub fn thick_refreservation_with(formula: Formula, volsize: u64, volblocksize: u64, vdevs: &[TopVdev], copies: u64) -> u64 {
     let copies = copies.max(1);
     let vbs = volblocksize.max(512);
     let nblocks = volsize / vbs;
@@ -47,7 +105,15 @@ pub fn thick_refreservation(volsize: u64, volblocksize: u64, vdevs: &[TopVdev], 
     for v in vdevs.iter().filter(|v| v.raidz && v.children > v.nparity) {
         let t = raidz_asize(v.children, v.nparity, v.ashift, REF_BLOCK);
         let a = raidz_asize(v.children, v.nparity, v.ashift, vbs);
-        let d = ((nblocks as u128 * a as u128 * REF_BLOCK as u128) / t as u128) as u64;
+        let d = match formula {
+            // u128: libzfs's u64 product wraps above ~64 TiB (openzfs#15997); we do not
+            // reproduce that bug.
+            Formula::Before2_3 => ((nblocks as u128 * a as u128 * REF_BLOCK as u128) / t as u128) as u64,
+            Formula::From2_3 => {
+                let scaled = (nblocks as u128 * a as u128) / (t >> 9) as u128;
+                u64::try_from(scaled * (REF_BLOCK >> 9) as u128).unwrap_or(u64::MAX)
+            }
+        };
         data = data.max(d);
     }
     if data == 0 {
@@ -62,7 +128,7 @@ pub fn thick_refreservation(volsize: u64, volblocksize: u64, vdevs: &[TopVdev], 
         numdb += n;
     }
     numdb *= MAX_DVAS.min(copies + 1);
-    data * copies + (numdb << INDBLKSHIFT)
+    data.saturating_mul(copies).saturating_add(numdb << INDBLKSHIFT)
 }
 
 #[cfg(test)]
@@ -86,13 +152,18 @@ mod tests {
     #[test]
     fn raidz_inflates_small_blocks() {
         let rz = TopVdev { nparity: 1, children: 3, ashift: 12, raidz: true };
-        let plain = thick_refreservation(1 << 30, 8192, &[disk()], 1);
-        let r = thick_refreservation(1 << 30, 8192, &[rz], 1);
+        let plain = thick_refreservation_with(Formula::Before2_3, 1 << 30, 8192, &[disk()], 1);
+        let r = thick_refreservation_with(Formula::Before2_3, 1 << 30, 8192, &[rz], 1);
         assert!(r > plain, "{r} <= {plain}");
         // 8K on raidz1/3 disks, ashift 12: 2 data + 1 parity = 3 sectors, rounded to 4 =
         // 16 KiB; 128K: 32 + 16 = 48 sectors = 192 KiB. Data = n * 16K * 128K / 192K.
         let n = (1u64 << 30) / 8192;
         assert_eq!(r - plain + n * 8192, n * 16384 * 131072 / 196608);
+        // From 2.3: divided by (tsize >> 9) first, then times 256.
+        let r23 = thick_refreservation_with(Formula::From2_3, 1 << 30, 8192, &[rz], 1);
+        assert_eq!(r23 - plain + n * 8192, n * 16384 / (196608 >> 9) * 256);
+        // Stripes and mirrors do not depend on the formula.
+        assert_eq!(thick_refreservation_with(Formula::From2_3, 1 << 30, 8192, &[disk()], 1), plain);
     }
 
     #[test]

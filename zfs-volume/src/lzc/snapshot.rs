@@ -92,7 +92,7 @@ impl Zfs {
         if rc == 0 {
             Ok(used)
         } else {
-            Err(Error::zfs(Op::SendSpace, first, Errno(rc)))
+            Err(Error::zfs(Op::SnaprangeSpace, format!("{first}..{last}"), Errno(rc)))
         }
     }
 }

@@ -38,8 +38,17 @@ pub fn wait(dataset: &str, want: Option<&Path>, limit: Duration) -> Option<PathB
 }
 
 /// Drop cached pages of the device behind `dataset` (after its content changed).
+///
+/// OpenZFS 2.1 can fail a zvol open with ERESTARTSYS (512) while another thread
+/// creates or destroys a pool; that is transient, so the open is retried (bounded).
 pub fn flush(dataset: &str) {
-    if let Some(d) = resolve(dataset) {
-        let _ = crate::lzc::flush_block_device(&d);
+    let Some(d) = resolve(dataset) else { return };
+    for _ in 0..50 {
+        match crate::lzc::flush_block_device(&d) {
+            Err(e) if e.raw_os_error() == Some(512) || e.raw_os_error() == Some(libc::EINTR) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            _ => return,
+        }
     }
 }

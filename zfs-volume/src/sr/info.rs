@@ -39,7 +39,8 @@ pub struct VdiInfo {
     pub snapshot_of: Option<String>,
     /// Thick provisioned (has a refreservation).
     pub thick: bool,
-    /// The ZFS origin snapshot, if the dataset is a clone.
+    /// The ZFS origin snapshot, if the dataset is a clone ([`crate::sr::Sr::volume_stat`]
+    /// and the deep listing of `tree` fill it; SR.ls does not need it and skips the lookup).
     pub origin: Option<String>,
     /// For a snapshot VDI, the ZFS snapshot holding exactly its content, when one exists:
     /// its origin while that is still `<source>@<key>`, or its own `@<key>` after a
@@ -143,7 +144,7 @@ pub(crate) fn vdi_from(t: &NvTree) -> Option<VdiInfo> {
         physical_utilisation,
         keys,
         snapshot_of: user.get(meta::VDI_SNAPSHOT_OF).cloned(),
-        thick: num(t, "refreservation") > 0,
+        thick: user.get(meta::VDI_PROVISIONING).map(|p| p == "thick").unwrap_or(false),
         origin: string(t, "origin"),
         content: string(t, "content"),
     })

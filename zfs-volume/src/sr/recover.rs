@@ -72,7 +72,12 @@ impl Sr {
         let (gc, orphans) = self.scan()?;
         for t in &gc {
             if self.zfs.exists(t) {
-                self.destroy_dataset_tree(t)?;
+                match self.destroy_dataset_tree(t) {
+                    // Still open (e.g. an old device after a revert): collect it on a later
+                    // call instead of failing this one.
+                    Err(e) if e.is_errno(libc::EBUSY) => continue,
+                    r => r?,
+                }
                 fault::point("recover:after-step");
             }
         }

@@ -365,7 +365,17 @@ impl Sr {
         fault::point("revert:after-rename-new");
         // The datapath attaches through the link: have it point at the new device first.
         device::wait(&v.dataset, fresh.as_deref(), device::LINK_WAIT);
-        self.destroy_dataset_tree(&old)
+        // The revert is done: the key now holds the snapshot's content. If the old
+        // device is still open somewhere (xapi reverts only halted VMs, but an admin may
+        // hold it), its dataset cannot go yet: it stays a tombstone that the next calls
+        // collect once it is closed, and the revert still succeeds.
+        match self.destroy_dataset_tree(&old) {
+            Err(e) if e.is_errno(libc::EBUSY) => {
+                eprintln!("xapi-zvol: revert of {key}: the previous content {old} is still open; it will be collected later");
+                Ok(())
+            }
+            r => r,
+        }
     }
 
     /// Volume.resize: grow only (shrinking would destroy data); a thick volume's

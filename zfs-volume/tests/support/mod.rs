@@ -31,6 +31,12 @@ impl TestPool {
     /// A pool of `n` files of `mib` MiB each, `kind` being e.g. `[]` (stripe),
     /// `["mirror"]`, `["raidz1"]`.
     pub fn with_layout(tag: &str, mib: u64, kind: &[&str], n: usize) -> TestPool {
+        TestPool::with_options(tag, mib, &[], kind, n)
+    }
+
+    /// Like [`TestPool::with_layout`], with extra `zpool create` options before the pool
+    /// name (e.g. `["-o", "ashift=12"]`).
+    pub fn with_options(tag: &str, mib: u64, opts: &[&str], kind: &[&str], n: usize) -> TestPool {
         assert!(
             Path::new("/dev/zfs").exists(),
             "/dev/zfs is missing: this test needs the ZFS kernel module (run it with scripts/test)"
@@ -42,7 +48,9 @@ impl TestPool {
             std::fs::File::create(&f).unwrap().set_len(mib << 20).unwrap();
             files.push(f);
         }
-        let mut args: Vec<&str> = vec!["create", "-f", "-O", "mountpoint=none", &name];
+        let mut args: Vec<&str> = vec!["create", "-f", "-O", "mountpoint=none"];
+        args.extend_from_slice(opts);
+        args.push(&name);
         args.extend_from_slice(kind);
         args.extend(files.iter().map(|s| s.as_str()));
         run("zpool", &args);
@@ -89,17 +97,44 @@ pub fn zfs_get(ds: &str, prop: &str) -> String {
 }
 
 /// Wait (bounded) for the device link of a zvol; returns its path.
+///
+/// On OpenZFS 2.1, opening a zvol while another thread holds `spa_namespace_lock` (a
+/// concurrent `zpool create/destroy`, as in parallel tests) fails with ERESTARTSYS (512)
+/// leaked to userspace; udev's `zvol_id` then fails and the link is never made. So the
+/// zvol change events are re-triggered every few seconds while we wait.
 pub fn wait_dev(dataset: &str) -> String {
     let p = format!("/dev/zvol/{dataset}");
     let start = Instant::now();
+    let mut retriggered = Instant::now();
     while !Path::new(&p).exists() {
-        if start.elapsed() > Duration::from_secs(20) {
+        if start.elapsed() > Duration::from_secs(30) {
             let _ = Command::new("udevadm").arg("settle").status();
-            assert!(Path::new(&p).exists(), "{p} did not appear within 20 s");
+            assert!(Path::new(&p).exists(), "{p} did not appear within 30 s");
+        }
+        if retriggered.elapsed() > Duration::from_secs(3) {
+            let _ = Command::new("udevadm")
+                .args(["trigger", "--action=change", "--subsystem-match=block", "--sysname-match=zd*"])
+                .status();
+            retriggered = Instant::now();
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     p
+}
+
+/// Open a device, retrying the spurious ERESTARTSYS (512) of OpenZFS 2.1's zvol_open
+/// (see [`wait_dev`]).
+pub fn open_retry(path: &str, opts: &std::fs::OpenOptions) -> std::fs::File {
+    let start = Instant::now();
+    loop {
+        match opts.open(path) {
+            Ok(f) => return f,
+            Err(e) if e.raw_os_error() == Some(512) && start.elapsed() < Duration::from_secs(30) => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(e) => panic!("open {path}: {e}"),
+        }
+    }
 }
 
 /// Wait (bounded) until the device link is gone.
@@ -132,7 +167,7 @@ pub fn pattern(seed: u64) -> Vec<u8> {
 /// fsync'd so the data is in the zvol before any snapshot).
 pub fn write_block(dataset: &str, offset: u64, seed: u64) {
     let p = wait_dev(dataset);
-    let mut f = std::fs::OpenOptions::new().write(true).open(&p).unwrap_or_else(|e| panic!("open {p}: {e}"));
+    let mut f = open_retry(&p, std::fs::OpenOptions::new().write(true));
     f.seek(SeekFrom::Start(offset)).unwrap();
     f.write_all(&pattern(seed)).unwrap();
     f.sync_all().unwrap();
@@ -141,7 +176,7 @@ pub fn write_block(dataset: &str, offset: u64, seed: u64) {
 /// Read 4 KiB at `offset`.
 pub fn read_block(dataset: &str, offset: u64) -> Vec<u8> {
     let p = wait_dev(dataset);
-    let mut f = std::fs::File::open(&p).unwrap_or_else(|e| panic!("open {p}: {e}"));
+    let mut f = open_retry(&p, std::fs::OpenOptions::new().read(true));
     f.seek(SeekFrom::Start(offset)).unwrap();
     let mut b = vec![0u8; 4096];
     f.read_exact(&mut b).unwrap();
@@ -151,7 +186,13 @@ pub fn read_block(dataset: &str, offset: u64) -> Vec<u8> {
 /// True if the device can be opened for writing and written (snapshot VDIs must not).
 pub fn writable(dataset: &str) -> bool {
     let p = wait_dev(dataset);
-    match std::fs::OpenOptions::new().write(true).open(&p) {
+    let mut opened = std::fs::OpenOptions::new().write(true).open(&p);
+    let start = Instant::now();
+    while matches!(&opened, Err(e) if e.raw_os_error() == Some(512)) && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+        opened = std::fs::OpenOptions::new().write(true).open(&p);
+    }
+    match opened {
         Err(_) => false,
         Ok(mut f) => f.write_all(&[0u8; 4096]).and_then(|_| f.sync_all()).is_ok(),
     }

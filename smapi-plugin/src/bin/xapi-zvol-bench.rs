@@ -1,0 +1,534 @@
+//! `xapi-zvol-bench`: snapshot and clone latency of xapi-zvol, measured side by side with
+//! what its peers do, in one run (run by `scripts/bench` inside the test VM, as root).
+//!
+//! Sections (each case runs `--runs` times; median, min and max are reported):
+//! 1. `single`: snapshot, clone, promote, destroy through zfs-volume (in-process ioctls)
+//!    vs the same by `zfs` CLI processes;
+//! 2. `vdi`: Volume.snapshot / clone / destroy / revert through the installed plugin binary
+//!    (process start + JSON + work) vs the CLI sequence a Python peer runs (a python3
+//!    start plus `zfs snapshot`/`clone`/`promote`/`destroy` processes), and vs one bare
+//!    lzc_snapshot (the floor: one txg sync);
+//! 3. `batch`: 1, 4, 16, 64 zvols snapshotted in one lzc_snapshot vs as many single calls;
+//! 4. `scale`: SR.ls and Volume.stat with 10, 100, 1000 volumes (plus as many snapshot
+//!    VDIs) vs `zfs list -Hp -t all -o ...`.
+//!
+//! Output: `results.csv` (section,case,param,runs,median_us,min_us,max_us) and
+//! `results.md` (tables with the ratios) in `--out`. Absolute times in the emulated VM
+//! are slow; the ratios, taken in the same run, are what to read.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use zfs_volume::lzc::{Props, VolumeSpec};
+use zfs_volume::sr::{layout, meta, PoolSource, Provisioning, Sr, SrConfig};
+use zfs_volume::Zfs;
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+struct Args {
+    plugin: PathBuf,
+    out: PathBuf,
+    runs: usize,
+    scales: Vec<usize>,
+    batches: Vec<usize>,
+    sections: Vec<String>,
+}
+
+fn parse_args() -> Res<Args> {
+    let mut a = Args {
+        plugin: PathBuf::from("target/release/xapi-zvol"),
+        out: PathBuf::from("target/bench"),
+        runs: 15,
+        scales: vec![10, 100, 1000],
+        batches: vec![1, 4, 16, 64],
+        sections: ["single", "vdi", "batch", "scale"].map(String::from).to_vec(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(x) = it.next() {
+        let mut val = || it.next().ok_or_else(|| format!("{x} needs a value"));
+        match x.as_str() {
+            "--plugin" => a.plugin = PathBuf::from(val()?),
+            "--out" => a.out = PathBuf::from(val()?),
+            "--runs" => a.runs = val()?.parse()?,
+            "--scales" => a.scales = val()?.split(',').map(|s| s.parse()).collect::<Result<_, _>>()?,
+            "--batches" => a.batches = val()?.split(',').map(|s| s.parse()).collect::<Result<_, _>>()?,
+            "--sections" => a.sections = val()?.split(',').map(String::from).collect(),
+            "-h" | "--help" => {
+                println!("xapi-zvol-bench [--plugin PATH] [--out DIR] [--runs N] [--scales 10,100,1000] [--batches 1,4,16,64] [--sections single,vdi,batch,scale]");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other}").into()),
+        }
+    }
+    a.plugin = std::fs::canonicalize(&a.plugin).map_err(|e| format!("{}: {e}", a.plugin.display()))?;
+    Ok(a)
+}
+
+/// Median, min, max.
+#[derive(Clone, Copy, Debug)]
+struct Stat {
+    med: Duration,
+    min: Duration,
+    max: Duration,
+    n: usize,
+}
+
+fn stat(mut v: Vec<Duration>) -> Stat {
+    v.sort();
+    Stat { med: v[v.len() / 2], min: v[0], max: v[v.len() - 1], n: v.len() }
+}
+
+struct Report {
+    rows: Vec<(String, String, String, Stat)>,
+    md: String,
+}
+
+impl Report {
+    fn add(&mut self, section: &str, case: &str, param: &str, s: Stat) {
+        eprintln!(
+            "  {section:<7} {case:<44} {param:>6}  median {:>9.2} ms  (min {:.2}, max {:.2}, n={})",
+            ms(s.med),
+            ms(s.min),
+            ms(s.max),
+            s.n
+        );
+        self.rows.push((section.into(), case.into(), param.into(), s));
+    }
+    fn get(&self, section: &str, case: &str, param: &str) -> Stat {
+        self.rows.iter().find(|r| r.0 == section && r.1 == case && r.2 == param).map(|r| r.3).unwrap()
+    }
+    fn line(&mut self, s: String) {
+        eprintln!("{s}");
+        self.md.push_str(&s);
+        self.md.push('\n');
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn run(cmd: &str, args: &[&str]) -> Res<String> {
+    let o = Command::new(cmd).args(args).output()?;
+    if !o.status.success() {
+        return Err(format!("{cmd} {args:?}: {}", String::from_utf8_lossy(&o.stderr)).into());
+    }
+    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+fn time<T>(f: impl FnOnce() -> T) -> (Duration, T) {
+    let t = Instant::now();
+    let r = f();
+    (t.elapsed(), r)
+}
+
+/// One plugin call as xapi-storage-script makes it: the entry, `--json`, params on stdin.
+fn call(entry: &Path, params: &serde_json::Value) -> Res<serde_json::Value> {
+    let mut child = Command::new(entry)
+        .arg("--json")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    child.stdin.take().unwrap().write_all(params.to_string().as_bytes())?;
+    let out = child.wait_with_output()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    if !out.status.success() {
+        return Err(format!("{} failed: {v}", entry.display()).into());
+    }
+    Ok(v)
+}
+
+struct Bench {
+    zfs: &'static Zfs,
+    pool: String,
+    args: Args,
+    rep: Report,
+    root: PathBuf,
+}
+
+impl Bench {
+    fn ds(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.pool)
+    }
+
+    fn entry(&self, method: &str) -> PathBuf {
+        self.root.join("volume/org.xen.xapi.storage.zvol").join(method)
+    }
+
+    /// 1. In-process lzc vs zfs CLI, one operation at a time.
+    fn single(&mut self) -> Res<()> {
+        let n = self.args.runs;
+        let base = self.ds("single");
+        self.zfs.create_volume(&base, &VolumeSpec::new(64 << 20).volblocksize(16384))?;
+        let (mut ls, mut cs, mut lc, mut cc, mut lp, mut cp, mut ld, mut cd) =
+            (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+        for i in 0..n {
+            let s = format!("{base}@l{i}");
+            ls.push(time(|| self.zfs.snapshot(&[&s], &[])).0);
+            let s2 = format!("{base}@c{i}");
+            cs.push(time(|| run("zfs", &["snapshot", &s2])).0);
+            let c = self.ds(&format!("lc{i}"));
+            lc.push(time(|| self.zfs.clone(&c, &s, &Props::new())).0);
+            let c2 = self.ds(&format!("cc{i}"));
+            cc.push(time(|| run("zfs", &["clone", &s2, &c2])).0);
+            // promote the clone, then promote the original back (both timed)
+            lp.push(time(|| self.zfs.promote(&c)).0);
+            lp.push(time(|| self.zfs.promote(&base)).0);
+            cp.push(time(|| run("zfs", &["promote", &c2])).0);
+            cp.push(time(|| run("zfs", &["promote", &base])).0);
+            ld.push(time(|| self.zfs.destroy(&c)).0);
+            cd.push(time(|| run("zfs", &["destroy", &c2])).0);
+        }
+        for (case, l, c) in [("snapshot", ls, cs), ("clone", lc, cc), ("promote", lp, cp), ("destroy", ld, cd)] {
+            self.rep.add("single", &format!("{case}: zfs-volume"), "", stat(l));
+            self.rep.add("single", &format!("{case}: zfs CLI"), "", stat(c));
+        }
+        run("zfs", &["destroy", "-r", &base])?;
+        Ok(())
+    }
+
+    /// 2. Whole VDI operations through the plugin vs the Python peer's process sequence.
+    fn vdi(&mut self) -> Res<()> {
+        let n = self.args.runs;
+        let _ = std::fs::remove_dir_all(&self.root);
+        run(self.args.plugin.to_str().unwrap(), &["install", "--root", self.root.to_str().unwrap()])?;
+        let uuid = "b0b0b0b0-0000-4000-8000-00000000be0c";
+        let cfg = call(
+            &self.entry("SR.create"),
+            &serde_json::json!({"dbg":"bench","uuid":uuid,"configuration":{"pool":self.pool},"name":"bench","description":""}),
+        )?;
+        let sr = call(&self.entry("SR.attach"), &serde_json::json!({"dbg":"bench","configuration":cfg}))?;
+        let sr = sr.as_str().ok_or("SR.attach returned no string")?.to_string();
+        let v = call(
+            &self.entry("Volume.create"),
+            &serde_json::json!({"dbg":"bench","sr":sr,"name":"v","description":"","size":64<<20,"sharable":false}),
+        )?;
+        let key = v["key"].as_str().unwrap().to_string();
+        let floor_ds = self.ds("floor");
+        self.zfs.create_volume(&floor_ds, &VolumeSpec::new(64 << 20).volblocksize(16384))?;
+        let peer = self.ds("peer");
+        self.zfs.create_volume(&peer, &VolumeSpec::new(64 << 20).volblocksize(16384))?;
+        let (mut snap, mut clone, mut destroy, mut revert) = (vec![], vec![], vec![], vec![]);
+        let (mut psnap, mut pclone, mut pdestroy, mut prevert, mut floor) = (vec![], vec![], vec![], vec![], vec![]);
+        let mut first_snap = None;
+        for i in 0..n {
+            let (t, s) = time(|| call(&self.entry("Volume.snapshot"), &serde_json::json!({"dbg":"b","sr":sr,"key":key})));
+            snap.push(t);
+            let s = s?;
+            let skey = s["key"].as_str().unwrap().to_string();
+            if first_snap.is_none() {
+                first_snap = Some(skey.clone());
+            }
+            let (t, c) = time(|| call(&self.entry("Volume.clone"), &serde_json::json!({"dbg":"b","sr":sr,"key":key})));
+            clone.push(t);
+            let ckey = c?["key"].as_str().unwrap().to_string();
+            let (t, r) = time(|| call(&self.entry("Volume.destroy"), &serde_json::json!({"dbg":"b","sr":sr,"key":ckey})));
+            destroy.push(t);
+            r?;
+            // revert to the oldest snapshot: the general (non-latest) case
+            let target = first_snap.clone().unwrap();
+            let (t, r) = time(|| {
+                call(&self.entry("Volume.revert"), &serde_json::json!({"dbg":"b","sr":sr,"snapshot":target,"key":key}))
+            });
+            revert.push(t);
+            r?;
+            // the floor: one bare lzc_snapshot
+            let fs = format!("{floor_ds}@f{i}");
+            floor.push(time(|| self.zfs.snapshot(&[&fs], &[])).0);
+            // the peer: python3 start + CLI processes
+            let py = || run("python3", &["-c", "pass"]);
+            let ps = format!("{peer}@s{i}");
+            let pc = self.ds(&format!("peer-s{i}"));
+            psnap.push(time(|| -> Res<()> { py()?; run("zfs", &["snapshot", &ps])?; run("zfs", &["clone", &ps, &pc])?; Ok(()) }).0);
+            let pcs = format!("{peer}@c{i}");
+            let pcc = self.ds(&format!("peer-c{i}"));
+            pclone.push(time(|| -> Res<()> { py()?; run("zfs", &["snapshot", &pcs])?; run("zfs", &["clone", &pcs, &pcc])?; Ok(()) }).0);
+            pdestroy.push(time(|| -> Res<()> { py()?; run("zfs", &["destroy", &pcc])?; Ok(()) }).0);
+            // peer revert (new-style, as zfs-vol would have to): clone the snapshot, promote
+            let prc = self.ds(&format!("peer-r{i}"));
+            prevert.push(time(|| -> Res<()> { py()?; run("zfs", &["clone", &ps, &prc])?; run("zfs", &["promote", &prc])?; Ok(()) }).0);
+            // undo the peer promote so the next iteration starts from the same shape
+            run("zfs", &["promote", &peer])?;
+            run("zfs", &["destroy", &prc])?;
+        }
+        let rows = [
+            ("Volume.snapshot", snap, psnap),
+            ("Volume.clone", clone, pclone),
+            ("Volume.destroy", destroy, pdestroy),
+            ("Volume.revert (older snapshot)", revert, prevert),
+        ];
+        for (case, ours, theirs) in rows {
+            self.rep.add("vdi", &format!("{case}: xapi-zvol"), "", stat(ours));
+            self.rep.add("vdi", &format!("{case}: python3 + zfs CLI"), "", stat(theirs));
+        }
+        self.rep.add("vdi", "bare lzc_snapshot (floor)", "", stat(floor));
+        // leave the pool clean for the next sections
+        for v in call(&self.entry("SR.ls"), &serde_json::json!({"dbg":"b","sr":sr}))?.as_array().cloned().unwrap_or_default() {
+            call(&self.entry("Volume.destroy"), &serde_json::json!({"dbg":"b","sr":sr,"key":v["key"]}))?;
+        }
+        call(&self.entry("SR.destroy"), &serde_json::json!({"dbg":"b","sr":sr}))?;
+        run("zfs", &["destroy", "-r", &floor_ds])?;
+        run("zfs", &["destroy", "-R", &peer])?;
+        Ok(())
+    }
+
+    /// 3. One lzc_snapshot of k zvols vs k single calls.
+    fn batch(&mut self) -> Res<()> {
+        let max = *self.args.batches.iter().max().unwrap_or(&1);
+        let vols: Vec<String> = (0..max).map(|i| self.ds(&format!("b{i}"))).collect();
+        parallel_create(self.zfs, &vols, &|_| Props::new())?;
+        for &k in &self.args.batches.clone() {
+            let (mut one, mut many) = (vec![], vec![]);
+            for r in 0..self.args.runs {
+                let snaps: Vec<String> = vols[..k].iter().map(|v| format!("{v}@one{k}-{r}")).collect();
+                let refs: Vec<&str> = snaps.iter().map(|s| s.as_str()).collect();
+                let (t, res) = time(|| self.zfs.snapshot(&refs, &[]));
+                res?;
+                one.push(t);
+                let snaps: Vec<String> = vols[..k].iter().map(|v| format!("{v}@many{k}-{r}")).collect();
+                let (t, res) = time(|| -> Res<()> {
+                    for s in &snaps {
+                        self.zfs.snapshot(&[s], &[])?;
+                    }
+                    Ok(())
+                });
+                res?;
+                many.push(t);
+            }
+            self.rep.add("batch", "one lzc_snapshot of k zvols", &k.to_string(), stat(one));
+            self.rep.add("batch", "k single lzc_snapshot calls", &k.to_string(), stat(many));
+        }
+        for v in &vols {
+            run("zfs", &["destroy", "-r", v])?;
+        }
+        Ok(())
+    }
+
+    /// 4. SR.ls / Volume.stat as the SR grows, vs zfs list.
+    fn scale(&mut self) -> Res<()> {
+        let runs = self.args.runs;
+        let uuid = "5ca1e000-0000-4000-8000-000000000001";
+        let cfg = SrConfig {
+            source: PoolSource::Existing(self.pool.clone()),
+            provisioning: Provisioning::Thin,
+            volblocksize: 16384,
+            compression: None,
+        };
+        let sr = Sr::create(uuid, &cfg, "scale", "")?;
+        let l = layout::Layout::new(sr.dataset());
+        let _ = std::fs::remove_dir_all(&self.root);
+        run(self.args.plugin.to_str().unwrap(), &["install", "--root", self.root.to_str().unwrap()])?;
+        let mut have = 0usize;
+        let mut probe_key = String::new();
+        for &n in &self.args.scales.clone() {
+            // Populate up to n volumes + n snapshot VDIs with the SR's own layout and
+            // properties, created concurrently so that many share a txg.
+            let keys: Vec<String> = (have..n).map(|i| format!("5ca1e000-0000-4000-8000-{i:012}")).collect();
+            let vols: Vec<String> = keys.iter().map(|k| l.vdi(k, layout::Kind::Volume)).collect();
+            parallel_create(self.zfs, &vols, &|ds: &str| {
+                let key = ds.rsplit('/').next().unwrap();
+                Props::new().user(meta::VDI_KEY, key).user(meta::VDI_NAME, "scale").user(meta::VDI_SHARABLE, "false")
+            })?;
+            let snaps: Vec<String> = keys.iter().zip(&vols).map(|(k, v)| format!("{v}@{}", snap_key(k))).collect();
+            for chunk in snaps.chunks(500) {
+                let refs: Vec<&str> = chunk.iter().map(|s| s.as_str()).collect();
+                self.zfs.snapshot(&refs, &[])?;
+            }
+            let clones: Vec<(String, String)> =
+                keys.iter().zip(&snaps).map(|(k, s)| (l.vdi(&snap_key(k), layout::Kind::Snapshot), s.clone())).collect();
+            parallel_clone(self.zfs, &clones)?;
+            have = n;
+            if probe_key.is_empty() {
+                probe_key = keys[0].clone();
+            }
+            let (mut ls, mut st, mut zl, mut pls) = (vec![], vec![], vec![], vec![]);
+            let mut count = 0;
+            for _ in 0..runs {
+                let (t, r) = time(|| sr.ls());
+                ls.push(t);
+                count = r?.len();
+                st.push(time(|| sr.volume_stat(&probe_key)).0);
+                zl.push(time(|| {
+                    run("zfs", &["list", "-Hp", "-t", "all", "-r", "-o", "name,volsize,used,referenced,origin", sr.dataset()])
+                }).0);
+                pls.push(time(|| call(&self.entry("SR.ls"), &serde_json::json!({"dbg":"b","sr":sr.dataset()}))).0);
+            }
+            if count != 2 * n {
+                return Err(format!("SR.ls saw {count} VDIs, expected {}", 2 * n).into());
+            }
+            let p = n.to_string();
+            self.rep.add("scale", "SR.ls (in-process)", &p, stat(ls));
+            self.rep.add("scale", "SR.ls (plugin call)", &p, stat(pls));
+            self.rep.add("scale", "Volume.stat (in-process)", &p, stat(st));
+            self.rep.add("scale", "zfs list -Hp -t all", &p, stat(zl));
+        }
+        run("zfs", &["destroy", "-r", sr.dataset()])?;
+        Ok(())
+    }
+
+    fn write(&mut self) -> Res<()> {
+        std::fs::create_dir_all(&self.args.out)?;
+        let mut csv = String::from("section,case,param,runs,median_us,min_us,max_us\n");
+        for (s, c, p, st) in &self.rep.rows {
+            csv.push_str(&format!(
+                "{s},\"{c}\",{p},{},{},{},{}\n",
+                st.n,
+                st.med.as_micros(),
+                st.min.as_micros(),
+                st.max.as_micros()
+            ));
+        }
+        let version = zfs_volume::lzc::module_version().unwrap_or_default();
+        let short = version.split('-').next().unwrap_or("x").to_string();
+        std::fs::write(self.args.out.join(format!("results-zfs{short}.csv")), csv)?;
+        // Ratios.
+        let r = |a: Stat, b: Stat| a.med.as_secs_f64() / b.med.as_secs_f64();
+        let mut md = format!("### OpenZFS {version}\n\n| section | case | param | median ms | min | max |\n|---|---|---|---|---|---|\n");
+        for (s, c, p, st) in &self.rep.rows {
+            md.push_str(&format!("| {s} | {c} | {p} | {:.2} | {:.2} | {:.2} |\n", ms(st.med), ms(st.min), ms(st.max)));
+        }
+        md.push_str("\nRatios (medians of this run):\n\n");
+        let mut ratios: BTreeMap<String, f64> = BTreeMap::new();
+        if self.rep.rows.iter().any(|x| x.0 == "single") {
+            for case in ["snapshot", "clone", "promote", "destroy"] {
+                let x = r(self.rep.get("single", &format!("{case}: zfs CLI"), ""), self.rep.get("single", &format!("{case}: zfs-volume"), ""));
+                ratios.insert(format!("single {case}: zfs CLI / zfs-volume"), x);
+            }
+        }
+        if self.rep.rows.iter().any(|x| x.0 == "vdi") {
+            let floor = self.rep.get("vdi", "bare lzc_snapshot (floor)", "");
+            let snap = self.rep.get("vdi", "Volume.snapshot: xapi-zvol", "");
+            ratios.insert("Volume.snapshot / bare lzc_snapshot (target <= 1.3 on 2.4, <= 3.3 on 2.1)".into(), r(snap, floor));
+            for case in ["Volume.snapshot", "Volume.clone", "Volume.destroy", "Volume.revert (older snapshot)"] {
+                let x = r(self.rep.get("vdi", &format!("{case}: python3 + zfs CLI"), ""), self.rep.get("vdi", &format!("{case}: xapi-zvol"), ""));
+                ratios.insert(format!("{case}: python peer / xapi-zvol (target >= 3)"), x);
+            }
+        }
+        if self.rep.rows.iter().any(|x| x.0 == "batch" && x.2 == "16") {
+            let b16 = self.rep.get("batch", "one lzc_snapshot of k zvols", "16");
+            let b1 = self.rep.get("batch", "one lzc_snapshot of k zvols", "1");
+            ratios.insert("16-zvol batch / one snapshot (target <= 1.5)".into(), r(b16, b1));
+        }
+        let scales = self.args.scales.clone();
+        if let (Some(lo), Some(hi)) = (scales.first(), scales.last()) {
+            if self.rep.rows.iter().any(|x| x.0 == "scale") {
+                let (lo, hi) = (lo.to_string(), hi.to_string());
+                let ls = self.rep.get("scale", "SR.ls (in-process)", &hi);
+                let zl = self.rep.get("scale", "zfs list -Hp -t all", &hi);
+                ratios.insert(format!("zfs list / SR.ls at {hi} volumes (target >= 3)"), r(zl, ls));
+                let pls = self.rep.get("scale", "SR.ls (plugin call)", &hi);
+                ratios.insert(format!("zfs list / SR.ls plugin call at {hi} volumes"), r(zl, pls));
+                let s_hi = self.rep.get("scale", "Volume.stat (in-process)", &hi);
+                let s_lo = self.rep.get("scale", "Volume.stat (in-process)", &lo);
+                ratios.insert(format!("Volume.stat at {hi} / at {lo} volumes (target <= 1.5)"), r(s_hi, s_lo));
+            }
+        }
+        for (k, v) in &ratios {
+            md.push_str(&format!("- {k}: **{v:.2}**\n"));
+        }
+        self.rep.line(md.clone());
+        std::fs::write(self.args.out.join(format!("results-zfs{short}.md")), md)?;
+        Ok(())
+    }
+}
+
+/// The snapshot VDI key paired with volume key `k` in the scale SR.
+fn snap_key(k: &str) -> String {
+    format!("5ca1e001{}", &k[8..])
+}
+
+/// Create zvols from 8 threads: concurrent ioctls share txgs, so populating 1,000
+/// volumes takes ~1,000/8 syncs instead of 1,000.
+fn parallel_create(zfs: &'static Zfs, vols: &[String], props: &(dyn Fn(&str) -> Props + Sync)) -> Res<()> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let err = std::sync::Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if i >= vols.len() {
+                    break;
+                }
+                let spec = VolumeSpec::new(16 << 20).volblocksize(16384).props(props(&vols[i]));
+                if let Err(e) = zfs.create_volume(&vols[i], &spec) {
+                    *err.lock().unwrap() = Some(e.to_string());
+                }
+            });
+        }
+    });
+    match err.into_inner().unwrap() {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+fn parallel_clone(zfs: &'static Zfs, pairs: &[(String, String)]) -> Res<()> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let err = std::sync::Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if i >= pairs.len() {
+                    break;
+                }
+                let (dst, origin) = &pairs[i];
+                let key = dst.rsplit('/').next().unwrap();
+                let props = Props::new().user(meta::VDI_KEY, key).user(meta::VDI_NAME, "scale");
+                if let Err(e) = zfs.clone(dst, origin, &props) {
+                    *err.lock().unwrap() = Some(e.to_string());
+                }
+            });
+        }
+    });
+    match err.into_inner().unwrap() {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("xapi-zvol-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> Res<()> {
+    let args = parse_args()?;
+    let zfs = Zfs::get()?;
+    let pool = format!("xzbench{}", std::process::id());
+    let file = format!("/var/tmp/{pool}.vdev");
+    std::fs::File::create(&file)?.set_len(8 << 30)?;
+    run("zpool", &["create", "-f", "-O", "mountpoint=none", &pool, &file])?;
+    let root = PathBuf::from(format!("/tmp/{pool}-plugins"));
+    let mut b = Bench { zfs, pool: pool.clone(), args, rep: Report { rows: vec![], md: String::new() }, root };
+    eprintln!("xapi-zvol-bench on zfs {} ({} runs per case)", zfs_volume::lzc::module_version()?, b.args.runs);
+    let r = (|| -> Res<()> {
+        let sections = b.args.sections.clone();
+        let want = |s: &str| sections.iter().any(|x| x == s);
+        if want("single") {
+            b.single()?;
+        }
+        if want("vdi") {
+            b.vdi()?;
+        }
+        if want("batch") {
+            b.batch()?;
+        }
+        if want("scale") {
+            b.scale()?;
+        }
+        Ok(())
+    })();
+    let w = b.write();
+    let _ = run("zpool", &["destroy", "-f", &pool]);
+    let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_dir_all(&b.root);
+    r?;
+    w
+}

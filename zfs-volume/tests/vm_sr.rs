@@ -308,14 +308,23 @@ const CHILD_ENV: &str = "XZVOL_CRASH_CHILD";
 fn crash_child() {
     let Ok(spec) = std::env::var(CHILD_ENV) else { return };
     let parts: Vec<&str> = spec.split('|').collect();
-    let sr = Sr::open(parts[0]).unwrap();
+    let sr = || Sr::open(parts[0]).unwrap();
     let r = match parts[1] {
-        "snapshot" => sr.volume_snapshot(parts[2]).map(|_| ()),
-        "clone" => sr.volume_clone(parts[2]).map(|_| ()),
-        "destroy" => sr.volume_destroy(parts[2]),
-        "revert" => sr.volume_revert(parts[2], parts[3]),
-        "resize" => sr.volume_resize(parts[2], 64 * MIB),
+        "snapshot" => sr().volume_snapshot(parts[2]).map(|_| ()),
+        "clone" => sr().volume_clone(parts[2]).map(|_| ()),
+        "destroy" => sr().volume_destroy(parts[2]),
+        "revert" => sr().volume_revert(parts[2], parts[3]),
+        "resize" => sr().volume_resize(parts[2], 64 * MIB),
         "sr-destroy" => Sr::destroy_dataset(parts[0]),
+        "sr-create" => {
+            let cfg = SrConfig {
+                source: PoolSource::Existing(parts[2].to_string()),
+                provisioning: Provisioning::Thin,
+                volblocksize: 16384,
+                compression: None,
+            };
+            Sr::create(parts[3], &cfg, "crash", "").map(|_| ())
+        }
         other => panic!("unknown op {other}"),
     };
     r.unwrap();
@@ -425,4 +434,37 @@ fn revert_while_the_old_device_is_open_succeeds_and_collects_later() {
         sr.volume_destroy(k).unwrap();
     }
     assert_clean(&sr);
+}
+
+#[test]
+#[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
+fn crash_in_sr_create_and_sr_destroy_then_recover() {
+    let pool = TestPool::new("srcrash", 512);
+    for point in ["sr-create:after-root", "sr-create:after-containers"] {
+        let uuid = uuid_for(point);
+        let root = format!("{}/zvol-sr-{uuid}", pool.name);
+        let st = run_child(&format!("{root}|sr-create|{}|{uuid}", pool.name), point);
+        assert!(!st.success(), "{point} must abort the child");
+        // SR.create again completes what the killed call began.
+        let sr = sr_on_uuid(&pool, &uuid);
+        assert_eq!(sr.dataset(), root);
+        assert_clean(&sr);
+        let v = sr.volume_create("v", "", MIB, false).unwrap();
+        let _s = sr.volume_snapshot(&v.key).unwrap();
+        // SR.destroy killed half-way, then again: nothing of ours left, the pool kept.
+        let st = run_child(&format!("{root}|sr-destroy"), "sr-destroy:after-volumes");
+        assert!(!st.success(), "sr-destroy:after-volumes must abort the child");
+        Sr::destroy_dataset(&root).unwrap();
+        assert_eq!(zfs_list_all(&pool.name), vec![pool.name.clone()], "after {point}");
+    }
+}
+
+fn sr_on_uuid(pool: &TestPool, uuid: &str) -> Sr {
+    let cfg = SrConfig {
+        source: PoolSource::Existing(pool.name.clone()),
+        provisioning: Provisioning::Thin,
+        volblocksize: 16384,
+        compression: None,
+    };
+    Sr::create(uuid, &cfg, "crash", "").unwrap()
 }

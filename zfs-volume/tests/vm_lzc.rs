@@ -634,7 +634,7 @@ fn bookmarks_create_list_destroy() {
 // ---------------------------------------------------------------------------------------
 // send, send_space
 
-const DMU_BACKUP_MAGIC: u64 = 0x2F5bacbac;
+const DMU_BACKUP_MAGIC: u64 = 0x2_F5BA_CBAC;
 
 fn send_to_pipe(snap: &str, from: Option<&str>) -> zfs_volume::Result<Vec<u8>> {
     let (r, w) = pipe();

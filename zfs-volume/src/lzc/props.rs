@@ -293,8 +293,13 @@ impl Zfs {
         let mut args = NvList::new()?;
         args.add_string("dataset", dataset)?;
         args.add_string_array("props", props)?;
+        self.read_props(&GET_PROPS, dataset, &args)
+    }
+
+    /// Run a property-reading program and decode its `{name: {value, source}}` output.
+    fn read_props(&self, program: &Program, dataset: &str, args: &NvList) -> Result<BTreeMap<String, PropRead>> {
         let out = self
-            .program_nosync(pool_of(dataset), &GET_PROPS, &args, Limits::default())
+            .program_nosync(pool_of(dataset), program, args, Limits::default())
             .map_err(|e| self.read_error(dataset, e))?;
         let mut m = BTreeMap::new();
         if let NvValue::List(t) = out {
@@ -317,18 +322,7 @@ impl Zfs {
     pub fn user_properties(&self, dataset: &str) -> Result<BTreeMap<String, PropRead>> {
         let mut args = NvList::new()?;
         args.add_string("dataset", dataset)?;
-        let out = self
-            .program_nosync(pool_of(dataset), &USER_PROPS, &args, Limits::default())
-            .map_err(|e| self.read_error(dataset, e))?;
-        let mut m = BTreeMap::new();
-        if let NvValue::List(t) = out {
-            for (k, v) in t {
-                if let Some(r) = prop_read(&v) {
-                    m.insert(k, r);
-                }
-            }
-        }
-        Ok(m)
+        self.read_props(&USER_PROPS, dataset, &args)
     }
 
     /// Set and remove user properties of one dataset (or snapshot) atomically, in one

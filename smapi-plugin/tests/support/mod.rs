@@ -13,6 +13,7 @@
 
 pub mod contract;
 pub mod fake_daemon;
+pub mod vm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

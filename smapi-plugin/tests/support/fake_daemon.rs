@@ -108,6 +108,25 @@ impl DaemonError {
     }
 }
 
+static RESUME_SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// What [`FakeDaemon::call_at_fault`] does when the plugin reaches the armed point.
+pub enum AtFault<'a> {
+    /// SIGKILL the plugin there.
+    Kill,
+    /// Run this while the plugin waits there, then let it go on.
+    Run(&'a dyn Fn()),
+}
+
+/// How a [`FakeDaemon::call_at_fault`] call ended.
+#[derive(Debug)]
+pub enum FaultOutcome {
+    /// Killed at the point (the record of the call).
+    Killed(CallRecord),
+    /// Ran to its end (the point was not reached, or the plugin was let go on).
+    Finished(Result<Value, DaemonError>),
+}
+
 /// Everything observed about one call.
 #[derive(Debug, Clone)]
 pub struct CallRecord {
@@ -226,6 +245,37 @@ impl FakeDaemon {
     /// Returns the decoded success value or the daemon-level error; validates either and records
     /// violations.
     pub fn call_raw(&self, plugin: Plugin, method: &str, stdin: &[u8]) -> Result<Value, DaemonError> {
+        match self.run(plugin, method, stdin, None)? {
+            FaultOutcome::Finished(r) => r,
+            FaultOutcome::Killed(_) => unreachable!("no fault point armed"),
+        }
+    }
+
+    /// Calls `method` with the fault point `point` armed in `hang` mode
+    /// (`XAPI_ZVOL_FAULT_MODE`, see `zfs_volume::sr::fault`). When the plugin reports that it
+    /// reached the point: with [`AtFault::Kill`] it is SIGKILLed there (as the daemon's timeout
+    /// or the OOM killer would) and [`FaultOutcome::Killed`] is returned; with
+    /// [`AtFault::Run`] the closure runs while the plugin waits (export the pool, fill it...),
+    /// then the plugin is let go on and its answer is decoded as usual. A call that finishes
+    /// without reaching the point is decoded as usual too ([`FaultOutcome::Finished`]).
+    pub fn call_at_fault(
+        &self,
+        plugin: Plugin,
+        method: &str,
+        params: Value,
+        point: &str,
+        at: AtFault<'_>,
+    ) -> Result<FaultOutcome, DaemonError> {
+        self.run(plugin, method, params.to_string().as_bytes(), Some((point, at)))
+    }
+
+    fn run(
+        &self,
+        plugin: Plugin,
+        method: &str,
+        stdin: &[u8],
+        fault: Option<(&str, AtFault<'_>)>,
+    ) -> Result<FaultOutcome, DaemonError> {
         let path = self.resolve(plugin, method)?;
         let started = Instant::now();
         let mut cmd = Command::new(&path);
@@ -233,6 +283,16 @@ impl FakeDaemon {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
+        let resume = fault.as_ref().map(|(point, _)| {
+            let f = std::env::temp_dir().join(format!(
+                "xzvol-resume-{}-{}",
+                std::process::id(),
+                RESUME_SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            ));
+            let _ = fs::remove_file(&f);
+            cmd.env("XAPI_ZVOL_FAULT", point).env("XAPI_ZVOL_FAULT_MODE", "hang").env("XAPI_ZVOL_FAULT_RESUME", &f);
+            f
+        });
         let mut child = cmd.spawn().map_err(|e| DaemonError::Spawn(format!("{}: {e}", path.display())))?;
         let mut child_stdin = child.stdin.take().expect("piped stdin");
         let input = stdin.to_vec();
@@ -242,18 +302,48 @@ impl FakeDaemon {
             // Dropping closes stdin, as the daemon does.
         });
         let mut out = child.stdout.take().expect("piped stdout");
-        let mut err = child.stderr.take().expect("piped stderr");
+        let err = child.stderr.take().expect("piped stderr");
         let out_t = thread::spawn(move || {
             let mut b = Vec::new();
             let _ = out.read_to_end(&mut b);
             b
         });
+        // stderr is read line by line so that a fault point's report is seen while it waits.
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
         let err_t = thread::spawn(move || {
             let mut b = Vec::new();
-            let _ = err.read_to_end(&mut b);
+            let mut r = std::io::BufReader::new(err);
+            loop {
+                let mut line = Vec::new();
+                match std::io::BufRead::read_until(&mut r, b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
+                        b.extend_from_slice(&line);
+                    }
+                }
+            }
             b
         });
+        let mut fault = fault;
+        let mut killed = false;
         let status = loop {
+            if let Some((point, _)) = &fault {
+                let want = format!("fault point {point} reached");
+                if rx.try_iter().any(|l| l.contains(&want)) {
+                    let (_, at) = fault.take().unwrap();
+                    match at {
+                        AtFault::Kill => {
+                            let _ = child.kill(); // SIGKILL
+                            killed = true;
+                        }
+                        AtFault::Run(f) => {
+                            f();
+                            fs::write(resume.as_ref().unwrap(), b"go").expect("write the resume file");
+                        }
+                    }
+                }
+            }
             match child.try_wait() {
                 Ok(Some(s)) => break s,
                 Ok(None) if started.elapsed() > self.timeout => {
@@ -266,6 +356,9 @@ impl FakeDaemon {
                 Err(e) => return Err(DaemonError::Spawn(e.to_string())),
             }
         };
+        if let Some(f) = &resume {
+            let _ = fs::remove_file(f);
+        }
         let _ = writer.join();
         let stdout = out_t.join().unwrap_or_default();
         let stderr = err_t.join().unwrap_or_default();
@@ -279,8 +372,12 @@ impl FakeDaemon {
             stderr,
             elapsed: started.elapsed(),
         };
-        self.records.borrow_mut().push(record);
-        self.decode(method, &path, status.code(), status.signal(), &stdout)
+        self.records.borrow_mut().push(record.clone());
+        if killed {
+            assert_eq!(record.signal, Some(9), "{method}: expected death by SIGKILL, got {:?}", record.exit);
+            return Ok(FaultOutcome::Killed(record));
+        }
+        Ok(FaultOutcome::Finished(self.decode(method, &path, status.code(), status.signal(), &stdout)))
     }
 
     /// Applies the daemon's decoding rules to one finished call, validating as it goes.

@@ -1046,6 +1046,9 @@ fn capabilities_match_the_module_version() {
     }
     // Cached: the same answer for another call.
     assert!(std::ptr::eq(caps, zfs().capabilities(&p.name).unwrap()));
+    // The version table is what the kernel really has (the probe looks the functions up).
+    let probed = zfs().probe_capabilities(&p.name).unwrap();
+    assert_eq!(&probed, caps, "capabilities from the version table differ from the kernel's");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -42,3 +42,33 @@ local function local_user_props(ds)
     end
     return p
 end
+
+-- One VDI dataset as stat and ls report it: sizes, origin, our user properties, and for a
+-- snapshot VDI the ZFS snapshot holding its content (named @<key>: either our origin or,
+-- after a promote, our own snapshot).
+local function describe(ds, kind, key)
+    local r = {found = true, kind = kind, dataset = ds, key = key}
+    for _, p in ipairs({"volsize", "used", "referenced"}) do
+        r[p] = zfs.get_prop(ds, p)
+    end
+    local o = origin_of(ds)
+    if o ~= nil then r.origin = o end
+    if kind == "snapshot" then
+        if o ~= nil and string.sub(o, -(string.len(key) + 1)) == "@" .. key then
+            r.content = o
+        elseif zfs.exists(ds .. "@" .. key) then
+            r.content = ds .. "@" .. key
+        end
+    end
+    r.user = local_user_props(ds)
+    return r
+end
+
+-- The VDI `key` of the SR at `root`, or {found = false}.
+local function find_vdi(root, key)
+    local vol = root .. "/vol/" .. key
+    if zfs.exists(vol) then return describe(vol, "volume", key) end
+    local snap = root .. "/snap/" .. key
+    if zfs.exists(snap) then return describe(snap, "snapshot", key) end
+    return {found = false}
+end

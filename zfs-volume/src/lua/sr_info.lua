@@ -1,14 +1,17 @@
--- An SR's own properties and space (nosync). args: { root = "<sr dataset>" }
--- returns { exists = bool, user = { local xapi-zvol:* props }, available, used,
---           pool_used, pool_available }
+-- An SR's own properties and, with space = true, its space (nosync).
+-- args: { root = "<sr dataset>", space = bool }
+-- returns { exists = bool, user = { local xapi-zvol:* props } } plus, with space:
+--         { available, used, pool_used, pool_available, copies }
 local a = ...
 local root = a["root"]
 if not zfs.exists(root) then return {exists = false} end
-local pool = string.match(root, "^([^/]+)")
 local out = {exists = true, user = local_user_props(root)}
-out.available = zfs.get_prop(root, "available")
-out.used = zfs.get_prop(root, "used")
-out.pool_used = zfs.get_prop(pool, "used")
-out.pool_available = zfs.get_prop(pool, "available")
-out.copies = zfs.get_prop(root, "copies")
+if a["space"] then
+    local pool = string.match(root, "^([^/]+)")
+    out.available = zfs.get_prop(root, "available")
+    out.used = zfs.get_prop(root, "used")
+    out.pool_used = zfs.get_prop(pool, "used")
+    out.pool_available = zfs.get_prop(pool, "available")
+    out.copies = zfs.get_prop(root, "copies")
+end
 return out

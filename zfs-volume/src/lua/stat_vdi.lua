@@ -1,31 +1,16 @@
--- One VDI of an SR (nosync). args: { root = "<sr dataset>", key = "<key>" }
+-- One VDI of an SR (nosync). args: { root = "<sr dataset>", key = "<key>", gc = bool }
 -- returns { found = false } or { found = true, kind = "volume"|"snapshot", dataset,
---   volsize, used, referenced, refreservation, volblocksize, origin?, content?, user = {...} }
+--   volsize, used, referenced, origin?, content?, user = {...} } (see describe in the
+--   prelude); with gc = true also { tombstones = { "<dataset under gc/>", ... } }, so that a
+--   changing call learns whether there is anything to recover in the same ioctl.
 local a = ...
 local root, key = a["root"], a["key"]
-
-local function describe(ds, kind)
-    local r = {found = true, kind = kind, dataset = ds, key = key}
-    for _, p in ipairs({"volsize", "used", "referenced"}) do
-        r[p] = zfs.get_prop(ds, p)
+local r = find_vdi(root, key)
+if a["gc"] then
+    r.tombstones = {}
+    local gc = root .. "/gc"
+    if zfs.exists(gc) then
+        for ds in zfs.list.children(gc) do table.insert(r.tombstones, ds) end
     end
-    local o = origin_of(ds)
-    if o ~= nil then r.origin = o end
-    if kind == "snapshot" then
-        -- The ZFS snapshot holding this snapshot VDI's content is named @<key>: it is
-        -- either our origin or, after a promote, our own snapshot.
-        if o ~= nil and string.sub(o, -(string.len(key) + 1)) == "@" .. key then
-            r.content = o
-        elseif zfs.exists(ds .. "@" .. key) then
-            r.content = ds .. "@" .. key
-        end
-    end
-    r.user = local_user_props(ds)
-    return r
 end
-
-local vol = root .. "/vol/" .. key
-if zfs.exists(vol) then return describe(vol, "volume") end
-local snap = root .. "/snap/" .. key
-if zfs.exists(snap) then return describe(snap, "snapshot") end
-return {found = false}
+return r

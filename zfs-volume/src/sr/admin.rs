@@ -151,13 +151,18 @@ impl Sr {
         layout::check_dataset_name(dataset).map_err(|_| Error::SrNotFound(dataset.to_string()))?;
         let zfs = Zfs::get()?;
         let pool = dataset.split('/').next().unwrap_or(dataset);
-        if !zfs.exists(pool) || !zfs.exists(dataset) {
-            return Err(Error::SrNotFound(dataset.to_string()));
-        }
         let mut args = NvList::new()?;
         args.add_string("root", dataset)?;
-        let out = zfs.program_nosync(pool, &SR_INFO, &args, Limits::default())?;
+        // One ioctl: the program says whether the dataset exists, and a missing pool fails
+        // it with ENOENT.
+        let out = match zfs.program_nosync(pool, &SR_INFO, &args, Limits::default()) {
+            Err(e) if e.is_errno(libc::ENOENT) => return Err(Error::SrNotFound(dataset.to_string())),
+            r => r?,
+        };
         let NvValue::List(t) = out else { return Err(Error::SrNotFound(dataset.to_string())) };
+        if !matches!(t.get("exists"), Some(NvValue::Bool(true))) {
+            return Err(Error::SrNotFound(dataset.to_string()));
+        }
         let u = user(&t);
         let Some(uuid) = u.get(meta::SR_MARKER).cloned() else {
             return Err(Error::NotOurs(dataset.to_string()));
@@ -350,6 +355,7 @@ impl Sr {
     pub fn stat(&self) -> Result<SrInfo> {
         let mut args = NvList::new()?;
         args.add_string("root", self.dataset())?;
+        args.add_boolean_value("space", true)?;
         let out = self.zfs.program_nosync(self.pool(), &SR_INFO, &args, Limits::default())?;
         let NvValue::List(t) = out else { return Err(Error::SrNotFound(self.dataset().into())) };
         let u = user(&t);

@@ -75,6 +75,32 @@ impl Sr {
         Ok(vdi_from(&t))
     }
 
+    /// The start of every change to an existing VDI, under the SR lock: the cheap recovery
+    /// check and the VDI's stat in one nosync program. Only when an interrupted call left
+    /// something (an intent record in /run, a tombstone under gc/) does the full
+    /// [`Sr::recover`] run, and then the stat is read again.
+    fn recover_and_stat(&self, key: &str) -> Result<VdiInfo> {
+        check_key(key)?;
+        if intent::pending(self.dataset()).is_empty() {
+            let mut args = NvList::new()?;
+            args.add_string("root", self.dataset())?;
+            args.add_string("key", key)?;
+            args.add_boolean_value("gc", true)?;
+            let out = self.zfs.program_nosync(self.pool(), &STAT_VDI, &args, Limits::default())?;
+            if let NvValue::List(t) = &out {
+                if matches!(t.get("tombstones"), Some(NvValue::List(l)) if l.is_empty()) {
+                    return match t.get("found") {
+                        Some(NvValue::Bool(true)) => vdi_from(t),
+                        _ => None,
+                    }
+                    .ok_or_else(|| Error::VolumeNotFound(key.to_string()));
+                }
+            }
+        }
+        self.recover()?;
+        self.stat_locked(key)
+    }
+
     fn stat_locked(&self, key: &str) -> Result<VdiInfo> {
         check_key(key)?;
         self.stat_raw(key)?.ok_or_else(|| Error::VolumeNotFound(key.to_string()))
@@ -138,14 +164,33 @@ impl Sr {
         Ok(props.iter().all(|(k, _)| k.contains(':')) && self.capabilities()?.sync_clone)
     }
 
-    /// Run snapshot_clone.lua or clone_with_props.lua: `source` is their first argument.
-    fn run_clone_program(&self, p: &Program, source: (&str, &str), dst: &str, props: &Props, op: Op) -> Result<()> {
+    /// Run snapshot_clone.lua or clone_with_props.lua: `source` is their first argument;
+    /// `new` (kind and key of the VDI being made) asks the program to describe the clone
+    /// inside its txg, which saves the caller a stat ioctl.
+    fn run_clone_program(
+        &self,
+        p: &Program,
+        source: (&str, &str),
+        dst: &str,
+        props: &Props,
+        op: Op,
+        new: (Kind, &str),
+    ) -> Result<Option<VdiInfo>> {
         let mut args = NvList::new()?;
         args.add_string(source.0, source.1)?;
         args.add_string("clone", dst)?;
         args.add_nvlist("props", &user_props_nvlist(props)?)?;
+        args.add_string("kind", if new.0 == Kind::Snapshot { "snapshot" } else { "volume" })?;
+        args.add_string("key", new.1)?;
         let out = self.zfs.program_sync(self.pool(), p, &args, Limits::default())?;
-        check_step(p, op, dst, &out)
+        check_step(p, op, dst, &out)?;
+        Ok(match &out {
+            NvValue::List(t) => match t.get("vdi") {
+                Some(NvValue::List(v)) => vdi_from(v),
+                _ => None,
+            },
+            _ => None,
+        })
     }
 
     /// Properties every new VDI dataset carries (I6).
@@ -161,20 +206,31 @@ impl Sr {
     /// Clone an existing ZFS snapshot with `props`: one txg with `zfs.sync.clone` (2.4+)
     /// when only user properties are set, else `lzc_clone` (which sets them in a second
     /// sync task).
-    fn clone_snapshot(&self, origin: &str, dst: &str, props: &Props) -> Result<()> {
+    /// Returns the new VDI when the one-txg path could describe it.
+    fn clone_snapshot(&self, origin: &str, dst: &str, props: &Props, new: (Kind, &str)) -> Result<Option<VdiInfo>> {
         if self.one_txg_clone(props)? {
-            return self.run_clone_program(&CLONE_WITH_PROPS, ("origin", origin), dst, props, Op::Clone);
+            return self.run_clone_program(&CLONE_WITH_PROPS, ("origin", origin), dst, props, Op::Clone, new);
         }
-        self.zfs.clone(dst, origin, props)
+        self.zfs.clone(dst, origin, props).map(|()| None)
     }
 
     /// Snapshot `src` as `<src>@<new>` and clone it into `dst` with `props`: one txg where
     /// the kernel has `zfs.sync.clone` (2.4+) and no native property is needed, two
     /// otherwise (a crash in between leaves a clone-less snapshot, collected by
     /// [`Sr::recover`]).
-    fn snapshot_and_clone(&self, src: &str, snap: &str, dst: &str, props: &Props, fault_name: &str) -> Result<()> {
+    /// Returns the new VDI when the one-txg path could describe it.
+    fn snapshot_and_clone(
+        &self,
+        src: &str,
+        snap: &str,
+        dst: &str,
+        props: &Props,
+        fault_name: &str,
+        new: (Kind, &str),
+    ) -> Result<Option<VdiInfo>> {
         if self.one_txg_clone(props)? {
-            return self.run_clone_program(&SNAPSHOT_CLONE, ("snapshot", snap), dst, props, Op::Snapshot)
+            return self
+                .run_clone_program(&SNAPSHOT_CLONE, ("snapshot", snap), dst, props, Op::Snapshot, new)
                 .map_err(|e| relabel(e, src));
         }
         intent::record(self.dataset(), snap)?;
@@ -186,7 +242,7 @@ impl Sr {
             let _ = self.zfs.destroy_snapshots(&[snap], false);
         }
         intent::clear(self.dataset());
-        r
+        r.map(|()| None)
     }
 
     /// Volume.snapshot: a read-only, attachable snapshot VDI (clone-on-snapshot). Name
@@ -194,48 +250,46 @@ impl Sr {
     pub fn volume_snapshot(&self, key: &str) -> Result<VdiInfo> {
         check_key(key)?;
         let _l = self.lock()?;
-        self.recover()?;
-        let src = self.stat_locked(key)?;
+        let src = self.recover_and_stat(key)?;
         let new = new_key();
         let dst = self.vdi_dataset(&new, Kind::Snapshot);
         let props = Sr::vdi_props(&new, &src.name, &src.description, false, "thin").user(meta::VDI_SNAPSHOT_OF, key);
-        match (&src.kind, &src.content) {
+        let made = match (&src.kind, &src.content) {
             // A snapshot VDI never changes, so the ZFS snapshot it was cloned from (or that
             // a promote moved into it) already is its content: clone that (one ioctl, no
             // new ZFS snapshot).
-            (Kind::Snapshot, Some(content)) => self.clone_snapshot(content, &dst, &props)?,
+            (Kind::Snapshot, Some(content)) => self.clone_snapshot(content, &dst, &props, (Kind::Snapshot, &new))?,
             _ => {
                 let snap = source_snapshot_name(&src, &new);
-                self.snapshot_and_clone(&src.dataset, &snap, &dst, &props, "snapshot:after-snapshot")
+                self.snapshot_and_clone(&src.dataset, &snap, &dst, &props, "snapshot:after-snapshot", (Kind::Snapshot, &new))
                     .map_err(|e| space_error(e, "snapshot", 0))?
             }
-        }
-        self.stat_locked(&new)
+        };
+        made.map_or_else(|| self.stat_locked(&new), Ok)
     }
 
     /// Volume.clone: a writable copy of any VDI, snapshot or not.
     pub fn volume_clone(&self, key: &str) -> Result<VdiInfo> {
         check_key(key)?;
         let _l = self.lock()?;
-        self.recover()?;
-        let src = self.stat_locked(key)?;
+        let src = self.recover_and_stat(key)?;
         let new = new_key();
         let dst = self.vdi_dataset(&new, Kind::Volume);
         let mut props = Sr::vdi_props(&new, &src.name, &src.description, src.sharable, self.provisioning.as_str());
         if self.provisioning == Provisioning::Thick {
             props = props.u64("refreservation", self.thick_refreservation(src.virtual_size)?);
         }
-        match (&src.kind, &src.content) {
-            (Kind::Snapshot, Some(content)) => {
-                self.clone_snapshot(content, &dst, &props).map_err(|e| space_error(e, "clone", src.virtual_size))?
-            }
+        let made = match (&src.kind, &src.content) {
+            (Kind::Snapshot, Some(content)) => self
+                .clone_snapshot(content, &dst, &props, (Kind::Volume, &new))
+                .map_err(|e| space_error(e, "clone", src.virtual_size))?,
             _ => {
                 let snap = source_snapshot_name(&src, &new);
-                self.snapshot_and_clone(&src.dataset, &snap, &dst, &props, "clone:after-snapshot")
+                self.snapshot_and_clone(&src.dataset, &snap, &dst, &props, "clone:after-snapshot", (Kind::Volume, &new))
                     .map_err(|e| space_error(e, "clone", src.virtual_size))?
             }
-        }
-        self.stat_locked(&new)
+        };
+        made.map_or_else(|| self.stat_locked(&new), Ok)
     }
 
     /// Volume.destroy: succeeds for a missing key (xapi may destroy one key twice);
@@ -303,8 +357,7 @@ impl Sr {
         check_key(snapshot)?;
         check_key(key)?;
         let _l = self.lock()?;
-        self.recover()?;
-        let s = self.stat_locked(snapshot)?;
+        let s = self.recover_and_stat(snapshot)?;
         let v = self.stat_locked(key)?;
         if s.kind != Kind::Snapshot {
             return Err(Error::Refused { key: snapshot.into(), reason: "revert needs a snapshot VDI as its source".into() });

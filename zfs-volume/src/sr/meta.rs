@@ -65,7 +65,7 @@ pub fn encode_key(key: &str) -> Result<String> {
     out.push_str(XAPI_KEY_PREFIX);
     for b in key.bytes() {
         match b {
-            b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' => out.push(b as char),
+            b if kept(b) => out.push(b as char),
             _ => {
                 out.push('.');
                 out.push_str(&format!("{b:02x}"));
@@ -85,15 +85,27 @@ pub fn encode_key(key: &str) -> Result<String> {
     Ok(out)
 }
 
-/// Decode a property name written by [`encode_key`]; `None` for any other name.
+/// Bytes [`encode_key`] stores as they are; every other byte is escaped.
+fn kept(b: u8) -> bool {
+    matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-')
+}
+
+/// Decode a property name written by [`encode_key`]; `None` for any other name, including
+/// non-canonical spellings such as `.61` for `a` or an empty key: otherwise two properties
+/// (say one set by hand with `zfs set`) could stand for the same key, and `Volume.unset`,
+/// which removes the canonical one, would leave the key listed.
 ///
 /// ```
 /// use zfs_volume::sr::meta::decode_key;
 /// assert_eq!(decode_key("xapi-zvol:name"), None);
 /// assert_eq!(decode_key("xapi-zvol:k:is_a_snapshot").as_deref(), Some("is_a_snapshot"));
+/// assert_eq!(decode_key("xapi-zvol:k:is.5fa_snapshot"), None);
 /// ```
 pub fn decode_key(prop: &str) -> Option<String> {
     let enc = prop.strip_prefix(XAPI_KEY_PREFIX)?;
+    if enc.is_empty() {
+        return None;
+    }
     let bytes = enc.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -104,10 +116,14 @@ pub fn decode_key(prop: &str) -> Option<String> {
                 if !hex.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)) {
                     return None;
                 }
-                out.push(u8::from_str_radix(hex, 16).ok()?);
+                let b = u8::from_str_radix(hex, 16).ok()?;
+                if kept(b) {
+                    return None;
+                }
+                out.push(b);
                 i += 3;
             }
-            c @ (b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-') => {
+            c if kept(c) => {
                 out.push(c);
                 i += 1;
             }
@@ -186,5 +202,21 @@ mod tests {
         assert!(decode_key("xapi-zvol:k:.4").is_none());
         assert!(decode_key("xapi-zvol:k:.zz").is_none());
         assert!(decode_key("xapi-zvol:k:A").is_none());
+    }
+
+    /// Found by the `keys` fuzz target: `.5f` (an escaped `_`) decoded to the same key as `_`,
+    /// so two property names stood for one key. Only the canonical spelling decodes now.
+    #[test]
+    fn only_canonical_encodings_decode() {
+        assert_eq!(decode_key("xapi-zvol:k:_sm_config__y").as_deref(), Some("_sm_config__y"));
+        for prop in ["xapi-zvol:k:_sm_config_.5fy", "xapi-zvol:k:.61", "xapi-zvol:k:.2d", "xapi-zvol:k:.30", "xapi-zvol:k:"] {
+            assert_eq!(decode_key(prop), None, "{prop}");
+        }
+        for b in 0..=255u8 {
+            let prop = format!("{XAPI_KEY_PREFIX}.{b:02x}");
+            if let Some(k) = decode_key(&prop) {
+                assert_eq!(encode_key(&k).unwrap(), prop);
+            }
+        }
     }
 }

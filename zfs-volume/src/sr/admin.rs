@@ -316,7 +316,7 @@ impl Sr {
             let sr = Sr::open(dataset)?;
             let _l = sr.lock()?;
             sr.recover_all()?;
-            for v in sr.ls()? {
+            for v in sr.ls_locked()?.0 {
                 sr.destroy_locked(&v.key)?;
             }
             sr.recover_all()?;

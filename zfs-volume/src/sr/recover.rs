@@ -35,7 +35,7 @@ pub struct CheckReport {
     pub problems: Vec<String>,
 }
 
-fn strings(t: &crate::lzc::NvTree, k: &str) -> Vec<String> {
+pub(crate) fn strings(t: &crate::lzc::NvTree, k: &str) -> Vec<String> {
     match t.get(k) {
         Some(NvValue::List(l)) => l.iter().filter_map(|(_, v)| if let NvValue::Str(s) = v { Some(s.clone()) } else { None }).collect(),
         _ => vec![],

@@ -57,7 +57,11 @@ impl Sr {
             None => {
                 // A revert swaps datasets under the lock: if the key is briefly missing,
                 // wait for the lock holder and look again before saying it is gone.
+                // A revert killed between its renames leaves the key missing until recovery
+                // renames the new dataset into place: recover first, so a crash is never
+                // reported to xapi as a gone VDI.
                 let _l = self.lock()?;
+                self.recover()?;
                 self.stat_raw(key)?.ok_or_else(|| Error::VolumeNotFound(key.to_string()))
             }
         }
@@ -108,12 +112,34 @@ impl Sr {
 
     /// SR.ls: every live VDI, snapshots included, tombstones never (I7). One nosync
     /// program for the whole SR.
+    ///
+    /// A revert between its two renames (running, or killed there) has `vol/<key>` missing
+    /// and `gc/<key>.new-<t>` present: listing that would drop `key`, and xapi's SR scan
+    /// forgets the VDIs it does not see (I1). Then, and only then, wait for the lock holder
+    /// and recover (which finishes a killed swap) before listing again.
     pub fn ls(&self) -> Result<Vec<VdiInfo>> {
+        let (vdis, gc) = self.ls_locked()?;
+        let swapping = gc.iter().any(|t| {
+            let name = t.rsplit('/').next().unwrap_or(t);
+            name.split_once(".new-").is_some_and(|(key, _)| !vdis.iter().any(|v| v.key == key))
+        });
+        if !swapping {
+            return Ok(vdis);
+        }
+        let _l = self.lock()?;
+        self.recover()?;
+        Ok(self.ls_locked()?.0)
+    }
+
+    /// [`Sr::ls`] without the revert check (for callers holding the SR lock), plus the
+    /// tombstones under `gc/`.
+    pub(crate) fn ls_locked(&self) -> Result<(Vec<VdiInfo>, Vec<String>)> {
         let mut args = NvList::new()?;
         args.add_string("root", self.dataset())?;
         args.add_boolean_value("deep", false)?;
         let out = self.zfs.program_nosync(self.pool(), &LIST_SR, &args, Limits::large())?;
         let mut v = vec![];
+        let mut gc = vec![];
         if let NvValue::List(t) = out {
             if let Some(NvValue::List(vdis)) = t.get("vdis") {
                 for (_, r) in vdis {
@@ -122,9 +148,10 @@ impl Sr {
                     }
                 }
             }
+            gc = super::recover::strings(&t, "gc");
         }
         v.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(v)
+        Ok((v, gc))
     }
 
     fn thick_refreservation(&self, volsize: u64) -> Result<u64> {

@@ -14,6 +14,7 @@
 //! | `NoSpace`, and `Zfs`/`Program` with `ENOSPC`/`EDQUOT` | `no_space` | `SR_BACKEND_FAILURE_44` | `["There is insufficient space", msg]` |
 //! | `Refused` | `backend` | `SR_BACKEND_FAILURE` | `["Backend_failure", msg]` |
 //! | `NotOurs` | `backend` | `SR_BACKEND_FAILURE` | `["Backend_failure", msg]` |
+//! | `Zfs`/`Program` while the pool is not imported or is suspended (checked on this error path only) | `backend` | `SR_BACKEND_FAILURE` | `["Backend_failure", "pool P is not imported ...: import it ... (msg)"]` or `"pool P is suspended ...: ... 'zpool clear P' ... (msg)"` |
 //! | everything else (`Zfs`, `Program`, `NvList`, `Command`, `Io`, `Corrupt`, future variants) | `backend` | `SR_BACKEND_FAILURE` | `["Backend_failure", msg]` |
 //!
 //! `msg` is always the `Display` of the zfs-volume error, which is written as an actionable
@@ -47,6 +48,14 @@ fn is_space_errno(e: &Error) -> bool {
     e.is_errno(libc::ENOSPC) || e.is_errno(libc::EDQUOT)
 }
 
+/// A ZFS step failed: if its pool is gone or suspended, that is the news, not the errno
+/// of the step (`ENOENT` from an exported pool reads "the parent dataset does not exist").
+/// One pool-stats ioctl, on the error path only.
+fn pool_problem(e: &Error) -> Option<String> {
+    let pool = e.pool()?;
+    zfs_volume::Zfs::get().ok()?.pool_problem(pool)
+}
+
 impl From<Error> for PluginError {
     #[track_caller]
     fn from(e: Error) -> PluginError {
@@ -64,6 +73,10 @@ impl From<Error> for PluginError {
             Error::Config { key, reason } => PluginError::bad_configuration(key, reason),
             Error::NoSpace { .. } => PluginError::no_space(msg),
             ref z @ (Error::Zfs { .. } | Error::Program { .. }) if is_space_errno(z) => PluginError::no_space(msg),
+            ref z @ (Error::Zfs { .. } | Error::Program { .. }) => match pool_problem(z) {
+                Some(why) => PluginError::backend(format!("{why} ({msg})")),
+                None => PluginError::backend(msg),
+            },
             _ => PluginError::backend(msg),
         }
     }

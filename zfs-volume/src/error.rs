@@ -307,6 +307,15 @@ impl Error {
         }
     }
 
+    /// The pool a ZFS or channel-program failure happened in.
+    pub fn pool(&self) -> Option<&str> {
+        match self {
+            Error::Zfs { target, .. } => target.split(['/', '@', '#']).next().filter(|p| !p.is_empty()),
+            Error::Program { pool, .. } => Some(pool),
+            _ => None,
+        }
+    }
+
     /// True when the failure is this errno.
     pub fn is_errno(&self, e: i32) -> bool {
         self.errno() == Some(Errno(e))

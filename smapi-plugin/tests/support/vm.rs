@@ -37,6 +37,46 @@ pub fn zfs_names(root: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The state of the whole pool that a rejected or undone call must not change: after a
+/// `zpool sync` (so space accounting has settled), `zfs list -H -p -t all -o
+/// name,used,volsize,refreservation -r <pool>`, every dataset and snapshot byte for byte —
+/// except the `used` of the pool's root dataset, which is reduced to its name: it is the sum
+/// of the (compared) children plus the root file system's own metadata, which ZFS rewrites
+/// by itself (seen: +3 KiB across a call that created nothing).
+pub fn zfs_state(pool: &str) -> String {
+    let _ = Command::new("zpool").args(["sync", pool]).status();
+    let out = Command::new("zfs")
+        .args(["list", "-H", "-p", "-t", "all", "-o", "name,used,volsize,refreservation", "-r", pool])
+        .output()
+        .unwrap();
+    let root = format!("{pool}\t");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| if l.starts_with(&root) { format!("{pool}\n") } else { format!("{l}\n") })
+        .collect()
+}
+
+/// The lines of `after` that are not in `before` (and the reverse), for messages.
+pub fn state_diff(before: &str, after: &str) -> String {
+    let gone: Vec<&str> = before.lines().filter(|l| !after.lines().any(|a| a == *l)).collect();
+    let new: Vec<&str> = after.lines().filter(|l| !before.lines().any(|b| b == *l)).collect();
+    format!("before only: {gone:#?}\nafter only: {new:#?}")
+}
+
+/// Appends `line` to `target/vm-results/<what>-zfs<version>.txt` (the repository is shared
+/// read-write into the VM; the version is the loaded module's, /sys/module/zfs/version).
+pub fn record_result(what: &str, line: &str) {
+    use std::io::Write;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/vm-results");
+    let _ = std::fs::create_dir_all(&dir);
+    let v = std::fs::read_to_string("/sys/module/zfs/version").unwrap_or_default();
+    let v = v.trim().split('-').next().filter(|v| !v.is_empty()).unwrap_or("unknown").to_string();
+    let file = dir.join(format!("{what}-zfs{v}.txt"));
+    if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(file) {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
 pub fn zfs_get(ds: &str, prop: &str) -> String {
     run("zfs", &["get", "-Hp", "-o", "value", prop, ds]).trim().to_string()
 }
@@ -121,6 +161,24 @@ impl Host {
             Ok(v) => v,
             Err(e) => panic!("{method} {params} failed: {e}\nstderr: {}", self.last_stderr()),
         }
+    }
+
+    /// SR.create on `configuration` (name "n"), then SR.attach: the SR string.
+    pub fn new_sr(&self, configuration: Value) -> String {
+        let conf = self.vol(
+            "SR.create",
+            json!({"dbg": "t", "uuid": new_uuid(), "configuration": configuration, "name": "n", "description": ""}),
+        );
+        self.vol("SR.attach", json!({"dbg": "t", "configuration": conf})).as_str().unwrap().to_string()
+    }
+
+    /// Volume.create of `size` bytes named `name`: the new key.
+    pub fn create(&self, sr: &str, name: &str, size: u64) -> String {
+        let v = self.vol(
+            "Volume.create",
+            json!({"dbg": "t", "sr": sr, "name": name, "description": "", "size": size, "sharable": false}),
+        );
+        v["key"].as_str().unwrap().to_string()
     }
 
     pub fn vol(&self, method: &str, params: Value) -> Value {

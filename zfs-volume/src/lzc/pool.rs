@@ -125,13 +125,21 @@ impl Zfs {
                 _ => false,
             };
             let load_error = Errno(zc.zc_cookie as i32);
-            let health = if load_error.0 != 0 { PoolHealth::Faulted } else { health };
+            // A suspended pool (I/O failures, failmode wait/continue) keeps an ONLINE root
+            // vdev; spa_get_stats flags it with ZPOOL_CONFIG_SUSPENDED instead.
+            let suspended = config.get("suspended").is_some();
+            let health = if load_error.0 != 0 || suspended { PoolHealth::Faulted } else { health };
             return Ok(PoolStatus { health, load_error, config, resilvering });
         }
     }
 }
 
 impl PoolStatus {
+    /// True when the pool's I/O is suspended (after device failures; `zpool clear` resumes).
+    pub fn is_suspended(&self) -> bool {
+        self.config.get("suspended").is_some()
+    }
+
     /// The top-level vdevs (data vdevs only: log, cache and spare devices are not in
     /// `children` of the root, or are flagged `is_log` and skipped).
     ///
@@ -163,5 +171,22 @@ impl PoolStatus {
             out.push(TopVdev { nparity: num("nparity"), children: nchildren, ashift: num("ashift"), raidz: ty == "raidz" });
         }
         out
+    }
+}
+
+impl Zfs {
+    /// Why `pool` cannot serve a ZFS call, if it is not imported or is suspended: for the
+    /// error path only (one extra ioctl), to say what went wrong in words the admin can act
+    /// on instead of the errno of whichever step hit it.
+    pub fn pool_problem(&self, pool: &str) -> Option<String> {
+        match self.pool_status(pool) {
+            Err(e) if e.is_errno(libc::ENOENT) => Some(format!(
+                "pool {pool} is not imported (it was exported or its devices are missing): import it ('zpool import {pool}') and retry"
+            )),
+            Ok(st) if st.is_suspended() => Some(format!(
+                "pool {pool} is suspended after I/O failures on its devices: fix them, run 'zpool clear {pool}' and retry"
+            )),
+            _ => None,
+        }
     }
 }

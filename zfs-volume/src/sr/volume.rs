@@ -264,9 +264,11 @@ impl Sr {
         self.zfs.snapshot(&[snap], &[])?;
         fault::point(fault_name);
         let r = self.zfs.clone(dst, snap, props);
-        if r.is_err() {
-            // Leave nothing behind: the snapshot was only for this clone.
-            let _ = self.zfs.destroy_snapshots(&[snap], false);
+        // Leave nothing behind: the snapshot was only for this clone. If it cannot go now
+        // (the pool was exported or suspended under us), keep the intent record so the next
+        // call's recovery destroys it.
+        if r.is_err() && self.zfs.destroy_snapshots(&[snap], false).is_err() {
+            return r;
         }
         intent::clear(self.dataset());
         r.map(|()| None)
@@ -432,10 +434,10 @@ impl Sr {
         let old = self.layout.tombstone(&format!("{key}.old-{token}"));
         let r = self.zfs.clone(&new, &content, &props);
         if let Err(e) = r {
-            if s.content.is_none() {
-                let _ = self.zfs.destroy_snapshots(&[&content], false);
+            // As in snapshot_and_clone: the intent record stays if the snapshot cannot go.
+            if s.content.is_some() || self.zfs.destroy_snapshots(&[&content], false).is_ok() {
+                intent::clear(self.dataset());
             }
-            intent::clear(self.dataset());
             return Err(space_error(e, "revert", s.virtual_size));
         }
         let fresh = device::wait(&new, None, device::LINK_WAIT);

@@ -65,22 +65,6 @@ fn key_of(v: &Value) -> String {
     v["key"].as_str().unwrap().to_string()
 }
 
-fn zfs_version() -> String {
-    std::fs::read_to_string("/sys/module/zfs/version").unwrap_or_default().trim().split('-').next().unwrap_or("").to_string()
-}
-
-/// Append a result line to `target/vm-results/<what>-zfs<version>.txt` (the repository is
-/// shared read-write into the VM), as zfs-volume/tests/vm_model.rs does.
-fn record_result(what: &str, line: &str) {
-    use std::io::Write;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/vm-results");
-    let _ = std::fs::create_dir_all(&dir);
-    let file = dir.join(format!("{what}-zfs{}.txt", zfs_version()));
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(file) {
-        let _ = writeln!(f, "{line}");
-    }
-}
-
 impl Campaign {
     /// Runs `method` with `point` armed and SIGKILL there. True if killed at the point, false
     /// if the call finished without reaching it (it must then have succeeded).

@@ -268,7 +268,7 @@ impl Sr {
         // (the pool was exported or suspended under us), keep the intent record so the next
         // call's recovery destroys it.
         if r.is_err() && self.zfs.destroy_snapshots(&[snap], false).is_err() {
-            return r;
+            return r.map(|()| None);
         }
         intent::clear(self.dataset());
         r.map(|()| None)

@@ -262,7 +262,7 @@ fn eight_processes_mixed_calls_on_one_sr() {
                         id,
                         d,
                         sh,
-                        rng: Rng(base.wrapping_add(id as u64 * 0x9E37_79B9_7F4A_7C15) | 1),
+                        rng: Rng(base.wrapping_add((id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1),
                         owned: BTreeMap::new(),
                         stats: Stats::default(),
                         seq: 0,

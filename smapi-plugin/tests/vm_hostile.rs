@@ -7,12 +7,12 @@
 //! | field | hostile value | answer |
 //! |---|---|---|
 //! | volume `key`, revert `snapshot` | any (keys are UUIDs we issued) | `SR_BACKEND_FAILURE ["Invalid_argument", ..]` |
-//! | `sr` | any (not an attached SR) | `SR_BACKEND_FAILURE ["SR_does_not_exist", ..]`; SR.detach and SR.destroy of an SR that does not exist succeed (idempotent, contract §0.10) |
+//! | `sr` | any (not an attached SR) | `SR_BACKEND_FAILURE ["SR_does_not_exist", ..]`; SR.detach of an SR that does not exist succeeds (idempotent, contract §0.10); SR.destroy refuses a string that cannot name an SR with `SR_does_not_exist` |
 //! | `name`, `description`, `new_name`, `new_description` | free text: succeeds and round-trips exactly through Volume.stat / SR.stat | except NUL (cannot be stored): `Invalid_argument` |
 //! | Volume.set `k` | free text (encoded into a property name, I6): round trip | `""` and 300 characters (too long once encoded): `Invalid_argument` |
 //! | Volume.set `v` | free text: round trip | NUL: `Invalid_argument` |
 //! | Volume.unset `k` | free text (an absent key is fine) | `""`, 300 characters: `Invalid_argument` |
-//! | configuration `pool`, `device`, `provisioning`, `volblocksize`, `compression`, `sr_uuid` | any | `SR_BACKEND_FAILURE_109 ["Invalid configuration", "<key>: ..."]`; an empty value is an absent key (then the usual answer) |
+//! | configuration `pool`, `device`, `provisioning`, `volblocksize`, `compression`, `sr_uuid` | any | `SR_BACKEND_FAILURE_109 ["Invalid configuration", "<key>: ..."]`; an empty value is an absent key (then the usual answer); SR.attach of the well-formed `pool` "a/b": `Backend_failure` saying pool "a" cannot be imported |
 //! | configuration: unknown keys | any | ignored (contract §2.1), returned unchanged by SR.create |
 //! | `size`, `new_size` | non-numeric strings | `SR_BACKEND_FAILURE ["TypeError", ..]`; negative or too large: `SR_BACKEND_FAILURE_79` |
 //! | any field, wrong JSON type | | `["TypeError", ..]` (`null`: `["UnmarshalException", ..]` or `TypeError`) |
@@ -174,13 +174,21 @@ fn hostile_inputs_documented_errors_or_exact_round_trips() {
         ] {
             t.rejected(m, &format!("sr={label}"), p, generic, &["SR_does_not_exist"]);
         }
-        for m in ["SR.detach", "SR.destroy"] {
-            // Idempotent on an SR that does not exist: null, nothing touched.
-            assert_eq!(t.accepted(m, &format!("sr={label}"), json!({"dbg": "t", "sr": x})), Value::Null);
-            t.round_trips -= 1;
-            t.errors += 1; // counted with the documented answers
-            t.unchanged(m, &label);
+        // SR.detach is idempotent on an SR that does not exist: null, nothing touched.
+        assert_eq!(t.accepted("SR.detach", &format!("sr={label}"), json!({"dbg": "t", "sr": x})), Value::Null);
+        t.round_trips -= 1;
+        t.errors += 1; // counted with the documented answers
+        t.unchanged("SR.detach", &label);
+        // SR.destroy refuses a string that cannot name an SR before looking at any pool (and
+        // is idempotent, null, for a well-formed SR name that is gone).
+        t.note("SR.destroy", &format!("sr={label}"));
+        match t.h.d.call(Plugin::Volume, "SR.destroy", json!({"dbg": "t", "sr": x})) {
+            Ok(Value::Null) => {}
+            Err(DaemonError::Plugin { code, params, .. }) if code == generic && params[0] == "SR_does_not_exist" => {}
+            other => panic!("SR.destroy sr={label}: want null or SR_does_not_exist, got {other:?}"),
         }
+        t.errors += 1;
+        t.unchanged("SR.destroy", &label);
 
         // Free text: names and descriptions.
         let nul = label == "NUL";
@@ -269,7 +277,15 @@ fn hostile_inputs_documented_errors_or_exact_round_trips() {
                 t.rejected("SR.create", &format!("configuration {ck}={label}"), p, "SR_BACKEND_FAILURE_109", &["Invalid configuration"]);
             }
             for cfg in [json!({"pool": x, "sr_uuid": new_uuid()}), json!({"pool": pool, "sr_uuid": x})] {
-                t.rejected("SR.attach", &format!("configuration {cfg}"), json!({"dbg": "t", "configuration": cfg}), "SR_BACKEND_FAILURE_109", &["Invalid configuration"]);
+                // "a/b" is a well-formed parent dataset (pool "a"): attach tries to import that
+                // pool, which does not exist, and says so (the operational failure an SR whose
+                // disks are gone gives too).
+                let (code, p0): (&str, &[&str]) = if cfg["pool"] == "a/b" {
+                    ("SR_BACKEND_FAILURE", &["Backend_failure"])
+                } else {
+                    ("SR_BACKEND_FAILURE_109", &["Invalid configuration"])
+                };
+                t.rejected("SR.attach", &format!("configuration {cfg}"), json!({"dbg": "t", "configuration": cfg}), code, p0);
             }
             t.rejected("SR.probe", &format!("configuration pool={label}"), json!({"dbg": "t", "configuration": {"pool": x}}), "SR_BACKEND_FAILURE_109", &["Invalid configuration"]);
             // The SR uuid of SR.create.

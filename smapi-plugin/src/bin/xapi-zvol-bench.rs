@@ -290,13 +290,17 @@ impl Bench {
         let vols: Vec<String> = (0..max).map(|i| self.ds(&format!("b{i}"))).collect();
         parallel_create(self.zfs, &vols, &|_| Props::new())?;
         for &k in &self.args.batches.clone() {
-            let (mut one, mut many) = (vec![], vec![]);
+            let (mut one, mut many, mut sync) = (vec![], vec![], vec![]);
             for r in 0..self.args.runs {
                 let snaps: Vec<String> = vols[..k].iter().map(|v| format!("{v}@one{k}-{r}")).collect();
                 let refs: Vec<&str> = snaps.iter().map(|s| s.as_str()).collect();
+                let before = txg_times(&self.pool);
                 let (t, res) = time(|| self.zfs.snapshot(&refs, &[]));
                 res?;
                 one.push(t);
+                // The kernel's own share: sync time of the txgs that completed during the call.
+                let after = txg_times(&self.pool);
+                sync.push(Duration::from_nanos(after.iter().filter(|(txg, _)| !before.iter().any(|(b, _)| b == txg)).map(|(_, ns)| ns).sum()));
                 let snaps: Vec<String> = vols[..k].iter().map(|v| format!("{v}@many{k}-{r}")).collect();
                 let (t, res) = time(|| -> Res<()> {
                     for s in &snaps {
@@ -309,6 +313,7 @@ impl Bench {
             }
             self.rep.add("batch", "one lzc_snapshot of k zvols", &k.to_string(), stat(one));
             self.rep.add("batch", "k single lzc_snapshot calls", &k.to_string(), stat(many));
+            self.rep.add("batch", "txg sync time in the kernel during the one call", &k.to_string(), stat(sync));
         }
         for v in &vols {
             run("zfs", &["destroy", "-r", v])?;
@@ -363,7 +368,12 @@ impl Bench {
                 zl.push(time(|| {
                     run("zfs", &["list", "-Hp", "-t", "all", "-r", "-o", "name,volsize,used,referenced,origin", sr.dataset()])
                 }).0);
-                pls.push(time(|| call(&self.entry("SR.ls"), &serde_json::json!({"dbg":"b","sr":sr.dataset()}))).0);
+                let (t, r) = time(|| call(&self.entry("SR.ls"), &serde_json::json!({"dbg":"b","sr":sr.dataset()})));
+                let listed = r?.as_array().map(|a| a.len()).unwrap_or(0);
+                if listed != 2 * n {
+                    return Err(format!("SR.ls through the plugin listed {listed} VDIs, expected {}", 2 * n).into());
+                }
+                pls.push(t);
             }
             if count != 2 * n {
                 return Err(format!("SR.ls saw {count} VDIs, expected {}", 2 * n).into());
@@ -422,6 +432,10 @@ fn write_results(args: &Args, rep: &mut Report) -> Res<()> {
         let b16 = rep.get("batch", "one lzc_snapshot of k zvols", "16");
         let b1 = rep.get("batch", "one lzc_snapshot of k zvols", "1");
         ratios.insert("16-zvol batch / one snapshot (target <= 1.5)".into(), r(b16, b1));
+        let s16 = rep.get("batch", "txg sync time in the kernel during the one call", "16");
+        ratios.insert("16-zvol batch: kernel txg sync time / call time".into(), r(s16, b16));
+        let m16 = rep.get("batch", "k single lzc_snapshot calls", "16");
+        ratios.insert("16 single calls / one 16-zvol batch".into(), r(m16, b16));
     }
     let scales = args.scales.clone();
     if let (Some(lo), Some(hi)) = (scales.first(), scales.last()) {
@@ -448,6 +462,18 @@ fn write_results(args: &Args, rep: &mut Report) -> Res<()> {
     rep.line(md.clone());
     std::fs::write(args.out.join(format!("results-zfs{short}.md")), md)?;
     Ok(())
+}
+
+/// (txg, sync time in ns) of every committed txg the pool's `txgs` kstat still lists
+/// (columns: txg birth state ndirty nread nwritten reads writes otime qtime wtime stime).
+fn txg_times(pool: &str) -> Vec<(u64, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/spl/kstat/zfs/{pool}/txgs")).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 12 && f[2] == "C").then(|| Some((f[0].parse().ok()?, f[11].parse().ok()?))).flatten()
+        })
+        .collect()
 }
 
 /// The snapshot VDI key paired with volume key `k` in the scale SR.

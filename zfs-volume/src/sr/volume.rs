@@ -481,11 +481,34 @@ impl Sr {
         if size <= v.virtual_size {
             return Ok(());
         }
-        let mut props = Props::new().u64("volsize", size);
-        if v.thick {
-            props = props.u64("refreservation", self.thick_refreservation(size)?);
+        // A thick volume takes its larger reservation first, alone: one SET_PROP ioctl with
+        // both properties is not atomic (the kernel sets volsize, then fails the
+        // refreservation on a full pool, leaving a grown volume without its space). Taken
+        // first, a full pool fails before anything changed; if volsize then fails, the old
+        // reservation is put back.
+        let old_reservation = if v.thick {
+            let old = self
+                .zfs
+                .get_properties(&v.dataset, &["refreservation"])?
+                .get("refreservation")
+                .and_then(|p| p.as_u64())
+                .unwrap_or(0);
+            let new = self.thick_refreservation(size)?;
+            if new > old {
+                self.zfs
+                    .set_properties(&v.dataset, &Props::new().u64("refreservation", new))
+                    .map_err(|e| space_error(e, "resize", size))?;
+            }
+            Some(old)
+        } else {
+            None
+        };
+        if let Err(e) = self.zfs.set_properties(&v.dataset, &Props::new().u64("volsize", size)) {
+            if let Some(old) = old_reservation {
+                let _ = self.zfs.set_properties(&v.dataset, &Props::new().u64("refreservation", old));
+            }
+            return Err(space_error(e, "resize", size));
         }
-        self.zfs.set_properties(&v.dataset, &props).map_err(|e| space_error(e, "resize", size))?;
         fault::point("resize:after-resize");
         Ok(())
     }

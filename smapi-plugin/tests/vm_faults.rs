@@ -222,7 +222,14 @@ fn bounded<T: Send>(bound: Duration, f: impl FnOnce() -> T + Send, unblock: impl
 }
 
 fn pool_state(pool: &str) -> String {
-    run("zpool", &["list", "-H", "-o", "health", pool]).trim().to_string()
+    // OpenZFS 2.1 keeps health ONLINE on a suspended pool (2.4 says SUSPENDED); both say
+    // "pool I/O is currently suspended" in `zpool status` (2.1 on stderr).
+    let health = run("zpool", &["list", "-H", "-o", "health", pool]).trim().to_string();
+    let st = std::process::Command::new("zpool").args(["status", pool]).output().expect("zpool status");
+    if String::from_utf8_lossy(&st.stdout).contains("currently suspended") || String::from_utf8_lossy(&st.stderr).contains("currently suspended") {
+        return "SUSPENDED".into();
+    }
+    health
 }
 
 /// The tmpfs under the suspended pool's vdev file, unmounted on drop (after the pool goes).

@@ -12,7 +12,7 @@
 //! | Volume.set `k` | free text (encoded into a property name, I6): round trip | `""` and 300 characters (too long once encoded): `Invalid_argument` |
 //! | Volume.set `v` | free text: round trip | NUL: `Invalid_argument` |
 //! | Volume.unset `k` | free text (an absent key is fine) | `""`, 300 characters: `Invalid_argument` |
-//! | configuration `pool`, `device`, `provisioning`, `volblocksize`, `compression`, `sr_uuid` | any | `SR_BACKEND_FAILURE_109 ["Invalid configuration", "<key>: ..."]`; an empty value is an absent key (then the usual answer); SR.attach of the well-formed `pool` "a/b": `Backend_failure` saying pool "a" cannot be imported |
+//! | configuration `pool`, `device`, `provisioning`, `volblocksize`, `compression`, `sr_uuid` | any | `SR_BACKEND_FAILURE_109 ["Invalid configuration", "<key>: ..."]`; an empty value is an absent key (then the usual answer); SR.attach of the well-formed `pool` "a/b": `Backend_failure` saying pool "a" cannot be imported; SR.probe of it: `[]` |
 //! | configuration: unknown keys | any | ignored (contract §2.1), returned unchanged by SR.create |
 //! | `size`, `new_size` | non-numeric strings | `SR_BACKEND_FAILURE ["TypeError", ..]`; negative or too large: `SR_BACKEND_FAILURE_79` |
 //! | any field, wrong JSON type | | `["TypeError", ..]` (`null`: `["UnmarshalException", ..]` or `TypeError`) |
@@ -287,7 +287,15 @@ fn hostile_inputs_documented_errors_or_exact_round_trips() {
                 };
                 t.rejected("SR.attach", &format!("configuration {cfg}"), json!({"dbg": "t", "configuration": cfg}), code, p0);
             }
-            t.rejected("SR.probe", &format!("configuration pool={label}"), json!({"dbg": "t", "configuration": {"pool": x}}), "SR_BACKEND_FAILURE_109", &["Invalid configuration"]);
+            let probe = json!({"dbg": "t", "configuration": {"pool": x}});
+            if x == "a/b" {
+                // Well-formed, and nothing is there: probe finds no SR (pool "a" is not imported).
+                let r = t.accepted("SR.probe", "configuration pool=a/b", probe);
+                assert_eq!(r, json!([]), "SR.probe of the absent a/b");
+                t.unchanged("SR.probe", "configuration pool=a/b");
+            } else {
+                t.rejected("SR.probe", &format!("configuration pool={label}"), probe, "SR_BACKEND_FAILURE_109", &["Invalid configuration"]);
+            }
             // The SR uuid of SR.create.
             let p = json!({"dbg": "t", "uuid": x, "configuration": {"pool": pool}, "name": "n", "description": ""});
             t.rejected("SR.create", &format!("uuid={label}"), p, "SR_BACKEND_FAILURE_109", &["Invalid configuration"]);

@@ -7,7 +7,11 @@
 //! 2. `vdi`: Volume.snapshot / clone / destroy / revert through the installed plugin binary
 //!    (process start + JSON + work) vs the CLI sequence a Python peer runs (a python3
 //!    start plus `zfs snapshot`/`clone`/`promote`/`destroy` processes), and vs one bare
-//!    lzc_snapshot (the floor: one txg sync);
+//!    lzc_snapshot (the floor: one txg sync); and, to show where Volume.snapshot's time
+//!    goes, its parts measured alone: the bare ZFS work of clone-on-snapshot (2.4: one
+//!    program with zfs.sync.snapshot + zfs.sync.clone, one txg; 2.1: lzc_snapshot then
+//!    lzc_clone, two), a plugin process that does no ZFS work (Plugin.Query), and the
+//!    kernel's txg sync time during Volume.snapshot and during the bare lzc_snapshot;
 //! 3. `batch`: 1, 4, 16, 64 zvols snapshotted in one lzc_snapshot vs as many single calls;
 //! 4. `scale`: SR.ls and Volume.stat with 10, 100, 1000 volumes (plus as many snapshot
 //!    VDIs) vs `zfs list -Hp -t all -o ...`;
@@ -28,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use zfs_volume::lzc::{Props, VolumeSpec};
+use zfs_volume::lzc::{Limits, NvList, Program, Props, VolumeSpec};
 use zfs_volume::sr::{layout, meta, PoolSource, Provisioning, Sr, SrConfig};
 use zfs_volume::Zfs;
 
@@ -222,10 +226,15 @@ impl Bench {
         self.zfs.create_volume(&peer, &VolumeSpec::new(64 << 20).volblocksize(16384))?;
         let (mut snap, mut clone, mut destroy, mut revert) = (vec![], vec![], vec![], vec![]);
         let (mut psnap, mut pclone, mut pdestroy, mut prevert, mut floor) = (vec![], vec![], vec![], vec![], vec![]);
+        let (mut bare_sc, mut proc_only, mut snap_sync, mut floor_sync) = (vec![], vec![], vec![], vec![]);
+        let sync_clone = self.zfs.capabilities(&self.pool)?.sync_clone;
+        let query = self.entry("Plugin.Query");
         let mut first_snap = None;
         for i in 0..n {
+            let before = txg_times(&self.pool);
             let (t, s) = time(|| call(&self.entry("Volume.snapshot"), &serde_json::json!({"dbg":"b","sr":sr,"key":key})));
             snap.push(t);
+            snap_sync.push(sync_since(&self.pool, &before));
             let s = s?;
             let skey = s["key"].as_str().unwrap().to_string();
             if first_snap.is_none() {
@@ -246,7 +255,28 @@ impl Bench {
             r?;
             // the floor: one bare lzc_snapshot
             let fs = format!("{floor_ds}@f{i}");
+            let before = txg_times(&self.pool);
             floor.push(time(|| self.zfs.snapshot(&[&fs], &[])).0);
+            floor_sync.push(sync_since(&self.pool, &before));
+            // Volume.snapshot's parts alone: the bare ZFS work, and a process doing none.
+            let (bs, bc) = (format!("{floor_ds}@sc{i}"), self.ds(&format!("floor-c{i}")));
+            let (t, r) = time(|| -> Res<()> {
+                if sync_clone {
+                    let mut a = NvList::new()?;
+                    a.add_string("snap", &bs)?;
+                    a.add_string("clone", &bc)?;
+                    self.zfs.program_sync(&self.pool, &BARE_SNAPSHOT_CLONE, &a, Limits::default())?;
+                } else {
+                    self.zfs.snapshot(&[&bs], &[])?;
+                    self.zfs.clone(&bc, &bs, &Props::new())?;
+                }
+                Ok(())
+            });
+            r?;
+            bare_sc.push(t);
+            let (t, r) = time(|| call(&query, &serde_json::json!({"dbg":"b"})));
+            r?;
+            proc_only.push(t);
             // the peer: python3 start + CLI processes
             let py = || run("python3", &["-c", "pass"]);
             let ps = format!("{peer}@s{i}");
@@ -274,6 +304,11 @@ impl Bench {
             self.rep.add("vdi", &format!("{case}: python3 + zfs CLI"), "", stat(theirs));
         }
         self.rep.add("vdi", "bare lzc_snapshot (floor)", "", stat(floor));
+        let work = if sync_clone { "one program: sync.snapshot + sync.clone" } else { "lzc_snapshot + lzc_clone" };
+        self.rep.add("vdi", &format!("part: bare snapshot+clone ({work})"), "", stat(bare_sc));
+        self.rep.add("vdi", "part: plugin process, no ZFS work (Plugin.Query)", "", stat(proc_only));
+        self.rep.add("vdi", "part: txg sync time in the kernel during Volume.snapshot", "", stat(snap_sync));
+        self.rep.add("vdi", "part: txg sync time in the kernel during bare lzc_snapshot", "", stat(floor_sync));
         // leave the pool clean for the next sections
         for v in call(&self.entry("SR.ls"), &serde_json::json!({"dbg":"b","sr":sr}))?.as_array().cloned().unwrap_or_default() {
             call(&self.entry("Volume.destroy"), &serde_json::json!({"dbg":"b","sr":sr,"key":v["key"]}))?;
@@ -299,8 +334,7 @@ impl Bench {
                 res?;
                 one.push(t);
                 // The kernel's own share: sync time of the txgs that completed during the call.
-                let after = txg_times(&self.pool);
-                sync.push(Duration::from_nanos(after.iter().filter(|(txg, _)| !before.iter().any(|(b, _)| b == txg)).map(|(_, ns)| ns).sum()));
+                sync.push(sync_since(&self.pool, &before));
                 let snaps: Vec<String> = vols[..k].iter().map(|v| format!("{v}@many{k}-{r}")).collect();
                 let (t, res) = time(|| -> Res<()> {
                     for s in &snaps {
@@ -423,6 +457,19 @@ fn write_results(args: &Args, rep: &mut Report) -> Res<()> {
         let floor = rep.get("vdi", "bare lzc_snapshot (floor)", "");
         let snap = rep.get("vdi", "Volume.snapshot: xapi-zvol", "");
         ratios.insert("Volume.snapshot / bare lzc_snapshot (target <= 1.3 on 2.4, <= 3.3 on 2.1)".into(), r(snap, floor));
+        if let Some(bare) = rep.rows.iter().find(|x| x.0 == "vdi" && x.1.starts_with("part: bare snapshot+clone")).map(|x| x.3) {
+            let proc_only = rep.get("vdi", "part: plugin process, no ZFS work (Plugin.Query)", "");
+            let sum = Stat { med: bare.med + proc_only.med, ..bare };
+            ratios.insert("floor of Volume.snapshot: (plugin process + bare snapshot+clone) / bare lzc_snapshot".into(), r(sum, floor));
+            ratios.insert("Volume.snapshot / (plugin process + bare snapshot+clone): our own overhead".into(), r(snap, sum));
+            ratios.insert("bare snapshot+clone / bare lzc_snapshot".into(), r(bare, floor));
+            ratios.insert("plugin process (no ZFS work) / bare lzc_snapshot".into(), r(proc_only, floor));
+            let (ss, fs) = (
+                rep.get("vdi", "part: txg sync time in the kernel during Volume.snapshot", ""),
+                rep.get("vdi", "part: txg sync time in the kernel during bare lzc_snapshot", ""),
+            );
+            ratios.insert("kernel txg sync time: during Volume.snapshot / during bare lzc_snapshot".into(), r(ss, fs));
+        }
         for case in ["Volume.snapshot", "Volume.clone", "Volume.destroy", "Volume.revert (older snapshot)"] {
             let x = r(rep.get("vdi", &format!("{case}: python3 + zfs CLI"), ""), rep.get("vdi", &format!("{case}: xapi-zvol"), ""));
             ratios.insert(format!("{case}: python peer / xapi-zvol (target >= 3)"), x);
@@ -463,6 +510,23 @@ fn write_results(args: &Args, rep: &mut Report) -> Res<()> {
     std::fs::write(args.out.join(format!("results-zfs{short}.md")), md)?;
     Ok(())
 }
+
+/// Sync time of the txgs committed since `before` (a `txg_times` reading).
+fn sync_since(pool: &str, before: &[(u64, u64)]) -> Duration {
+    let after = txg_times(pool);
+    Duration::from_nanos(after.iter().filter(|(txg, _)| !before.iter().any(|(b, _)| b == txg)).map(|(_, ns)| ns).sum())
+}
+
+/// Clone-on-snapshot's bare ZFS work on 2.4+: one sync task, one txg.
+const BARE_SNAPSHOT_CLONE: Program = Program::new(
+    "bare_snapshot_clone",
+    r#"args = ...
+local e = zfs.sync.snapshot(args["snap"])
+if e ~= 0 then error("snapshot: " .. e) end
+e = zfs.sync.clone(args["snap"], args["clone"])
+if e ~= 0 then error("clone: " .. e) end
+return 0"#,
+);
 
 /// (txg, sync time in ns) of every committed txg the pool's `txgs` kstat still lists
 /// (columns: txg birth state ndirty nread nwritten reads writes otime qtime wtime stime).

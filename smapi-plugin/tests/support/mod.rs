@@ -18,9 +18,31 @@ pub mod vm;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The `xapi-zvol` binary built by cargo for this test run.
+/// The `xapi-zvol` binary built by cargo for this test run. In the test VM (a zfs module is
+/// loaded), a copy on the guest's local disk: the build directory is the host's, shared over
+/// 9p, and every page of a process started from there is fetched through 9p (measured: 90 ms
+/// instead of 17 ms per start), a cost no installed plugin pays and the tests pay per call.
 pub fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_xapi-zvol"))
+    static LOCAL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let built = PathBuf::from(env!("CARGO_BIN_EXE_xapi-zvol"));
+    if !Path::new("/sys/module/zfs").exists() {
+        return built;
+    }
+    LOCAL
+        .get_or_init(|| {
+            let dir = PathBuf::from(format!("/var/tmp/xzvt-bin-{}", std::process::id()));
+            let local = dir.join("xapi-zvol");
+            let tmp = dir.join(".xapi-zvol.part");
+            let copied = std::fs::create_dir_all(&dir).and_then(|_| std::fs::copy(&built, &tmp)).and_then(|_| std::fs::rename(&tmp, &local));
+            match copied {
+                Ok(()) => local,
+                Err(e) => {
+                    eprintln!("tests: cannot copy {} to {}: {e}; running it from the share", built.display(), local.display());
+                    built
+                }
+            }
+        })
+        .clone()
 }
 
 /// Runs the admin CLI (`xapi-zvol <args>`) and returns its output.

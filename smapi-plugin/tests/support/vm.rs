@@ -45,6 +45,13 @@ pub fn zfs_names(root: &str) -> String {
 /// by itself (seen: +3 KiB across a call that created nothing).
 pub fn zfs_state(pool: &str) -> String {
     let _ = Command::new("zpool").args(["sync", pool]).status();
+    zfs_state_unsynced(pool)
+}
+
+/// `zfs_state` without the `zpool sync` first: for after a call that wrote no data. Any dataset
+/// or property change it made is already there (a sync task returns after its txg synced);
+/// only `used` of data still in flight would lag, and such a call writes none.
+pub fn zfs_state_unsynced(pool: &str) -> String {
     let out = Command::new("zfs")
         .args(["list", "-H", "-p", "-t", "all", "-o", "name,used,volsize,refreservation", "-r", pool])
         .output()

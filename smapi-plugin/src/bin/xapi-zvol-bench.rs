@@ -314,7 +314,7 @@ impl Bench {
             call(&self.entry("Volume.destroy"), &serde_json::json!({"dbg":"b","sr":sr,"key":v["key"]}))?;
         }
         call(&self.entry("SR.destroy"), &serde_json::json!({"dbg":"b","sr":sr}))?;
-        run("zfs", &["destroy", "-r", &floor_ds])?;
+        run("zfs", &["destroy", "-R", &floor_ds])?;
         run("zfs", &["destroy", "-R", &peer])?;
         Ok(())
     }

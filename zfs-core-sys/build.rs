@@ -8,7 +8,11 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo:rerun-if-changed=wrapper.h");
     println!("cargo:rerun-if-changed=build.rs");
-    for v in ["PKG_CONFIG_PATH", "PKG_CONFIG_LIBDIR", "PKG_CONFIG_SYSROOT_DIR"] {
+    for v in [
+        "PKG_CONFIG_PATH",
+        "PKG_CONFIG_LIBDIR",
+        "PKG_CONFIG_SYSROOT_DIR",
+    ] {
         println!("cargo:rerun-if-env-changed={v}");
     }
     println!("cargo::rustc-check-cfg=cfg(zfs_2_2)");
@@ -34,14 +38,22 @@ fn main() {
             println!("cargo:rustc-cfg={cfg}");
         }
     }
-    println!("cargo:rustc-env=ZFS_CORE_SYS_HEADER_VERSION={}", lib.version);
+    println!(
+        "cargo:rustc-env=ZFS_CORE_SYS_HEADER_VERSION={}",
+        lib.version
+    );
     println!("cargo:version={}", lib.version);
     let include_args: Vec<String> = lib
         .include_paths
         .iter()
         .map(|p| format!("-I{}", p.display()))
         .collect();
-    println!("cargo:include={}", env::join_paths(&lib.include_paths).unwrap().to_string_lossy());
+    println!(
+        "cargo:include={}",
+        env::join_paths(&lib.include_paths)
+            .unwrap()
+            .to_string_lossy()
+    );
 
     let bindings = bindgen::Builder::default()
         .header("wrapper.h")
@@ -49,10 +61,16 @@ fn main() {
         .allowlist_function("lzc_.*|libzfs_core_(init|fini)")
         .allowlist_function("nvlist_.*|nvpair_.*|fnvlist_free")
         .allowlist_type("lzc_.*|zfs_errno_t|zfs_ioc_t|data_type_t|boolean_t|zpool_wait_activity_t")
-        .allowlist_type("zfs_wait_activity_t|pool_trim_func_t|pool_initialize_func_t|dmu_objset_type_t")
+        .allowlist_type(
+            "zfs_wait_activity_t|pool_trim_func_t|pool_initialize_func_t|dmu_objset_type_t",
+        )
         .allowlist_type("zfs_prop_t|zfs_volmode_t|zfs_snapdev_type_t|zfs_sync_type_t")
-        .allowlist_var("ZCP_.*|NV_UNIQUE_NAME.*|NV_ENCODE_.*|ZFS_MAX_DATASET_NAME_LEN|ZVOL_DEFAULT_BLOCKSIZE")
-        .allowlist_var("SPA_MINBLOCKSIZE|SPA_OLD_MAXBLOCKSIZE|SPA_MAXBLOCKSIZE|ZAP_MAXNAMELEN|ZAP_MAXVALUELEN")
+        .allowlist_var(
+            "ZCP_.*|NV_UNIQUE_NAME.*|NV_ENCODE_.*|ZFS_MAX_DATASET_NAME_LEN|ZVOL_DEFAULT_BLOCKSIZE",
+        )
+        .allowlist_var(
+            "SPA_MINBLOCKSIZE|SPA_OLD_MAXBLOCKSIZE|SPA_MAXBLOCKSIZE|ZAP_MAXNAMELEN|ZAP_MAXVALUELEN",
+        )
         // Declared in every header up to 2.4 but defined in no library: referencing it
         // would fail to link.
         .blocklist_function("lzc_send_progress")
@@ -68,11 +86,15 @@ fn main() {
         .expect("bindgen failed on the libzfs_core headers");
 
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("bindings.rs");
-    bindings.write_to_file(&out).expect("cannot write bindings.rs");
+    bindings
+        .write_to_file(&out)
+        .expect("cannot write bindings.rs");
 }
 
 fn parse_version(v: &str) -> (u32, u32) {
-    let mut it = v.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty());
+    let mut it = v
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty());
     let major = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     let minor = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     (major, minor)

@@ -69,7 +69,11 @@ pub trait VolumeBackend {
 
     /// `SR.probe`: SRs (and partial configurations) reachable from `configuration`. A result with
     /// `sr` must have `sr_uuid` in its configuration, and one with `sr_uuid` must be `complete`.
-    fn sr_probe(&self, dbg: &str, configuration: &Configuration) -> Result<Vec<ProbeResult>, PluginError>;
+    fn sr_probe(
+        &self,
+        dbg: &str,
+        configuration: &Configuration,
+    ) -> Result<Vec<ProbeResult>, PluginError>;
 
     /// `SR.create`: creates the SR and returns the configuration xapi stores as device-config.
     fn sr_create(
@@ -97,7 +101,12 @@ pub trait VolumeBackend {
     fn sr_set_name(&self, dbg: &str, sr: &str, new_name: &str) -> Result<(), PluginError>;
 
     /// `SR.set_description`.
-    fn sr_set_description(&self, dbg: &str, sr: &str, new_description: &str) -> Result<(), PluginError>;
+    fn sr_set_description(
+        &self,
+        dbg: &str,
+        sr: &str,
+        new_description: &str,
+    ) -> Result<(), PluginError>;
 
     /// `SR.ls`: every live volume, snapshots included, with its keys.
     fn sr_ls(&self, dbg: &str, sr: &str) -> Result<Vec<Volume>, PluginError>;
@@ -123,10 +132,22 @@ pub trait VolumeBackend {
     fn volume_destroy(&self, dbg: &str, sr: &str, key: &str) -> Result<(), PluginError>;
 
     /// `Volume.revert`: `key` takes the content of `snapshot`, keeping its identity.
-    fn volume_revert(&self, dbg: &str, sr: &str, snapshot: &str, key: &str) -> Result<(), PluginError>;
+    fn volume_revert(
+        &self,
+        dbg: &str,
+        sr: &str,
+        snapshot: &str,
+        key: &str,
+    ) -> Result<(), PluginError>;
 
     /// `Volume.set_name`.
-    fn volume_set_name(&self, dbg: &str, sr: &str, key: &str, new_name: &str) -> Result<(), PluginError>;
+    fn volume_set_name(
+        &self,
+        dbg: &str,
+        sr: &str,
+        key: &str,
+        new_name: &str,
+    ) -> Result<(), PluginError>;
 
     /// `Volume.set_description`.
     fn volume_set_description(
@@ -138,14 +159,27 @@ pub trait VolumeBackend {
     ) -> Result<(), PluginError>;
 
     /// `Volume.set`: stores xapi key `k` = `v` (also on snapshots).
-    fn volume_set(&self, dbg: &str, sr: &str, key: &str, k: &str, v: &str) -> Result<(), PluginError>;
+    fn volume_set(
+        &self,
+        dbg: &str,
+        sr: &str,
+        key: &str,
+        k: &str,
+        v: &str,
+    ) -> Result<(), PluginError>;
 
     /// `Volume.unset`: removes xapi key `k`.
     fn volume_unset(&self, dbg: &str, sr: &str, key: &str, k: &str) -> Result<(), PluginError>;
 
     /// `Volume.resize`: grows to at least `new_size` bytes (`new_size >= 0`); shrink is
     /// refused with [`PluginError::invalid_size`].
-    fn volume_resize(&self, dbg: &str, sr: &str, key: &str, new_size: i64) -> Result<(), PluginError>;
+    fn volume_resize(
+        &self,
+        dbg: &str,
+        sr: &str,
+        key: &str,
+        new_size: i64,
+    ) -> Result<(), PluginError>;
 
     /// `Volume.stat`: cheap and side-effect free.
     fn volume_stat(&self, dbg: &str, sr: &str, key: &str) -> Result<Volume, PluginError>;
@@ -179,7 +213,14 @@ impl VolumeBackend for UnbuiltBackend {
     fn sr_probe(&self, _: &str, _: &Configuration) -> Result<Vec<ProbeResult>, PluginError> {
         Self::fail("SR.probe")
     }
-    fn sr_create(&self, _: &str, _: &str, _: &Configuration, _: &str, _: &str) -> Result<Configuration, PluginError> {
+    fn sr_create(
+        &self,
+        _: &str,
+        _: &str,
+        _: &Configuration,
+        _: &str,
+        _: &str,
+    ) -> Result<Configuration, PluginError> {
         Self::fail("SR.create")
     }
     fn sr_attach(&self, _: &str, _: &Configuration) -> Result<String, PluginError> {
@@ -203,7 +244,15 @@ impl VolumeBackend for UnbuiltBackend {
     fn sr_ls(&self, _: &str, _: &str) -> Result<Vec<Volume>, PluginError> {
         Self::fail("SR.ls")
     }
-    fn volume_create(&self, _: &str, _: &str, _: &str, _: &str, _: i64, _: bool) -> Result<Volume, PluginError> {
+    fn volume_create(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: i64,
+        _: bool,
+    ) -> Result<Volume, PluginError> {
         Self::fail("Volume.create")
     }
     fn volume_snapshot(&self, _: &str, _: &str, _: &str) -> Result<Volume, PluginError> {
@@ -221,7 +270,13 @@ impl VolumeBackend for UnbuiltBackend {
     fn volume_set_name(&self, _: &str, _: &str, _: &str, _: &str) -> Result<(), PluginError> {
         Self::fail("Volume.set_name")
     }
-    fn volume_set_description(&self, _: &str, _: &str, _: &str, _: &str) -> Result<(), PluginError> {
+    fn volume_set_description(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<(), PluginError> {
         Self::fail("Volume.set_description")
     }
     fn volume_set(&self, _: &str, _: &str, _: &str, _: &str, _: &str) -> Result<(), PluginError> {
@@ -263,13 +318,23 @@ mod tests {
         assert!(e.to_string().contains("backend not built yet"));
         assert!(e.to_string().contains("Volume.stat"));
         assert!(b.diagnostics("d").is_err());
-        let e = b.admin(AdminCmd::Tree { sr: "tank/sr".into() }).unwrap_err();
-        assert!(e.to_string().contains("xapi-zvol tree: backend not built yet"), "{e}");
+        let e = b
+            .admin(AdminCmd::Tree {
+                sr: "tank/sr".into(),
+            })
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("xapi-zvol tree: backend not built yet"),
+            "{e}"
+        );
     }
 
     #[test]
     fn admin_cmd_accessors() {
-        let c = AdminCmd::Check { sr: "zvol:///tank/sr".into() };
+        let c = AdminCmd::Check {
+            sr: "zvol:///tank/sr".into(),
+        };
         assert_eq!(c.name(), "check");
         assert_eq!(c.sr(), "zvol:///tank/sr");
         assert_eq!(c.to_string(), "check --sr zvol:///tank/sr");

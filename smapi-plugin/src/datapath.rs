@@ -61,7 +61,11 @@ impl Default for DatapathConfig {
 /// ZFS names use `[A-Za-z0-9_.:-]`, space, `/` and `@` (snapshots); space, `%`, `?` and `#`
 /// must be encoded for the daemon's URI parser to read the scheme and for us to get the path back.
 fn keep_in_uri(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b':' | b'@' | b'+' | b'~' | b'=' | b',')
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'/' | b'-' | b'_' | b'.' | b':' | b'@' | b'+' | b'~' | b'=' | b','
+        )
 }
 
 /// Builds the volume URI for a zvol device path, e.g. `/dev/zvol/tank/sr/vol` →
@@ -139,7 +143,9 @@ pub fn parse_uri(uri: &str, cfg: &DatapathConfig) -> Result<PathBuf, PluginError
     if !scheme.eq_ignore_ascii_case(URI_SCHEME) {
         return Err(bad(&format!("scheme is {scheme:?}, not {URI_SCHEME:?}")));
     }
-    let after_slashes = rest.strip_prefix("//").ok_or_else(|| bad("missing \"//\" after the scheme"))?;
+    let after_slashes = rest
+        .strip_prefix("//")
+        .ok_or_else(|| bad("missing \"//\" after the scheme"))?;
     let path_start = after_slashes.find('/').ok_or_else(|| bad("no path"))?;
     if path_start != 0 {
         return Err(bad("a host part is not allowed"));
@@ -154,9 +160,13 @@ pub fn parse_uri(uri: &str, cfg: &DatapathConfig) -> Result<PathBuf, PluginError
     }
     let path = PathBuf::from(std::ffi::OsString::from_vec(decoded));
     let normal = normalise(&path).ok_or_else(|| bad("path escapes the root directory"))?;
-    let below = normal
-        .strip_prefix(&cfg.zvol_root)
-        .map_err(|_| bad(&format!("path {} is not under {}", normal.display(), cfg.zvol_root.display())))?;
+    let below = normal.strip_prefix(&cfg.zvol_root).map_err(|_| {
+        bad(&format!(
+            "path {} is not under {}",
+            normal.display(),
+            cfg.zvol_root.display()
+        ))
+    })?;
     if below.components().count() < 2 {
         return Err(bad("path names no volume (need <pool>/<volume> at least)"));
     }
@@ -189,10 +199,15 @@ pub fn open(cfg: &DatapathConfig, uri: &str, _persistent: bool) -> Result<(), Pl
 /// `Datapath.attach`: resolves the zvol link to its block device, waiting for udev if needed.
 pub fn attach(cfg: &DatapathConfig, uri: &str, _domain: &str) -> Result<Backend, PluginError> {
     let link = parse_uri(uri, cfg)?;
-    let present = wait_for(&link, cfg)
-        .map_err(|e| PluginError::volume_unavailable(format!("cannot access {}: {e}", link.display())))?;
+    let present = wait_for(&link, cfg).map_err(|e| {
+        PluginError::volume_unavailable(format!("cannot access {}: {e}", link.display()))
+    })?;
     if !present {
-        let dataset = link.strip_prefix(&cfg.zvol_root).unwrap_or(&link).display().to_string();
+        let dataset = link
+            .strip_prefix(&cfg.zvol_root)
+            .unwrap_or(&link)
+            .display()
+            .to_string();
         return Err(PluginError::volume_unavailable(format!(
             "device {} did not appear within {:.1} s. Check that the zvol exists (zfs list -t all {dataset}), \
              that its volmode is not 'none' (and, for a snapshot, that snapdev=visible), \
@@ -201,11 +216,13 @@ pub fn attach(cfg: &DatapathConfig, uri: &str, _domain: &str) -> Result<Backend,
             cfg.wait.as_secs_f64(),
         )));
     }
-    let real = fs::canonicalize(&link)
-        .map_err(|e| PluginError::volume_unavailable(format!("cannot resolve {}: {e}", link.display())))?;
+    let real = fs::canonicalize(&link).map_err(|e| {
+        PluginError::volume_unavailable(format!("cannot resolve {}: {e}", link.display()))
+    })?;
     if cfg.require_block_device {
-        let meta = fs::metadata(&real)
-            .map_err(|e| PluginError::volume_unavailable(format!("cannot stat {}: {e}", real.display())))?;
+        let meta = fs::metadata(&real).map_err(|e| {
+            PluginError::volume_unavailable(format!("cannot stat {}: {e}", real.display()))
+        })?;
         if !meta.file_type().is_block_device() {
             return Err(PluginError::volume_unavailable(format!(
                 "{} (resolved from {}) is not a block device",
@@ -216,12 +233,18 @@ pub fn attach(cfg: &DatapathConfig, uri: &str, _domain: &str) -> Result<Backend,
     }
     let dev = real
         .to_str()
-        .ok_or_else(|| PluginError::volume_unavailable(format!("device path {} is not UTF-8", real.display())))?
+        .ok_or_else(|| {
+            PluginError::volume_unavailable(format!("device path {} is not UTF-8", real.display()))
+        })?
         .to_string();
     logging::info(&format!("Datapath.attach: {} -> {dev}", link.display()));
     Ok(Backend {
         implementations: vec![
-            Implementation::XenDisk { params: dev.clone(), extra: Default::default(), backend_type: "vbd".into() },
+            Implementation::XenDisk {
+                params: dev.clone(),
+                extra: Default::default(),
+                backend_type: "vbd".into(),
+            },
             Implementation::BlockDevice { path: dev },
         ],
     })
@@ -290,7 +313,11 @@ mod tests {
             poll: Duration::from_millis(10),
             require_block_device: false,
         };
-        Fixture { _tmp: tmp, cfg, dev }
+        Fixture {
+            _tmp: tmp,
+            cfg,
+            dev,
+        }
     }
 
     fn uri(f: &Fixture, rel: &str) -> String {
@@ -327,7 +354,12 @@ mod tests {
         h.join().unwrap();
         assert!(started.elapsed() >= Duration::from_millis(90));
         assert!(started.elapsed() < Duration::from_secs(4));
-        assert_eq!(b.implementations[1], Implementation::BlockDevice { path: f.dev.to_str().unwrap().into() });
+        assert_eq!(
+            b.implementations[1],
+            Implementation::BlockDevice {
+                path: f.dev.to_str().unwrap().into()
+            }
+        );
     }
 
     #[test]
@@ -393,19 +425,31 @@ mod tests {
         let f = fixture();
         let p = parse_uri(&uri(&f, "tank/./sr//x/../v1"), &f.cfg).unwrap();
         assert_eq!(p, f.cfg.zvol_root.join("tank/sr/v1"));
-        assert!(parse_uri(&format!("ZVOL://{}/tank/sr/v1", f.cfg.zvol_root.display()), &f.cfg).is_ok());
+        assert!(parse_uri(
+            &format!("ZVOL://{}/tank/sr/v1", f.cfg.zvol_root.display()),
+            &f.cfg
+        )
+        .is_ok());
     }
 
     #[test]
     fn uri_encoding_round_trips() {
         let cfg = DatapathConfig::default();
-        for p in ["/dev/zvol/tank/sr/v1", "/dev/zvol/tank/my sr/v 1", "/dev/zvol/t/a@snap:1", "/dev/zvol/t/100%/x#?"] {
+        for p in [
+            "/dev/zvol/tank/sr/v1",
+            "/dev/zvol/tank/my sr/v 1",
+            "/dev/zvol/t/a@snap:1",
+            "/dev/zvol/t/100%/x#?",
+        ] {
             let u = zvol_uri(Path::new(p));
             assert!(u.starts_with("zvol:///dev/zvol/"));
             assert!(!u.contains(' ') && !u[5..].contains(['?', '#']));
             assert_eq!(parse_uri(&u, &cfg).unwrap(), PathBuf::from(p), "{u}");
         }
-        assert_eq!(zvol_uri(Path::new("/dev/zvol/tank/a b")), "zvol:///dev/zvol/tank/a%20b");
+        assert_eq!(
+            zvol_uri(Path::new("/dev/zvol/tank/a b")),
+            "zvol:///dev/zvol/tank/a%20b"
+        );
     }
 
     #[test]

@@ -88,7 +88,14 @@ pub fn run(
     stdout: impl Write,
     backend_factory: impl FnOnce() -> Box<dyn VolumeBackend>,
 ) -> i32 {
-    run_with(&datapath_config_from_env(), argv0, args, stdin, stdout, backend_factory)
+    run_with(
+        &datapath_config_from_env(),
+        argv0,
+        args,
+        stdin,
+        stdout,
+        backend_factory,
+    )
 }
 
 /// [`run`] with explicit datapath settings (tests).
@@ -129,17 +136,30 @@ pub fn run_with(
     }))
     .unwrap_or_else(|payload| Err(panic_error(&entry, payload.as_ref())));
 
-    logging::log_call(&entry, &summary, started.elapsed(), outcome.as_ref().map(|_| ()));
+    logging::log_call(
+        &entry,
+        &summary,
+        started.elapsed(),
+        outcome.as_ref().map(|_| ()),
+    );
     emit(&mut stdout, &entry, outcome, EXIT_FAILURE)
 }
 
 /// Writes the rendered result (or the error object) as one write, then flushes.
-fn emit(stdout: &mut impl Write, entry: &str, outcome: Result<String, PluginError>, fail_code: i32) -> i32 {
+fn emit(
+    stdout: &mut impl Write,
+    entry: &str,
+    outcome: Result<String, PluginError>,
+    fail_code: i32,
+) -> i32 {
     let (text, code) = match outcome {
         Ok(text) => (text, EXIT_OK),
         Err(e) => (render_error(&e), fail_code),
     };
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         Ok(()) => code,
         Err(e) => {
             logging::error(&format!("{entry}: cannot write the result to stdout: {e}"));
@@ -149,7 +169,10 @@ fn emit(stdout: &mut impl Write, entry: &str, outcome: Result<String, PluginErro
 }
 
 fn file_name(p: &Path) -> String {
-    p.file_name().map(OsStr::to_string_lossy).map(|s| s.into_owned()).unwrap_or_default()
+    p.file_name()
+        .map(OsStr::to_string_lossy)
+        .map(|s| s.into_owned())
+        .unwrap_or_default()
 }
 
 /// Maps the entry name to a method this plugin directory serves.
@@ -165,7 +188,9 @@ fn resolve(entry: &str, kind: PluginKind, dir: &str) -> Result<Method, PluginErr
             }
         ))),
         Resolution::Unimplemented(name) => Err(PluginError::unimplemented(name)),
-        Resolution::Unknown => Err(PluginError::new(ErrorKind::UnknownMethod(entry.to_string()))),
+        Resolution::Unknown => Err(PluginError::new(ErrorKind::UnknownMethod(
+            entry.to_string(),
+        ))),
     }
 }
 
@@ -186,7 +211,10 @@ fn validate(method: Method, p: &Params) -> Result<(), PluginError> {
 fn size(p: &Params, name: &str) -> Result<i64, PluginError> {
     let n = p.int64(name)?;
     if n < 0 {
-        return Err(PluginError::invalid_size(format!("{}: {name} must not be negative, got {n}", p.method())));
+        return Err(PluginError::invalid_size(format!(
+            "{}: {name} must not be negative, got {n}",
+            p.method()
+        )));
     }
     Ok(n)
 }
@@ -208,11 +236,21 @@ fn execute(
                 PluginKind::Datapath => query::datapath_query(),
             })
         }
-        Method::PluginDiagnostics if kind == PluginKind::Datapath => return render_success(&datapath::diagnostics(dp)),
-        Method::DatapathOpen => return render_success(&datapath::open(dp, &s("uri")?, p.bool("persistent")?)?),
-        Method::DatapathAttach => return render_success(&datapath::attach(dp, &s("uri")?, &s("domain")?)?),
-        Method::DatapathActivate => return render_success(&datapath::activate(dp, &s("uri")?, &s("domain")?)?),
-        Method::DatapathDeactivate => return render_success(&datapath::deactivate(dp, &s("uri")?, &s("domain")?)?),
+        Method::PluginDiagnostics if kind == PluginKind::Datapath => {
+            return render_success(&datapath::diagnostics(dp))
+        }
+        Method::DatapathOpen => {
+            return render_success(&datapath::open(dp, &s("uri")?, p.bool("persistent")?)?)
+        }
+        Method::DatapathAttach => {
+            return render_success(&datapath::attach(dp, &s("uri")?, &s("domain")?)?)
+        }
+        Method::DatapathActivate => {
+            return render_success(&datapath::activate(dp, &s("uri")?, &s("domain")?)?)
+        }
+        Method::DatapathDeactivate => {
+            return render_success(&datapath::deactivate(dp, &s("uri")?, &s("domain")?)?)
+        }
         Method::DatapathDetach => {
             datapath::detach(dp, &s("uri")?, &s("domain")?);
             return render_success(&());
@@ -239,7 +277,9 @@ fn execute(
         Method::SrDestroy => render_success(&b.sr_destroy(dbg, &s("sr")?)?),
         Method::SrStat => render_success(&b.sr_stat(dbg, &s("sr")?)?),
         Method::SrSetName => render_success(&b.sr_set_name(dbg, &s("sr")?, &s("new_name")?)?),
-        Method::SrSetDescription => render_success(&b.sr_set_description(dbg, &s("sr")?, &s("new_description")?)?),
+        Method::SrSetDescription => {
+            render_success(&b.sr_set_description(dbg, &s("sr")?, &s("new_description")?)?)
+        }
         Method::SrLs => render_success(&b.sr_ls(dbg, &s("sr")?)?),
         Method::VolumeCreate => render_success(&b.volume_create(
             dbg,
@@ -252,14 +292,27 @@ fn execute(
         Method::VolumeSnapshot => render_success(&b.volume_snapshot(dbg, &s("sr")?, &s("key")?)?),
         Method::VolumeClone => render_success(&b.volume_clone(dbg, &s("sr")?, &s("key")?)?),
         Method::VolumeDestroy => render_success(&b.volume_destroy(dbg, &s("sr")?, &s("key")?)?),
-        Method::VolumeRevert => render_success(&b.volume_revert(dbg, &s("sr")?, &s("snapshot")?, &s("key")?)?),
-        Method::VolumeSetName => render_success(&b.volume_set_name(dbg, &s("sr")?, &s("key")?, &s("new_name")?)?),
-        Method::VolumeSetDescription => {
-            render_success(&b.volume_set_description(dbg, &s("sr")?, &s("key")?, &s("new_description")?)?)
+        Method::VolumeRevert => {
+            render_success(&b.volume_revert(dbg, &s("sr")?, &s("snapshot")?, &s("key")?)?)
         }
-        Method::VolumeSet => render_success(&b.volume_set(dbg, &s("sr")?, &s("key")?, &s("k")?, &s("v")?)?),
-        Method::VolumeUnset => render_success(&b.volume_unset(dbg, &s("sr")?, &s("key")?, &s("k")?)?),
-        Method::VolumeResize => render_success(&b.volume_resize(dbg, &s("sr")?, &s("key")?, size(p, "new_size")?)?),
+        Method::VolumeSetName => {
+            render_success(&b.volume_set_name(dbg, &s("sr")?, &s("key")?, &s("new_name")?)?)
+        }
+        Method::VolumeSetDescription => render_success(&b.volume_set_description(
+            dbg,
+            &s("sr")?,
+            &s("key")?,
+            &s("new_description")?,
+        )?),
+        Method::VolumeSet => {
+            render_success(&b.volume_set(dbg, &s("sr")?, &s("key")?, &s("k")?, &s("v")?)?)
+        }
+        Method::VolumeUnset => {
+            render_success(&b.volume_unset(dbg, &s("sr")?, &s("key")?, &s("k")?)?)
+        }
+        Method::VolumeResize => {
+            render_success(&b.volume_resize(dbg, &s("sr")?, &s("key")?, size(p, "new_size")?)?)
+        }
         Method::VolumeStat => render_success(&b.volume_stat(dbg, &s("sr")?, &s("key")?)?),
         Method::PluginQuery
         | Method::DatapathOpen
@@ -267,9 +320,10 @@ fn execute(
         | Method::DatapathActivate
         | Method::DatapathDeactivate
         | Method::DatapathDetach
-        | Method::DatapathClose => {
-            Err(PluginError::backend(format!("internal error: {} reached the backend dispatch", method.name())))
-        }
+        | Method::DatapathClose => Err(PluginError::backend(format!(
+            "internal error: {} reached the backend dispatch",
+            method.name()
+        ))),
     }
 }
 
@@ -282,7 +336,11 @@ fn panic_error(entry: &str, payload: &(dyn Any + Send)) -> PluginError {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic payload".to_string());
     let message = format!("{entry}: internal error (panic): {msg}");
-    PluginError::custom(crate::error::CODE_GENERIC, vec!["Internal_error".into(), message.clone()], message)
+    PluginError::custom(
+        crate::error::CODE_GENERIC,
+        vec!["Internal_error".into(), message.clone()],
+        message,
+    )
 }
 
 #[cfg(test)]

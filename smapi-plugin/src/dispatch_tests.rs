@@ -91,7 +91,12 @@ impl VolumeBackend for TestBackend {
         self.go(
             format!("sr_probe({dbg}, {c:?})"),
             vec![
-                ProbeResult { configuration: c.clone(), complete: false, sr: None, extra_info: BTreeMap::new() },
+                ProbeResult {
+                    configuration: c.clone(),
+                    complete: false,
+                    sr: None,
+                    extra_info: BTreeMap::new(),
+                },
                 ProbeResult {
                     configuration: found,
                     complete: true,
@@ -132,30 +137,72 @@ impl VolumeBackend for TestBackend {
         self.go(format!("sr_set_description({dbg}, {sr}, {d})"), ())
     }
     fn sr_ls(&self, dbg: &str, sr: &str) -> Result<Vec<Volume>, PluginError> {
-        self.go(format!("sr_ls({dbg}, {sr})"), vec![volume("a", true), volume("b", false)])
+        self.go(
+            format!("sr_ls({dbg}, {sr})"),
+            vec![volume("a", true), volume("b", false)],
+        )
     }
-    fn volume_create(&self, dbg: &str, sr: &str, n: &str, d: &str, size: i64, sh: bool) -> Result<Volume, PluginError> {
-        self.go(format!("volume_create({dbg}, {sr}, {n}, {d:?}, {size}, {sh})"), volume("new", true))
+    fn volume_create(
+        &self,
+        dbg: &str,
+        sr: &str,
+        n: &str,
+        d: &str,
+        size: i64,
+        sh: bool,
+    ) -> Result<Volume, PluginError> {
+        self.go(
+            format!("volume_create({dbg}, {sr}, {n}, {d:?}, {size}, {sh})"),
+            volume("new", true),
+        )
     }
     fn volume_snapshot(&self, dbg: &str, sr: &str, key: &str) -> Result<Volume, PluginError> {
-        self.go(format!("volume_snapshot({dbg}, {sr}, {key})"), volume("snap", false))
+        self.go(
+            format!("volume_snapshot({dbg}, {sr}, {key})"),
+            volume("snap", false),
+        )
     }
     fn volume_clone(&self, dbg: &str, sr: &str, key: &str) -> Result<Volume, PluginError> {
-        self.go(format!("volume_clone({dbg}, {sr}, {key})"), volume("clone", true))
+        self.go(
+            format!("volume_clone({dbg}, {sr}, {key})"),
+            volume("clone", true),
+        )
     }
     fn volume_destroy(&self, dbg: &str, sr: &str, key: &str) -> Result<(), PluginError> {
         self.go(format!("volume_destroy({dbg}, {sr}, {key})"), ())
     }
-    fn volume_revert(&self, dbg: &str, sr: &str, snapshot: &str, key: &str) -> Result<(), PluginError> {
+    fn volume_revert(
+        &self,
+        dbg: &str,
+        sr: &str,
+        snapshot: &str,
+        key: &str,
+    ) -> Result<(), PluginError> {
         self.go(format!("volume_revert({dbg}, {sr}, {snapshot}, {key})"), ())
     }
     fn volume_set_name(&self, dbg: &str, sr: &str, key: &str, n: &str) -> Result<(), PluginError> {
         self.go(format!("volume_set_name({dbg}, {sr}, {key}, {n})"), ())
     }
-    fn volume_set_description(&self, dbg: &str, sr: &str, key: &str, d: &str) -> Result<(), PluginError> {
-        self.go(format!("volume_set_description({dbg}, {sr}, {key}, {d})"), ())
+    fn volume_set_description(
+        &self,
+        dbg: &str,
+        sr: &str,
+        key: &str,
+        d: &str,
+    ) -> Result<(), PluginError> {
+        self.go(
+            format!("volume_set_description({dbg}, {sr}, {key}, {d})"),
+            (),
+        )
     }
-    fn volume_set(&self, dbg: &str, sr: &str, key: &str, k: &str, v: &str) -> Result<(), PluginError> {
+    fn volume_set(
+        &self,
+        dbg: &str,
+        sr: &str,
+        key: &str,
+        k: &str,
+        v: &str,
+    ) -> Result<(), PluginError> {
         self.go(format!("volume_set({dbg}, {sr}, {key}, {k}, {v})"), ())
     }
     fn volume_unset(&self, dbg: &str, sr: &str, key: &str, k: &str) -> Result<(), PluginError> {
@@ -165,7 +212,10 @@ impl VolumeBackend for TestBackend {
         self.go(format!("volume_resize({dbg}, {sr}, {key}, {n})"), ())
     }
     fn volume_stat(&self, dbg: &str, sr: &str, key: &str) -> Result<Volume, PluginError> {
-        self.go(format!("volume_stat({dbg}, {sr}, {key})"), volume(key, true))
+        self.go(
+            format!("volume_stat({dbg}, {sr}, {key})"),
+            volume(key, true),
+        )
     }
     fn admin(&self, cmd: AdminCmd) -> Result<String, PluginError> {
         self.go(format!("admin({cmd})"), String::new())
@@ -213,20 +263,44 @@ fn call_with(e: &Env, dir: &str, entry: &str, args: &[&str], stdin: &[u8], mode:
     let (c2, f2) = (calls.clone(), factory_called.clone());
     let mut out = Vec::new();
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let code = run_with(&e.dp, &Path::new(dir).join(entry), &args, stdin, &mut out, move || {
-        *f2.borrow_mut() = true;
-        Box::new(TestBackend { calls: c2, mode })
-    });
+    let code = run_with(
+        &e.dp,
+        &Path::new(dir).join(entry),
+        &args,
+        stdin,
+        &mut out,
+        move || {
+            *f2.borrow_mut() = true;
+            Box::new(TestBackend { calls: c2, mode })
+        },
+    );
     let stdout = String::from_utf8(out).unwrap();
-    let value = contract::parse_stdout(stdout.as_bytes()).unwrap_or_else(|err| panic!("{entry}: {err}"));
-    assert!(stdout.ends_with('\n') && stdout.matches('\n').count() == 1, "{entry}: not one line: {stdout:?}");
+    let value =
+        contract::parse_stdout(stdout.as_bytes()).unwrap_or_else(|err| panic!("{entry}: {err}"));
+    assert!(
+        stdout.ends_with('\n') && stdout.matches('\n').count() == 1,
+        "{entry}: not one line: {stdout:?}"
+    );
     let calls = calls.borrow().clone();
     let factory_called = *factory_called.borrow();
-    Outcome { code, stdout, value, calls, factory_called }
+    Outcome {
+        code,
+        stdout,
+        value,
+        calls,
+        factory_called,
+    }
 }
 
 fn call(e: &Env, dir: &str, entry: &str, params: Value) -> Outcome {
-    call_with(e, dir, entry, &["--json"], params.to_string().as_bytes(), Mode::Succeed)
+    call_with(
+        e,
+        dir,
+        entry,
+        &["--json"],
+        params.to_string().as_bytes(),
+        Mode::Succeed,
+    )
 }
 
 /// Asserts a failed call: exit 1, valid error JSON, and returns (code, params).
@@ -234,7 +308,12 @@ fn assert_error(o: &Outcome) -> (String, Vec<String>) {
     assert_eq!(o.code, EXIT_FAILURE, "{}", o.stdout);
     let violations = contract::validate_error(&o.value);
     assert!(violations.is_empty(), "{violations:?} in {}", o.stdout);
-    let params = o.value["params"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect();
+    let params = o.value["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
     (o.value["code"].as_str().unwrap().to_string(), params)
 }
 
@@ -244,33 +323,54 @@ fn sample(m: Method, uri: &str) -> (Value, Option<&'static str>) {
     match m {
         Method::PluginQuery => (json!({"dbg": "d"}), None),
         Method::PluginDiagnostics => (json!({"dbg": "d"}), Some("diagnostics(d)")),
-        Method::SrProbe => (json!({"dbg": "d", "configuration": cfg}), Some("sr_probe(d, {\"pool\": \"tank\"})")),
+        Method::SrProbe => (
+            json!({"dbg": "d", "configuration": cfg}),
+            Some("sr_probe(d, {\"pool\": \"tank\"})"),
+        ),
         Method::SrCreate => (
             json!({"dbg": "d", "uuid": "u1", "configuration": cfg, "name": "n", "description": "x"}),
             Some("sr_create(d, u1, {\"pool\": \"tank\"}, n, x)"),
         ),
-        Method::SrAttach => (json!({"dbg": "d", "configuration": cfg}), Some("sr_attach(d, {\"pool\": \"tank\"})")),
+        Method::SrAttach => (
+            json!({"dbg": "d", "configuration": cfg}),
+            Some("sr_attach(d, {\"pool\": \"tank\"})"),
+        ),
         Method::SrDetach => (json!({"dbg": "d", "sr": "s"}), Some("sr_detach(d, s)")),
         Method::SrDestroy => (json!({"dbg": "d", "sr": "s"}), Some("sr_destroy(d, s)")),
         Method::SrStat => (json!({"dbg": "d", "sr": "s"}), Some("sr_stat(d, s)")),
-        Method::SrSetName => (json!({"dbg": "d", "sr": "s", "new_name": "nn"}), Some("sr_set_name(d, s, nn)")),
-        Method::SrSetDescription => {
-            (json!({"dbg": "d", "sr": "s", "new_description": "dd"}), Some("sr_set_description(d, s, dd)"))
-        }
+        Method::SrSetName => (
+            json!({"dbg": "d", "sr": "s", "new_name": "nn"}),
+            Some("sr_set_name(d, s, nn)"),
+        ),
+        Method::SrSetDescription => (
+            json!({"dbg": "d", "sr": "s", "new_description": "dd"}),
+            Some("sr_set_description(d, s, dd)"),
+        ),
         Method::SrLs => (json!({"dbg": "d", "sr": "s"}), Some("sr_ls(d, s)")),
         Method::VolumeCreate => (
             json!({"dbg": "d", "sr": "s", "name": "n", "description": "", "size": "1024", "sharable": false}),
             Some("volume_create(d, s, n, \"\", 1024, false)"),
         ),
-        Method::VolumeSnapshot => (json!({"dbg": "d", "sr": "s", "key": "k"}), Some("volume_snapshot(d, s, k)")),
-        Method::VolumeClone => (json!({"dbg": "d", "sr": "s", "key": "k"}), Some("volume_clone(d, s, k)")),
-        Method::VolumeDestroy => (json!({"dbg": "d", "sr": "s", "key": "k"}), Some("volume_destroy(d, s, k)")),
-        Method::VolumeRevert => {
-            (json!({"dbg": "d", "sr": "s", "snapshot": "sn", "key": "k"}), Some("volume_revert(d, s, sn, k)"))
-        }
-        Method::VolumeSetName => {
-            (json!({"dbg": "d", "sr": "s", "key": "k", "new_name": "nn"}), Some("volume_set_name(d, s, k, nn)"))
-        }
+        Method::VolumeSnapshot => (
+            json!({"dbg": "d", "sr": "s", "key": "k"}),
+            Some("volume_snapshot(d, s, k)"),
+        ),
+        Method::VolumeClone => (
+            json!({"dbg": "d", "sr": "s", "key": "k"}),
+            Some("volume_clone(d, s, k)"),
+        ),
+        Method::VolumeDestroy => (
+            json!({"dbg": "d", "sr": "s", "key": "k"}),
+            Some("volume_destroy(d, s, k)"),
+        ),
+        Method::VolumeRevert => (
+            json!({"dbg": "d", "sr": "s", "snapshot": "sn", "key": "k"}),
+            Some("volume_revert(d, s, sn, k)"),
+        ),
+        Method::VolumeSetName => (
+            json!({"dbg": "d", "sr": "s", "key": "k", "new_name": "nn"}),
+            Some("volume_set_name(d, s, k, nn)"),
+        ),
         Method::VolumeSetDescription => (
             json!({"dbg": "d", "sr": "s", "key": "k", "new_description": "dd"}),
             Some("volume_set_description(d, s, k, dd)"),
@@ -283,14 +383,19 @@ fn sample(m: Method, uri: &str) -> (Value, Option<&'static str>) {
             json!({"dbg": "d", "sr": "s", "key": "k", "k": "clone-on-boot"}),
             Some("volume_unset(d, s, k, clone-on-boot)"),
         ),
-        Method::VolumeResize => {
-            (json!({"dbg": "d", "sr": "s", "key": "k", "new_size": 4096}), Some("volume_resize(d, s, k, 4096)"))
-        }
-        Method::VolumeStat => (json!({"dbg": "d", "sr": "s", "key": "k"}), Some("volume_stat(d, s, k)")),
+        Method::VolumeResize => (
+            json!({"dbg": "d", "sr": "s", "key": "k", "new_size": 4096}),
+            Some("volume_resize(d, s, k, 4096)"),
+        ),
+        Method::VolumeStat => (
+            json!({"dbg": "d", "sr": "s", "key": "k"}),
+            Some("volume_stat(d, s, k)"),
+        ),
         Method::DatapathOpen => (json!({"dbg": "d", "uri": uri, "persistent": true}), None),
-        Method::DatapathAttach | Method::DatapathActivate | Method::DatapathDeactivate | Method::DatapathDetach => {
-            (json!({"dbg": "d", "uri": uri, "domain": "7"}), None)
-        }
+        Method::DatapathAttach
+        | Method::DatapathActivate
+        | Method::DatapathDeactivate
+        | Method::DatapathDetach => (json!({"dbg": "d", "uri": uri, "domain": "7"}), None),
         Method::DatapathClose => (json!({"dbg": "d", "uri": uri}), None),
     }
 }
@@ -298,7 +403,11 @@ fn sample(m: Method, uri: &str) -> (Value, Option<&'static str>) {
 fn dirs_for(m: Method) -> Vec<&'static str> {
     [VOL_DIR, DP_DIR]
         .into_iter()
-        .filter(|d| m.installed_in(PluginKind::from_dir_name(Path::new(d).file_name().unwrap().to_str().unwrap())))
+        .filter(|d| {
+            m.installed_in(PluginKind::from_dir_name(
+                Path::new(d).file_name().unwrap().to_str().unwrap(),
+            ))
+        })
         .collect()
 }
 
@@ -312,9 +421,19 @@ fn every_method_succeeds_with_a_contract_valid_result() {
             let o = call(&e, dir, m.entry_name(), params.clone());
             assert_eq!(o.code, EXIT_OK, "{} in {dir}: {}", m.name(), o.stdout);
             let violations = contract::validate_result(m.name(), &o.value);
-            assert!(violations.is_empty(), "{} in {dir}: {violations:?}\n{}", m.name(), o.stdout);
+            assert!(
+                violations.is_empty(),
+                "{} in {dir}: {violations:?}\n{}",
+                m.name(),
+                o.stdout
+            );
             let via_backend = dir == VOL_DIR && expected_call.is_some();
-            assert_eq!(o.factory_called, via_backend, "{} in {dir}: backend built?", m.name());
+            assert_eq!(
+                o.factory_called,
+                via_backend,
+                "{} in {dir}: backend built?",
+                m.name()
+            );
             if via_backend {
                 assert_eq!(o.calls, [expected_call.unwrap()], "{}", m.name());
             } else {
@@ -347,7 +466,10 @@ fn query_answers_differ_per_plugin_and_match_the_contract() {
     let v = call(&e, VOL_DIR, "Plugin.Query", json!({"dbg": "d"})).value;
     assert_eq!(v["plugin"], "zvol");
     assert_eq!(v["required_api_version"], "5.0");
-    assert_eq!(v["features"], serde_json::to_value(crate::query::VOLUME_FEATURES).unwrap());
+    assert_eq!(
+        v["features"],
+        serde_json::to_value(crate::query::VOLUME_FEATURES).unwrap()
+    );
     let d = call(&e, DP_DIR, "plugin.query", json!({"dbg": "d"})).value;
     assert_eq!(d["features"], json!([]));
     assert_eq!(d["required_api_version"], "5.0");
@@ -359,17 +481,32 @@ fn query_answers_differ_per_plugin_and_match_the_contract() {
 fn datapath_attach_returns_the_resolved_device() {
     let e = env();
     let uri = format!("zvol://{}/tank/sr/v1", e.dp.zvol_root.display());
-    let o = call(&e, DP_DIR, "Datapath.attach", json!({"dbg": "d", "uri": uri, "domain": "3"}));
+    let o = call(
+        &e,
+        DP_DIR,
+        "Datapath.attach",
+        json!({"dbg": "d", "uri": uri, "domain": "3"}),
+    );
     let dev = e.dev.to_str().unwrap();
     assert_eq!(
         o.value,
         json!({"implementations": [["XenDisk", {"backend_type": "vbd", "params": dev, "extra": {}}], ["BlockDevice", {"path": dev}]]})
     );
     let missing = format!("zvol://{}/tank/sr/none", e.dp.zvol_root.display());
-    let o = call(&e, DP_DIR, "Datapath.attach", json!({"dbg": "d", "uri": missing, "domain": "3"}));
+    let o = call(
+        &e,
+        DP_DIR,
+        "Datapath.attach",
+        json!({"dbg": "d", "uri": missing, "domain": "3"}),
+    );
     assert_eq!(assert_error(&o).0, "SR_BACKEND_FAILURE_46");
     // detach never fails, even with garbage.
-    let o = call(&e, DP_DIR, "Datapath.detach", json!({"dbg": "d", "uri": "garbage", "domain": "3"}));
+    let o = call(
+        &e,
+        DP_DIR,
+        "Datapath.detach",
+        json!({"dbg": "d", "uri": "garbage", "domain": "3"}),
+    );
     assert_eq!((o.code, o.stdout.as_str()), (EXIT_OK, "null\n"));
 }
 
@@ -385,10 +522,23 @@ fn missing_parameter_is_named_for_every_method_and_field() {
             let o = call(&e, dirs_for(m)[0], m.entry_name(), p);
             let (code, ps) = assert_error(&o);
             assert_eq!(code, "SR_BACKEND_FAILURE");
-            assert_eq!(ps[0], "UnmarshalException", "{} without {}", m.name(), spec.name);
-            assert!(ps[1].contains(&format!("missing required parameter \"{}\"", spec.name)), "{ps:?}");
+            assert_eq!(
+                ps[0],
+                "UnmarshalException",
+                "{} without {}",
+                m.name(),
+                spec.name
+            );
+            assert!(
+                ps[1].contains(&format!("missing required parameter \"{}\"", spec.name)),
+                "{ps:?}"
+            );
             assert!(ps[1].contains(m.name()), "{ps:?}");
-            assert!(o.calls.is_empty(), "backend called despite missing {}", spec.name);
+            assert!(
+                o.calls.is_empty(),
+                "backend called despite missing {}",
+                spec.name
+            );
         }
     }
 }
@@ -407,14 +557,30 @@ fn wrong_types_are_named() {
             json!({"dbg": "d", "sr": "s", "name": "n", "description": "", "size": 1, "sharable": "no"}),
             "sharable",
         ),
-        ("SR.attach", json!({"dbg": "d", "configuration": "pool=tank"}), "configuration"),
-        ("SR.attach", json!({"dbg": "d", "configuration": {"pool": 1}}), "configuration"),
+        (
+            "SR.attach",
+            json!({"dbg": "d", "configuration": "pool=tank"}),
+            "configuration",
+        ),
+        (
+            "SR.attach",
+            json!({"dbg": "d", "configuration": {"pool": 1}}),
+            "configuration",
+        ),
         ("SR.ls", json!({"dbg": "d", "sr": 5}), "sr"),
-        ("Volume.resize", json!({"dbg": "d", "sr": "s", "key": "k", "new_size": "big"}), "new_size"),
+        (
+            "Volume.resize",
+            json!({"dbg": "d", "sr": "s", "key": "k", "new_size": "big"}),
+            "new_size",
+        ),
     ] {
         let o = call(&e, VOL_DIR, entry, params);
         let (code, ps) = assert_error(&o);
-        assert_eq!((code.as_str(), ps[0].as_str()), ("SR_BACKEND_FAILURE", "TypeError"), "{entry}");
+        assert_eq!(
+            (code.as_str(), ps[0].as_str()),
+            ("SR_BACKEND_FAILURE", "TypeError"),
+            "{entry}"
+        );
         assert!(ps[1].contains(&format!("\"{field}\"")), "{ps:?}");
         assert!(o.calls.is_empty());
     }
@@ -428,7 +594,10 @@ fn negative_sizes_are_invalid_size_79() {
             "Volume.create",
             json!({"dbg": "d", "sr": "s", "name": "n", "description": "", "size": -1, "sharable": false}),
         ),
-        ("Volume.resize", json!({"dbg": "d", "sr": "s", "key": "k", "new_size": "-4096"})),
+        (
+            "Volume.resize",
+            json!({"dbg": "d", "sr": "s", "key": "k", "new_size": "-4096"}),
+        ),
     ] {
         let o = call(&e, VOL_DIR, entry, params);
         let (code, ps) = assert_error(&o);
@@ -454,7 +623,12 @@ fn unknown_unimplemented_and_misplaced_methods() {
     assert_eq!(assert_error(&o).1[0], "UnknownMethod");
     let o = call(&e, VOL_DIR, "Volume.compose", json!({"dbg": "d"}));
     assert_eq!(assert_error(&o).1, ["Unimplemented", "Volume.compose"]);
-    let o = call(&e, VOL_DIR, "Datapath.attach", json!({"dbg": "d", "uri": "u", "domain": "1"}));
+    let o = call(
+        &e,
+        VOL_DIR,
+        "Datapath.attach",
+        json!({"dbg": "d", "uri": "u", "domain": "1"}),
+    );
     assert!(assert_error(&o).1[1].contains("not served by the volume plugin"));
     let o = call(&e, DP_DIR, "SR.ls", json!({"dbg": "d", "sr": "s"}));
     assert!(assert_error(&o).1[1].contains("not served by the datapath plugin"));
@@ -469,7 +643,14 @@ fn bad_stdin_is_an_unmarshal_error() {
         assert_eq!(assert_error(&o).1[0], "UnmarshalException", "{stdin:?}");
     }
     // Unknown keys ignored, names case-insensitive, no trailing newline needed.
-    let o = call_with(&e, VOL_DIR, "sr.LS", &["--json"], br#"{"DBG":"d","Sr":"s","extra":[null]}"#, Mode::Succeed);
+    let o = call_with(
+        &e,
+        VOL_DIR,
+        "sr.LS",
+        &["--json"],
+        br#"{"DBG":"d","Sr":"s","extra":[null]}"#,
+        Mode::Succeed,
+    );
     assert_eq!(o.code, EXIT_OK);
     assert_eq!(o.calls, ["sr_ls(d, s)"]);
 }
@@ -488,14 +669,19 @@ fn backend_errors_pass_through_with_their_code() {
     );
     assert_eq!(
         assert_error(&o),
-        ("SR_BACKEND_FAILURE".to_string(), vec!["Volume_does_not_exist".to_string(), "gone".to_string()])
+        (
+            "SR_BACKEND_FAILURE".to_string(),
+            vec!["Volume_does_not_exist".to_string(), "gone".to_string()]
+        )
     );
     let o = call_with(
         &e,
         VOL_DIR,
         "Volume.resize",
         &["--json"],
-        json!({"dbg": "d", "sr": "s", "key": "k", "new_size": 1}).to_string().as_bytes(),
+        json!({"dbg": "d", "sr": "s", "key": "k", "new_size": 1})
+            .to_string()
+            .as_bytes(),
         Mode::Fail(PluginError::invalid_size("shrinking not allowed")),
     );
     assert_eq!(assert_error(&o).0, "SR_BACKEND_FAILURE_79");
@@ -505,7 +691,14 @@ fn backend_errors_pass_through_with_their_code() {
 fn a_panicking_backend_still_yields_one_error_json() {
     let e = env();
     let stdin = json!({"dbg": "d", "sr": "s"}).to_string();
-    let o = call_with(&e, VOL_DIR, "SR.stat", &["--json"], stdin.as_bytes(), Mode::Panic);
+    let o = call_with(
+        &e,
+        VOL_DIR,
+        "SR.stat",
+        &["--json"],
+        stdin.as_bytes(),
+        Mode::Panic,
+    );
     let (code, ps) = assert_error(&o);
     assert_eq!(code, "SR_BACKEND_FAILURE");
     assert_eq!(ps[0], "Internal_error");
@@ -518,9 +711,14 @@ fn a_panicking_factory_is_contained_and_query_never_builds_the_backend() {
     let e = env();
     let mut out = Vec::new();
     let argv0 = Path::new(VOL_DIR).join("SR.ls");
-    let code = run_with(&e.dp, &argv0, &["--json".to_string()], &br#"{"dbg":"d","sr":"s"}"#[..], &mut out, || {
-        panic!("no ZFS here")
-    });
+    let code = run_with(
+        &e.dp,
+        &argv0,
+        &["--json".to_string()],
+        &br#"{"dbg":"d","sr":"s"}"#[..],
+        &mut out,
+        || panic!("no ZFS here"),
+    );
     assert_eq!(code, EXIT_FAILURE);
     let v = contract::parse_stdout(&out).unwrap();
     assert!(contract::validate_error(&v).is_empty());
@@ -528,9 +726,14 @@ fn a_panicking_factory_is_contained_and_query_never_builds_the_backend() {
 
     let mut out = Vec::new();
     let argv0 = Path::new(VOL_DIR).join("Plugin.Query");
-    let code = run_with(&e.dp, &argv0, &["--json".to_string()], &br#"{"dbg":"d"}"#[..], &mut out, || {
-        panic!("must not be built")
-    });
+    let code = run_with(
+        &e.dp,
+        &argv0,
+        &["--json".to_string()],
+        &br#"{"dbg":"d"}"#[..],
+        &mut out,
+        || panic!("must not be built"),
+    );
     assert_eq!(code, EXIT_OK);
     assert!(contract::validate_query_result(&contract::parse_stdout(&out).unwrap()).is_empty());
 }

@@ -230,7 +230,11 @@ impl PluginError {
     #[track_caller]
     pub fn new(kind: ErrorKind) -> Self {
         let loc = Location::caller();
-        PluginError { kind, file: loc.file(), line: loc.line() }
+        PluginError {
+            kind,
+            file: loc.file(),
+            line: loc.line(),
+        }
     }
 
     /// [`ErrorKind::InvalidSize`].
@@ -248,7 +252,10 @@ impl PluginError {
     /// [`ErrorKind::BadConfiguration`]; `key` is the device-config key at fault.
     #[track_caller]
     pub fn bad_configuration(key: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self::new(ErrorKind::BadConfiguration { key: key.into(), detail: detail.into() })
+        Self::new(ErrorKind::BadConfiguration {
+            key: key.into(),
+            detail: detail.into(),
+        })
     }
 
     /// [`ErrorKind::ResizeFailed`].
@@ -319,8 +326,16 @@ impl PluginError {
 
     /// [`ErrorKind::Custom`]: explicit code and params.
     #[track_caller]
-    pub fn custom(code: impl Into<String>, params: Vec<String>, message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Custom { code: code.into(), params, message: message.into() })
+    pub fn custom(
+        code: impl Into<String>,
+        params: Vec<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::new(ErrorKind::Custom {
+            code: code.into(),
+            params,
+            message: message.into(),
+        })
     }
 
     /// The condition.
@@ -382,12 +397,20 @@ pub struct WireBacktrace {
 impl WireBacktrace {
     /// A backtrace with no frames (`files: [], lines: []`).
     pub fn empty(error: impl Into<String>) -> Self {
-        WireBacktrace { error: error.into(), files: Vec::new(), lines: Vec::new() }
+        WireBacktrace {
+            error: error.into(),
+            files: Vec::new(),
+            lines: Vec::new(),
+        }
     }
 
     /// A backtrace with exactly one frame.
     pub fn single(error: impl Into<String>, file: &str, line: u32) -> Self {
-        WireBacktrace { error: error.into(), files: vec![file.to_string()], lines: vec![i64::from(line)] }
+        WireBacktrace {
+            error: error.into(),
+            files: vec![file.to_string()],
+            lines: vec![i64::from(line)],
+        }
     }
 
     /// Builds a backtrace from frames; equal lengths by construction.
@@ -423,7 +446,10 @@ mod tests {
         vec![
             ErrorKind::InvalidSize("shrinking not allowed".into()),
             ErrorKind::InUse("attached".into()),
-            ErrorKind::BadConfiguration { key: "pool".into(), detail: "missing".into() },
+            ErrorKind::BadConfiguration {
+                key: "pool".into(),
+                detail: "missing".into(),
+            },
             ErrorKind::ResizeFailed("x".into()),
             ErrorKind::NoSpace("x".into()),
             ErrorKind::VolumeUnavailable("x".into()),
@@ -434,7 +460,11 @@ mod tests {
             ErrorKind::Unimplemented("Volume.compose".into()),
             ErrorKind::Cancelled("c".into()),
             ErrorKind::ActivatedOnAnotherHost("h".into()),
-            ErrorKind::MissingParam { method: "m".into(), name: "sr".into(), expected: "string".into() },
+            ErrorKind::MissingParam {
+                method: "m".into(),
+                name: "sr".into(),
+                expected: "string".into(),
+            },
             ErrorKind::BadParam {
                 method: "m".into(),
                 name: "size".into(),
@@ -445,7 +475,11 @@ mod tests {
             ErrorKind::UnknownMethod("x".into()),
             ErrorKind::Usage("x".into()),
             ErrorKind::Backend("x".into()),
-            ErrorKind::Custom { code: "C".into(), params: vec![], message: "m".into() },
+            ErrorKind::Custom {
+                code: "C".into(),
+                params: vec![],
+                message: "m".into(),
+            },
         ]
     }
 
@@ -457,7 +491,11 @@ mod tests {
             let obj = v.as_object().unwrap();
             assert_eq!(obj.len(), 3, "{kind:?}");
             assert!(obj["code"].is_string());
-            assert!(obj["params"].as_array().unwrap().iter().all(|p| p.is_string()));
+            assert!(obj["params"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| p.is_string()));
             let bt = obj["backtrace"].as_object().unwrap();
             assert!(bt["error"].is_string());
             let files = bt["files"].as_array().unwrap();
@@ -479,7 +517,10 @@ mod tests {
         assert_eq!(c.code(), "SR_BACKEND_FAILURE_109");
         assert!(c.params()[1].contains("provisioning"));
         assert!(c.to_string().contains("provisioning"));
-        assert_eq!(PluginError::resize_failed("x").code(), "SR_BACKEND_FAILURE_110");
+        assert_eq!(
+            PluginError::resize_failed("x").code(),
+            "SR_BACKEND_FAILURE_110"
+        );
         assert_eq!(PluginError::busy("x").code(), "SR_BACKEND_FAILURE_201");
     }
 
@@ -488,9 +529,18 @@ mod tests {
         let e = PluginError::volume_does_not_exist("6f1c");
         assert_eq!(e.code(), "SR_BACKEND_FAILURE");
         assert_eq!(e.params(), ["Volume_does_not_exist", "6f1c"]);
-        assert_eq!(PluginError::sr_not_attached("s").params(), ["Sr_not_attached", "s"]);
-        assert_eq!(PluginError::sr_does_not_exist("s").params(), ["SR_does_not_exist", "s"]);
-        assert_eq!(PluginError::unimplemented("u").params(), ["Unimplemented", "u"]);
+        assert_eq!(
+            PluginError::sr_not_attached("s").params(),
+            ["Sr_not_attached", "s"]
+        );
+        assert_eq!(
+            PluginError::sr_does_not_exist("s").params(),
+            ["SR_does_not_exist", "s"]
+        );
+        assert_eq!(
+            PluginError::unimplemented("u").params(),
+            ["Unimplemented", "u"]
+        );
         // Exactly two elements: the daemon pattern-matches this form.
         assert_eq!(
             PluginError::activated_on_another_host("host-uuid").params(),

@@ -64,15 +64,21 @@ impl From<Error> for PluginError {
             Error::VolumeNotFound(key) => PluginError::volume_does_not_exist(key),
             Error::SrNotFound(_) => PluginError::sr_does_not_exist(msg),
             Error::Shrink { .. } => PluginError::invalid_size(msg),
-            Error::Invalid { ref what, .. } if what == "volume size" => PluginError::invalid_size(msg),
-            Error::Invalid { .. } => {
-                PluginError::custom(CODE_GENERIC, vec![INVALID_ARGUMENT.to_string(), msg.clone()], msg)
+            Error::Invalid { ref what, .. } if what == "volume size" => {
+                PluginError::invalid_size(msg)
             }
+            Error::Invalid { .. } => PluginError::custom(
+                CODE_GENERIC,
+                vec![INVALID_ARGUMENT.to_string(), msg.clone()],
+                msg,
+            ),
             Error::InUse { .. } => PluginError::in_use(msg),
             Error::Busy { .. } => PluginError::busy(msg),
             Error::Config { key, reason } => PluginError::bad_configuration(key, reason),
             Error::NoSpace { .. } => PluginError::no_space(msg),
-            ref z @ (Error::Zfs { .. } | Error::Program { .. }) if is_space_errno(z) => PluginError::no_space(msg),
+            ref z @ (Error::Zfs { .. } | Error::Program { .. }) if is_space_errno(z) => {
+                PluginError::no_space(msg)
+            }
             ref z @ (Error::Zfs { .. } | Error::Program { .. }) => match pool_problem(z) {
                 Some(why) => PluginError::backend(format!("{why} ({msg})")),
                 None => PluginError::backend(msg),
@@ -96,49 +102,96 @@ mod tests {
     #[test]
     fn every_variant_maps_with_the_message_in_params() {
         let (c, p) = wire(Error::VolumeNotFound("k1".into()));
-        assert_eq!((c.as_str(), p), ("SR_BACKEND_FAILURE", vec!["Volume_does_not_exist".to_string(), "k1".into()]));
+        assert_eq!(
+            (c.as_str(), p),
+            (
+                "SR_BACKEND_FAILURE",
+                vec!["Volume_does_not_exist".to_string(), "k1".into()]
+            )
+        );
 
         let (c, p) = wire(Error::SrNotFound("tank/zvol-sr-x".into()));
         assert_eq!(c, "SR_BACKEND_FAILURE");
         assert_eq!(p[0], "SR_does_not_exist");
-        assert!(p[1].contains("tank/zvol-sr-x") && p[1].contains("imported"), "{p:?}");
+        assert!(
+            p[1].contains("tank/zvol-sr-x") && p[1].contains("imported"),
+            "{p:?}"
+        );
 
-        let (c, p) = wire(Error::Shrink { key: "k".into(), current: 10, requested: 5 });
+        let (c, p) = wire(Error::Shrink {
+            key: "k".into(),
+            current: 10,
+            requested: 5,
+        });
         assert_eq!(c, "SR_BACKEND_FAILURE_79");
         assert_eq!(p[0], "VDI Invalid size");
         assert!(p[1].contains("cannot shrink volume k"), "{p:?}");
 
         let (c, p) = wire(Error::invalid("volume size", "1 bytes is too large"));
-        assert_eq!((c.as_str(), p[0].as_str()), ("SR_BACKEND_FAILURE_79", "VDI Invalid size"));
+        assert_eq!(
+            (c.as_str(), p[0].as_str()),
+            ("SR_BACKEND_FAILURE_79", "VDI Invalid size")
+        );
 
         let (c, p) = wire(Error::invalid("volume key", "\"../x\" is not a volume key"));
         assert_eq!(c, "SR_BACKEND_FAILURE");
         assert_eq!(p[0], INVALID_ARGUMENT);
         assert!(p[1].contains("../x"), "{p:?}");
 
-        let (c, p) = wire(Error::InUse { key: "k".into(), detail: "EBUSY".into() });
-        assert_eq!((c.as_str(), p[0].as_str()), ("SR_BACKEND_FAILURE_24", "VDIInUse"));
+        let (c, p) = wire(Error::InUse {
+            key: "k".into(),
+            detail: "EBUSY".into(),
+        });
+        assert_eq!(
+            (c.as_str(), p[0].as_str()),
+            ("SR_BACKEND_FAILURE_24", "VDIInUse")
+        );
         assert!(p[1].contains("volume k is in use"));
 
-        let (c, p) = wire(Error::Busy { sr: "t/s".into(), waited_secs: 30 });
+        let (c, p) = wire(Error::Busy {
+            sr: "t/s".into(),
+            waited_secs: 30,
+        });
         assert_eq!(c, "SR_BACKEND_FAILURE_201");
         assert!(p[1].contains("t/s is busy"));
 
-        let p: PluginError = Error::Config { key: "device".into(), reason: "no such file".into() }.into();
-        assert_eq!(p.kind(), &ErrorKind::BadConfiguration { key: "device".into(), detail: "no such file".into() });
+        let p: PluginError = Error::Config {
+            key: "device".into(),
+            reason: "no such file".into(),
+        }
+        .into();
+        assert_eq!(
+            p.kind(),
+            &ErrorKind::BadConfiguration {
+                key: "device".into(),
+                detail: "no such file".into()
+            }
+        );
         assert_eq!(p.code(), "SR_BACKEND_FAILURE_109");
         assert_eq!(p.params()[1], "device: no such file");
 
-        let (c, p) = wire(Error::NoSpace { what: "create".into(), detail: "ENOSPC".into() });
-        assert_eq!((c.as_str(), p[0].as_str()), ("SR_BACKEND_FAILURE_44", "There is insufficient space"));
+        let (c, p) = wire(Error::NoSpace {
+            what: "create".into(),
+            detail: "ENOSPC".into(),
+        });
+        assert_eq!(
+            (c.as_str(), p[0].as_str()),
+            ("SR_BACKEND_FAILURE_44", "There is insufficient space")
+        );
         let (c, _) = wire(Error::zfs(Op::Create, "t/v", Errno(libc::ENOSPC)));
         assert_eq!(c, "SR_BACKEND_FAILURE_44");
 
         for e in [
-            Error::Refused { key: "k".into(), reason: "a snapshot VDI cannot be reverted".into() },
+            Error::Refused {
+                key: "k".into(),
+                reason: "a snapshot VDI cannot be reverted".into(),
+            },
             Error::NotOurs("tank/x".into()),
             Error::zfs(Op::Destroy, "tank/x", Errno(libc::EEXIST)),
-            Error::Command { command: "zpool create".into(), stderr: "no such device".into() },
+            Error::Command {
+                command: "zpool create".into(),
+                stderr: "no such device".into(),
+            },
             Error::Corrupt("odd".into()),
         ] {
             let msg = e.to_string();

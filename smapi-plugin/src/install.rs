@@ -137,12 +137,23 @@ pub fn current_binary() -> Result<PathBuf, InstallError> {
 
 /// Characters refused in paths embedded in shims: they would need quoting in bash or Python.
 fn check_embeddable(p: &Path) -> Result<&str, InstallError> {
-    let s = p.to_str().ok_or_else(|| InstallError::BadPath(p.to_path_buf(), "not UTF-8".into()))?;
-    if let Some(c) = s.chars().find(|c| matches!(c, '"' | '\\' | '$' | '`' | '!') || c.is_control()) {
-        return Err(InstallError::BadPath(p.to_path_buf(), format!("contains {c:?}")));
+    let s = p
+        .to_str()
+        .ok_or_else(|| InstallError::BadPath(p.to_path_buf(), "not UTF-8".into()))?;
+    if let Some(c) = s
+        .chars()
+        .find(|c| matches!(c, '"' | '\\' | '$' | '`' | '!') || c.is_control())
+    {
+        return Err(InstallError::BadPath(
+            p.to_path_buf(),
+            format!("contains {c:?}"),
+        ));
     }
     if !p.is_absolute() {
-        return Err(InstallError::BadPath(p.to_path_buf(), "not absolute".into()));
+        return Err(InstallError::BadPath(
+            p.to_path_buf(),
+            "not absolute".into(),
+        ));
     }
     Ok(s)
 }
@@ -191,7 +202,9 @@ fn wanted(
 
 /// Whether `dir` already holds exactly `want`.
 fn matches(dir: &Path, want: &BTreeMap<String, Want>) -> bool {
-    let Ok(rd) = fs::read_dir(dir) else { return false };
+    let Ok(rd) = fs::read_dir(dir) else {
+        return false;
+    };
     let mut n = 0;
     for e in rd {
         let Ok(e) = e else { return false };
@@ -204,7 +217,9 @@ fn matches(dir: &Path, want: &BTreeMap<String, Want>) -> bool {
                 fs::symlink_metadata(&path)
                     .map(|m| m.is_file() && m.permissions().mode() & 0o777 == 0o755)
                     .unwrap_or(false)
-                    && fs::read_to_string(&path).map(|t| &t == text).unwrap_or(false)
+                    && fs::read_to_string(&path)
+                        .map(|t| &t == text)
+                        .unwrap_or(false)
             }
             None => false,
         };
@@ -225,15 +240,22 @@ pub fn looks_like_ours(dir: &Path) -> Result<Result<(), Vec<String>>, InstallErr
         let name = e.file_name().to_string_lossy().into_owned();
         let path = e.path();
         let is_method = matches!(Method::resolve(&name), Resolution::Known(_));
-        let meta = fs::symlink_metadata(&path).map_err(io_err(format!("cannot stat {}", path.display())))?;
+        let meta = fs::symlink_metadata(&path)
+            .map_err(io_err(format!("cannot stat {}", path.display())))?;
         let ours = is_method
             && if meta.file_type().is_symlink() {
                 fs::read_link(&path)
                     .ok()
-                    .and_then(|t| t.file_name().map(|f| f.to_string_lossy().starts_with(BINARY_NAME_PREFIX)))
+                    .and_then(|t| {
+                        t.file_name()
+                            .map(|f| f.to_string_lossy().starts_with(BINARY_NAME_PREFIX))
+                    })
                     .unwrap_or(false)
             } else {
-                meta.is_file() && fs::read_to_string(&path).map(|t| t.contains(SHIM_MARKER)).unwrap_or(false)
+                meta.is_file()
+                    && fs::read_to_string(&path)
+                        .map(|t| t.contains(SHIM_MARKER))
+                        .unwrap_or(false)
             };
         if !ours {
             bad.push(name);
@@ -261,7 +283,8 @@ impl Staging {
         let dir = staging_dir(root);
         if dir.exists() {
             // Left over by a killed run with a recycled pid.
-            fs::remove_dir_all(&dir).map_err(io_err(format!("cannot remove stale {}", dir.display())))?;
+            fs::remove_dir_all(&dir)
+                .map_err(io_err(format!("cannot remove stale {}", dir.display())))?;
         }
         fs::create_dir(&dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
         Ok(Staging(dir))
@@ -299,7 +322,11 @@ fn exchange(a: &Path, b: &Path) -> io::Result<()> {
 
 /// Moves the complete directory `staged` to `target`, swapping out an existing one (which must be
 /// ours). `scratch` is a path inside the staging directory for the old content.
-fn swap_into_place(staged: &Path, target: &Path, scratch: &Path) -> Result<DirOutcome, InstallError> {
+fn swap_into_place(
+    staged: &Path,
+    target: &Path,
+    scratch: &Path,
+) -> Result<DirOutcome, InstallError> {
     if fs::symlink_metadata(target).is_err() {
         fs::rename(staged, target).map_err(io_err(format!(
             "cannot move {} to {}",
@@ -312,20 +339,34 @@ fn swap_into_place(staged: &Path, target: &Path, scratch: &Path) -> Result<DirOu
     match exchange(staged, target) {
         Ok(()) => {
             // `staged` now holds the old directory.
-            fs::remove_dir_all(staged).map_err(io_err(format!("cannot remove old {}", staged.display())))?;
+            fs::remove_dir_all(staged)
+                .map_err(io_err(format!("cannot remove old {}", staged.display())))?;
         }
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EINVAL | libc::ENOTSUP)) => {
-            fs::rename(target, scratch).map_err(io_err(format!("cannot move old {} aside", target.display())))?;
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENOSYS | libc::EINVAL | libc::ENOTSUP)
+            ) =>
+        {
+            fs::rename(target, scratch).map_err(io_err(format!(
+                "cannot move old {} aside",
+                target.display()
+            )))?;
             fs::rename(staged, target).map_err(io_err(format!(
                 "cannot move {} to {}",
                 staged.display(),
                 target.display()
             )))?;
-            fs::remove_dir_all(scratch).map_err(io_err(format!("cannot remove old {}", scratch.display())))?;
+            fs::remove_dir_all(scratch)
+                .map_err(io_err(format!("cannot remove old {}", scratch.display())))?;
         }
         Err(e) => {
             return Err(InstallError::Io {
-                context: format!("cannot exchange {} with {}", staged.display(), target.display()),
+                context: format!(
+                    "cannot exchange {} with {}",
+                    staged.display(),
+                    target.display()
+                ),
                 source: e,
             })
         }
@@ -357,7 +398,9 @@ fn install_one(
     for (name, w) in &want {
         let p = staged.join(name);
         match w {
-            Want::Link(t) => symlink(t, &p).map_err(io_err(format!("cannot create symlink {}", p.display())))?,
+            Want::Link(t) => {
+                symlink(t, &p).map_err(io_err(format!("cannot create symlink {}", p.display())))?
+            }
             Want::Shim(text) => {
                 fs::write(&p, text).map_err(io_err(format!("cannot write {}", p.display())))?;
                 fs::set_permissions(&p, fs::Permissions::from_mode(0o755))
@@ -374,13 +417,22 @@ fn install_one(
 /// installed first, so that volume URIs always find their datapath plugin.
 pub fn install(root: &Path, binary: &Path, style: EntryStyle) -> Result<Installed, InstallError> {
     if !binary.is_absolute() {
-        return Err(InstallError::BadPath(binary.to_path_buf(), "binary path must be absolute".into()));
+        return Err(InstallError::BadPath(
+            binary.to_path_buf(),
+            "binary path must be absolute".into(),
+        ));
     }
     fs::create_dir_all(root).map_err(io_err(format!("cannot create {}", root.display())))?;
     let staging = Staging::create(root)?;
-    let (datapath_dir, datapath) = install_one(root, &staging.0, PluginKind::Datapath, binary, style)?;
+    let (datapath_dir, datapath) =
+        install_one(root, &staging.0, PluginKind::Datapath, binary, style)?;
     let (volume_dir, volume) = install_one(root, &staging.0, PluginKind::Volume, binary, style)?;
-    Ok(Installed { volume_dir, volume, datapath_dir, datapath })
+    Ok(Installed {
+        volume_dir,
+        volume,
+        datapath_dir,
+        datapath,
+    })
 }
 
 /// Removes both plugin directories under `root` if present and ours (volume first, so no volume
@@ -424,8 +476,10 @@ mod tests {
     }
 
     fn names(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> =
-            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
         v.sort();
         v
     }
@@ -436,8 +490,14 @@ mod tests {
         let root = tmp.path().join("root");
         let bin = fake_binary(tmp.path());
         let r = install(&root, &bin, EntryStyle::Symlink).unwrap();
-        assert_eq!((r.volume, r.datapath), (DirOutcome::Created, DirOutcome::Created));
-        let mut want: Vec<String> = Method::entries(PluginKind::Volume).iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            (r.volume, r.datapath),
+            (DirOutcome::Created, DirOutcome::Created)
+        );
+        let mut want: Vec<String> = Method::entries(PluginKind::Volume)
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         want.sort();
         assert_eq!(names(&r.volume_dir), want);
         assert_eq!(fs::read_link(r.volume_dir.join("SR.attach")).unwrap(), bin);
@@ -446,10 +506,16 @@ mod tests {
         assert!(r.datapath_dir.join("Datapath.attach").exists());
 
         let r2 = install(&root, &bin, EntryStyle::Symlink).unwrap();
-        assert_eq!((r2.volume, r2.datapath), (DirOutcome::Unchanged, DirOutcome::Unchanged));
+        assert_eq!(
+            (r2.volume, r2.datapath),
+            (DirOutcome::Unchanged, DirOutcome::Unchanged)
+        );
 
         let r3 = install(&root, &bin, EntryStyle::Shim).unwrap();
-        assert_eq!((r3.volume, r3.datapath), (DirOutcome::Replaced, DirOutcome::Replaced));
+        assert_eq!(
+            (r3.volume, r3.datapath),
+            (DirOutcome::Replaced, DirOutcome::Replaced)
+        );
         let shim = fs::read_to_string(r3.volume_dir.join("Plugin.Query")).unwrap();
         assert!(shim.contains(SHIM_MARKER));
         // No staging leftovers, only the two roots.
@@ -467,30 +533,55 @@ mod tests {
         let bin = fake_binary(tmp.path());
         let vd = volume_dir(&root);
         fs::create_dir_all(&vd).unwrap();
-        fs::write(vd.join("SR.attach"), "#!/usr/bin/python3\nprint('someone else')\n").unwrap();
+        fs::write(
+            vd.join("SR.attach"),
+            "#!/usr/bin/python3\nprint('someone else')\n",
+        )
+        .unwrap();
         let e = install(&root, &bin, EntryStyle::Symlink).unwrap_err();
         assert!(matches!(e, InstallError::NotOurs(..)), "{e}");
         assert!(e.to_string().contains("SR.attach"));
         let e = uninstall(&root).unwrap_err();
         assert!(matches!(e, InstallError::NotOurs(..)));
-        assert_eq!(fs::read_to_string(vd.join("SR.attach")).unwrap(), "#!/usr/bin/python3\nprint('someone else')\n");
+        assert_eq!(
+            fs::read_to_string(vd.join("SR.attach")).unwrap(),
+            "#!/usr/bin/python3\nprint('someone else')\n"
+        );
     }
 
     #[test]
     fn shim_text_embeds_binary_and_entry_for_bash_and_python() {
-        let shim = shim_script(Path::new("/opt/x/xapi-zvol"), Path::new("/r/volume/d/SR.ls")).unwrap();
+        let shim = shim_script(
+            Path::new("/opt/x/xapi-zvol"),
+            Path::new("/r/volume/d/SR.ls"),
+        )
+        .unwrap();
         let lines: Vec<&str> = shim.lines().collect();
         assert_eq!(lines[0], "#!/bin/bash");
         assert!(lines[1].contains(SHIM_MARKER));
-        assert!(lines.contains(&"\"exec\" \"-a\" \"/r/volume/d/SR.ls\" \"/opt/x/xapi-zvol\" \"$@\""), "{shim}");
-        assert!(lines.contains(&"os.execv(\"/opt/x/xapi-zvol\", [\"/r/volume/d/SR.ls\"] + sys.argv[1:])"), "{shim}");
+        assert!(
+            lines.contains(&"\"exec\" \"-a\" \"/r/volume/d/SR.ls\" \"/opt/x/xapi-zvol\" \"$@\""),
+            "{shim}"
+        );
+        assert!(
+            lines.contains(
+                &"os.execv(\"/opt/x/xapi-zvol\", [\"/r/volume/d/SR.ls\"] + sys.argv[1:])"
+            ),
+            "{shim}"
+        );
     }
 
     #[test]
     fn shim_refuses_unquotable_paths() {
         for bad in ["/a\"b", "/a$b", "/a\\b", "/a`b", "rel/path", "/a\nb"] {
-            assert!(shim_script(Path::new("/bin/xapi-zvol"), Path::new(bad)).is_err(), "{bad:?}");
-            assert!(shim_script(Path::new(bad), Path::new("/x/SR.ls")).is_err(), "{bad:?}");
+            assert!(
+                shim_script(Path::new("/bin/xapi-zvol"), Path::new(bad)).is_err(),
+                "{bad:?}"
+            );
+            assert!(
+                shim_script(Path::new(bad), Path::new("/x/SR.ls")).is_err(),
+                "{bad:?}"
+            );
         }
     }
 

@@ -70,7 +70,10 @@ pub fn init() {
             // SAFETY: IDENT is a 'static NUL-terminated string, as openlog requires (it keeps the pointer).
             unsafe { libc::openlog(IDENT.as_ptr(), libc::LOG_PID, libc::LOG_LOCAL2) };
         }
-        Sinks { syslog, stderr: true }
+        Sinks {
+            syslog,
+            stderr: true,
+        }
     });
 }
 
@@ -85,7 +88,12 @@ pub fn log(level: Level, msg: &str) {
         }
     }
     if sinks.stderr {
-        let _ = writeln!(std::io::stderr().lock(), "xapi-zvol[{}]: {}: {msg}", std::process::id(), level.label());
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "xapi-zvol[{}]: {}: {msg}",
+            std::process::id(),
+            level.label()
+        );
     }
 }
 

@@ -15,7 +15,9 @@ use clap::{Parser, Subcommand};
 
 use smapi_plugin::backend::{make_backend, AdminCmd};
 use smapi_plugin::install::{self, DirOutcome, EntryStyle, BINARY_NAME_PREFIX, DEFAULT_ROOT};
-use smapi_plugin::query::{DATAPATH_PLUGIN_DIR, PLUGIN_NAME, REQUIRED_API_VERSION, VOLUME_PLUGIN_DIR};
+use smapi_plugin::query::{
+    DATAPATH_PLUGIN_DIR, PLUGIN_NAME, REQUIRED_API_VERSION, VOLUME_PLUGIN_DIR,
+};
 use smapi_plugin::{dispatch, logging};
 
 /// Admin CLI of xapi-zvol, the SMAPIv3 ZFS zvol storage plugin.
@@ -70,7 +72,10 @@ fn main() -> ExitCode {
     let mut argv = std::env::args_os();
     let argv0 = PathBuf::from(argv.next().unwrap_or_default());
     let rest: Vec<OsString> = argv.collect();
-    let name = argv0.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = argv0
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if name.starts_with(BINARY_NAME_PREFIX) {
         admin_main(&argv0, rest)
     } else {
@@ -84,10 +89,19 @@ fn plugin_main(argv0: &Path, rest: Vec<OsString>) -> ExitCode {
     // The default hook prints to stderr, which is fine; this one also reaches syslog. The panic
     // itself is caught by dispatch::run and turned into the error JSON.
     std::panic::set_hook(Box::new(|info| logging::error(&format!("panic: {info}"))));
-    let args: Vec<String> = rest.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let args: Vec<String> = rest
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let code = match private_stdout() {
         Some(proto) => dispatch::run(argv0, &args, std::io::stdin().lock(), proto, make_backend),
-        None => dispatch::run(argv0, &args, std::io::stdin().lock(), std::io::stdout().lock(), make_backend),
+        None => dispatch::run(
+            argv0,
+            &args,
+            std::io::stdin().lock(),
+            std::io::stdout().lock(),
+            make_backend,
+        ),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
@@ -119,7 +133,11 @@ fn admin_main(argv0: &Path, rest: Vec<OsString>) -> ExitCode {
     match admin(cli.cmd) {
         Ok(text) => {
             let mut out = std::io::stdout().lock();
-            if out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
+            if out
+                .write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .is_err()
+            {
                 return ExitCode::FAILURE;
             }
             ExitCode::SUCCESS

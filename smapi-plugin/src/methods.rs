@@ -67,16 +67,28 @@ pub struct ParamSpec {
 }
 
 const fn s(name: &'static str) -> ParamSpec {
-    ParamSpec { name, ty: ParamType::String }
+    ParamSpec {
+        name,
+        ty: ParamType::String,
+    }
 }
 const fn i(name: &'static str) -> ParamSpec {
-    ParamSpec { name, ty: ParamType::Int64 }
+    ParamSpec {
+        name,
+        ty: ParamType::Int64,
+    }
 }
 const fn b(name: &'static str) -> ParamSpec {
-    ParamSpec { name, ty: ParamType::Bool }
+    ParamSpec {
+        name,
+        ty: ParamType::Bool,
+    }
 }
 const fn c(name: &'static str) -> ParamSpec {
-    ParamSpec { name, ty: ParamType::Configuration }
+    ParamSpec {
+        name,
+        ty: ParamType::Configuration,
+    }
 }
 
 /// A method this plugin implements.
@@ -247,7 +259,11 @@ impl Method {
 
     /// Entry names to install in `kind`'s directory.
     pub fn entries(kind: PluginKind) -> Vec<&'static str> {
-        Method::ALL.iter().filter(|m| m.installed_in(kind)).map(|m| m.entry_name()).collect()
+        Method::ALL
+            .iter()
+            .filter(|m| m.installed_in(kind))
+            .map(|m| m.entry_name())
+            .collect()
     }
 
     /// The request parameters (contract §4 tables), all required.
@@ -258,15 +274,41 @@ impl Method {
         match self {
             Method::PluginQuery | Method::PluginDiagnostics => DBG,
             Method::SrProbe | Method::SrAttach => const { &[s("dbg"), c("configuration")] },
-            Method::SrCreate => const { &[s("dbg"), s("uuid"), c("configuration"), s("name"), s("description")] },
+            Method::SrCreate => {
+                const {
+                    &[
+                        s("dbg"),
+                        s("uuid"),
+                        c("configuration"),
+                        s("name"),
+                        s("description"),
+                    ]
+                }
+            }
             Method::SrDetach | Method::SrDestroy | Method::SrStat | Method::SrLs => SR,
             Method::SrSetName => const { &[s("dbg"), s("sr"), s("new_name")] },
             Method::SrSetDescription => const { &[s("dbg"), s("sr"), s("new_description")] },
-            Method::VolumeCreate => const { &[s("dbg"), s("sr"), s("name"), s("description"), i("size"), b("sharable")] },
-            Method::VolumeSnapshot | Method::VolumeClone | Method::VolumeDestroy | Method::VolumeStat => KEY,
+            Method::VolumeCreate => {
+                const {
+                    &[
+                        s("dbg"),
+                        s("sr"),
+                        s("name"),
+                        s("description"),
+                        i("size"),
+                        b("sharable"),
+                    ]
+                }
+            }
+            Method::VolumeSnapshot
+            | Method::VolumeClone
+            | Method::VolumeDestroy
+            | Method::VolumeStat => KEY,
             Method::VolumeRevert => const { &[s("dbg"), s("sr"), s("snapshot"), s("key")] },
             Method::VolumeSetName => const { &[s("dbg"), s("sr"), s("key"), s("new_name")] },
-            Method::VolumeSetDescription => const { &[s("dbg"), s("sr"), s("key"), s("new_description")] },
+            Method::VolumeSetDescription => {
+                const { &[s("dbg"), s("sr"), s("key"), s("new_description")] }
+            }
             Method::VolumeSet => const { &[s("dbg"), s("sr"), s("key"), s("k"), s("v")] },
             Method::VolumeUnset => const { &[s("dbg"), s("sr"), s("key"), s("k")] },
             Method::VolumeResize => const { &[s("dbg"), s("sr"), s("key"), i("new_size")] },
@@ -282,10 +324,16 @@ impl Method {
     /// Looks up a method name case-insensitively (the daemon calls `Plugin.Query` for
     /// `Plugin.query`, and resolves script names case-insensitively itself).
     pub fn resolve(name: &str) -> Resolution {
-        if let Some(m) = Method::ALL.iter().find(|m| m.name().eq_ignore_ascii_case(name)) {
+        if let Some(m) = Method::ALL
+            .iter()
+            .find(|m| m.name().eq_ignore_ascii_case(name))
+        {
             return Resolution::Known(*m);
         }
-        match UNIMPLEMENTED_METHODS.iter().find(|u| u.eq_ignore_ascii_case(name)) {
+        match UNIMPLEMENTED_METHODS
+            .iter()
+            .find(|u| u.eq_ignore_ascii_case(name))
+        {
             Some(u) => Resolution::Unimplemented(u),
             None => Resolution::Unknown,
         }
@@ -299,11 +347,26 @@ mod tests {
 
     #[test]
     fn resolution_is_case_insensitive() {
-        assert_eq!(Method::resolve("Plugin.Query"), Resolution::Known(Method::PluginQuery));
-        assert_eq!(Method::resolve("plugin.query"), Resolution::Known(Method::PluginQuery));
-        assert_eq!(Method::resolve("VOLUME.SNAPSHOT"), Resolution::Known(Method::VolumeSnapshot));
-        assert_eq!(Method::resolve("sr.set_description"), Resolution::Known(Method::SrSetDescription));
-        assert_eq!(Method::resolve("volume.compose"), Resolution::Unimplemented("Volume.compose"));
+        assert_eq!(
+            Method::resolve("Plugin.Query"),
+            Resolution::Known(Method::PluginQuery)
+        );
+        assert_eq!(
+            Method::resolve("plugin.query"),
+            Resolution::Known(Method::PluginQuery)
+        );
+        assert_eq!(
+            Method::resolve("VOLUME.SNAPSHOT"),
+            Resolution::Known(Method::VolumeSnapshot)
+        );
+        assert_eq!(
+            Method::resolve("sr.set_description"),
+            Resolution::Known(Method::SrSetDescription)
+        );
+        assert_eq!(
+            Method::resolve("volume.compose"),
+            Resolution::Unimplemented("Volume.compose")
+        );
         assert_eq!(Method::resolve("Volume.frobnicate"), Resolution::Unknown);
         assert_eq!(Method::resolve("xapi-zvol"), Resolution::Unknown);
     }
@@ -315,7 +378,10 @@ mod tests {
             assert_eq!(Method::resolve(m.entry_name()), Resolution::Known(*m));
             assert_eq!(Method::params(*m)[0].name, "dbg");
         }
-        let names: HashSet<_> = Method::ALL.iter().map(|m| m.name().to_lowercase()).collect();
+        let names: HashSet<_> = Method::ALL
+            .iter()
+            .map(|m| m.name().to_lowercase())
+            .collect();
         assert_eq!(names.len(), Method::ALL.len());
         for u in UNIMPLEMENTED_METHODS {
             assert!(!names.contains(&u.to_lowercase()));
@@ -324,11 +390,23 @@ mod tests {
 
     #[test]
     fn dir_classification() {
-        assert_eq!(PluginKind::from_dir_name("org.xen.xapi.storage.zvol"), PluginKind::Volume);
-        assert_eq!(PluginKind::from_dir_name("org.xen.xapi.storage.dummyv5"), PluginKind::Volume);
-        assert_eq!(PluginKind::from_dir_name("ORG.xen.xapi.storage.zvol"), PluginKind::Volume);
+        assert_eq!(
+            PluginKind::from_dir_name("org.xen.xapi.storage.zvol"),
+            PluginKind::Volume
+        );
+        assert_eq!(
+            PluginKind::from_dir_name("org.xen.xapi.storage.dummyv5"),
+            PluginKind::Volume
+        );
+        assert_eq!(
+            PluginKind::from_dir_name("ORG.xen.xapi.storage.zvol"),
+            PluginKind::Volume
+        );
         assert_eq!(PluginKind::from_dir_name("zvol"), PluginKind::Datapath);
-        assert_eq!(PluginKind::from_dir_name("org.xen.xapi.storage."), PluginKind::Datapath);
+        assert_eq!(
+            PluginKind::from_dir_name("org.xen.xapi.storage."),
+            PluginKind::Datapath
+        );
         assert_eq!(PluginKind::from_dir_name(""), PluginKind::Datapath);
     }
 
@@ -395,7 +473,11 @@ mod tests {
             ("Volume.stat", "VDI_UPDATE"),
             ("Volume.revert", "VDI_REVERT"),
         ] {
-            assert_eq!(vol.contains(&entry), declared.contains(&feature), "{entry} vs {feature}");
+            assert_eq!(
+                vol.contains(&entry),
+                declared.contains(&feature),
+                "{entry} vs {feature}"
+            );
         }
     }
 }

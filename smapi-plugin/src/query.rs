@@ -97,7 +97,8 @@ pub fn datapath_query() -> QueryResult {
     QueryResult {
         plugin: PLUGIN_NAME.into(),
         name: "zvol datapath".into(),
-        description: "Attaches ZFS zvol block devices to guests through kernel blkback (vbd)".into(),
+        description: "Attaches ZFS zvol block devices to guests through kernel blkback (vbd)"
+            .into(),
         vendor: "xapi-zvol".into(),
         copyright: "Copyright (c) the xapi-zvol authors; licensed MIT OR Apache-2.0".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -136,8 +137,20 @@ mod tests {
                 "LARGE_VDI"
             ])
         );
-        let keys: Vec<&str> = v["configuration"].as_object().unwrap().keys().map(|k| k.as_str()).collect();
-        let mut expected = vec!["device", "vdev", "pool", "provisioning", "volblocksize", "compression"];
+        let keys: Vec<&str> = v["configuration"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        let mut expected = vec![
+            "device",
+            "vdev",
+            "pool",
+            "provisioning",
+            "volblocksize",
+            "compression",
+        ];
         expected.sort();
         assert_eq!(keys, expected);
         assert_eq!(v["required_cluster_stack"], json!([]));
@@ -156,7 +169,10 @@ mod tests {
 
     #[test]
     fn names_agree() {
-        assert_eq!(VOLUME_PLUGIN_DIR, format!("{VOLUME_DIR_PREFIX}{PLUGIN_NAME}"));
+        assert_eq!(
+            VOLUME_PLUGIN_DIR,
+            format!("{VOLUME_DIR_PREFIX}{PLUGIN_NAME}")
+        );
         assert_eq!(DATAPATH_PLUGIN_DIR, URI_SCHEME);
         assert!(!PLUGIN_NAME.contains('.'));
         assert_eq!(PLUGIN_NAME, PLUGIN_NAME.to_lowercase());

@@ -73,7 +73,10 @@ impl Health {
     /// The payload message.
     pub fn message(&self) -> &str {
         match self {
-            Health::Healthy(m) | Health::Recovering(m) | Health::Unreachable(m) | Health::Unavailable(m) => m,
+            Health::Healthy(m)
+            | Health::Recovering(m)
+            | Health::Unreachable(m)
+            | Health::Unavailable(m) => m,
         }
     }
 }
@@ -241,7 +244,11 @@ impl Serialize for Implementation {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut t = s.serialize_tuple(2)?;
         match self {
-            Implementation::XenDisk { params, extra, backend_type } => {
+            Implementation::XenDisk {
+                params,
+                extra,
+                backend_type,
+            } => {
                 t.serialize_element("XenDisk")?;
                 t.serialize_element(&XenDiskPayload {
                     params: params.clone(),
@@ -275,12 +282,18 @@ impl<'de> Deserialize<'de> for Implementation {
                 f.write_str("a [tag, payload] implementation pair")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Implementation, A::Error> {
-                let tag: String = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
+                let tag: String = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(0, &self))?;
                 let missing = || de::Error::invalid_length(1, &"a [tag, payload] pair");
                 let imp = match tag.to_ascii_lowercase().as_str() {
                     "xendisk" => {
                         let p: XenDiskPayload = seq.next_element()?.ok_or_else(missing)?;
-                        Implementation::XenDisk { params: p.params, extra: p.extra, backend_type: p.backend_type }
+                        Implementation::XenDisk {
+                            params: p.params,
+                            extra: p.extra,
+                            backend_type: p.backend_type,
+                        }
                     }
                     "blockdevice" => {
                         let p: PathPayload = seq.next_element()?.ok_or_else(missing)?;
@@ -352,8 +365,14 @@ mod tests {
         assert_eq!(v["cbt_enabled"], json!(false));
         let back: Volume = serde_json::from_value(v).unwrap();
         assert_eq!(back, x);
-        assert_eq!(serde_json::to_value(VolumeType::CbtMetadata).unwrap(), json!("CBT_Metadata"));
-        assert_eq!(serde_json::to_value(VolumeType::Data).unwrap(), json!("Data"));
+        assert_eq!(
+            serde_json::to_value(VolumeType::CbtMetadata).unwrap(),
+            json!("CBT_Metadata")
+        );
+        assert_eq!(
+            serde_json::to_value(VolumeType::Data).unwrap(),
+            json!("Data")
+        );
     }
 
     #[test]
@@ -368,7 +387,10 @@ mod tests {
             assert_eq!(v, json!([tag, "ok"]));
             assert_eq!(serde_json::from_value::<Health>(v).unwrap(), h);
         }
-        assert_eq!(serde_json::from_value::<Health>(json!(["healthy", ""])).unwrap(), Health::Healthy("".into()));
+        assert_eq!(
+            serde_json::from_value::<Health>(json!(["healthy", ""])).unwrap(),
+            Health::Healthy("".into())
+        );
         assert!(serde_json::from_value::<Health>(json!(["Sick", ""])).is_err());
     }
 
@@ -400,9 +422,13 @@ mod tests {
                     extra: BTreeMap::new(),
                     backend_type: "vbd".into(),
                 },
-                Implementation::BlockDevice { path: "/dev/zd16".into() },
+                Implementation::BlockDevice {
+                    path: "/dev/zd16".into(),
+                },
                 Implementation::File { path: "/f".into() },
-                Implementation::Nbd { uri: "nbd:unix:/s:exportname=x".into() },
+                Implementation::Nbd {
+                    uri: "nbd:unix:/s:exportname=x".into(),
+                },
             ],
         };
         let v = serde_json::to_value(&b).unwrap();
@@ -427,6 +453,9 @@ mod tests {
             extra_info: BTreeMap::new(),
         };
         let v = serde_json::to_value(&p).unwrap();
-        assert_eq!(v, json!({"configuration": {"pool": "tank"}, "complete": false, "extra_info": {}}));
+        assert_eq!(
+            v,
+            json!({"configuration": {"pool": "tank"}, "complete": false, "extra_info": {}})
+        );
     }
 }

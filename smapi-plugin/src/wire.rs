@@ -71,17 +71,26 @@ pub fn truncate(s: &str, max: usize) -> String {
 impl Params {
     /// Parses the request bytes of a call to `method` (used in error messages).
     pub fn parse(method: &str, input: &[u8]) -> Result<Params, PluginError> {
-        let text = std::str::from_utf8(input)
-            .map_err(|e| PluginError::new(ErrorKind::BadRequest(format!("{method}: stdin is not UTF-8: {e}"))))?;
+        let text = std::str::from_utf8(input).map_err(|e| {
+            PluginError::new(ErrorKind::BadRequest(format!(
+                "{method}: stdin is not UTF-8: {e}"
+            )))
+        })?;
         if text.trim().is_empty() {
             return Err(PluginError::new(ErrorKind::BadRequest(format!(
                 "{method}: expected a JSON object of named parameters on stdin (e.g. {{\"dbg\": \"x\"}}), got nothing"
             ))));
         }
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| PluginError::new(ErrorKind::BadRequest(format!("{method}: stdin is not valid JSON: {e}"))))?;
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            PluginError::new(ErrorKind::BadRequest(format!(
+                "{method}: stdin is not valid JSON: {e}"
+            )))
+        })?;
         match value {
-            Value::Object(map) => Ok(Params { method: method.to_string(), map }),
+            Value::Object(map) => Ok(Params {
+                method: method.to_string(),
+                map,
+            }),
             other => Err(PluginError::new(ErrorKind::BadRequest(format!(
                 "{method}: expected a JSON object of named parameters on stdin, got {}",
                 describe(&other)
@@ -91,7 +100,10 @@ impl Params {
 
     /// Builds params from an already parsed object (tests, tools).
     pub fn from_map(method: &str, map: Map<String, Value>) -> Params {
-        Params { method: method.to_string(), map }
+        Params {
+            method: method.to_string(),
+            map,
+        }
     }
 
     /// The method these params are for.
@@ -109,7 +121,10 @@ impl Params {
         if let Some(v) = self.map.get(name) {
             return Ok(Some(v));
         }
-        let mut found = self.map.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name));
+        let mut found = self
+            .map
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name));
         match (found.next(), found.next()) {
             (None, _) => Ok(None),
             (Some((_, v)), None) => Ok(Some(v)),
@@ -142,7 +157,8 @@ impl Params {
 
     #[track_caller]
     fn required(&self, name: &str, expected: &str) -> Result<&Value, PluginError> {
-        self.lookup(name)?.ok_or_else(|| self.missing(name, expected))
+        self.lookup(name)?
+            .ok_or_else(|| self.missing(name, expected))
     }
 
     /// A required `string` parameter.
@@ -173,8 +189,13 @@ impl Params {
                 if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(self.bad(name, EXPECTED, describe(v)));
                 }
-                s.parse::<i64>()
-                    .map_err(|_| self.bad(name, EXPECTED, format!("{} (out of the int64 range)", describe(v))))
+                s.parse::<i64>().map_err(|_| {
+                    self.bad(
+                        name,
+                        EXPECTED,
+                        format!("{} (out of the int64 range)", describe(v)),
+                    )
+                })
             }
             other => Err(self.bad(name, EXPECTED, describe(other))),
         }
@@ -199,7 +220,9 @@ impl Params {
                 .iter()
                 .map(|(k, v)| match v {
                     Value::String(s) => Ok((k.clone(), s.clone())),
-                    other => Err(self.bad(name, EXPECTED, format!("key {k:?} = {}", describe(other)))),
+                    other => {
+                        Err(self.bad(name, EXPECTED, format!("key {k:?} = {}", describe(other))))
+                    }
                 })
                 .collect(),
             other => Err(self.bad(name, EXPECTED, describe(other))),
@@ -280,7 +303,9 @@ mod tests {
 
     #[test]
     fn int64_accepts_integers_and_numeric_strings() {
-        let x = p(json!({"a": 5, "b": "42", "c": "-7", "d": -3, "e": "9223372036854775807", "f": "+8"}));
+        let x = p(
+            json!({"a": 5, "b": "42", "c": "-7", "d": -3, "e": "9223372036854775807", "f": "+8"}),
+        );
         assert_eq!(x.int64("a").unwrap(), 5);
         assert_eq!(x.int64("b").unwrap(), 42);
         assert_eq!(x.int64("c").unwrap(), -7);
@@ -291,8 +316,10 @@ mod tests {
 
     #[test]
     fn int64_rejects_floats_garbage_and_overflow_naming_the_field() {
-        let x = p(json!({"f": 1.5, "g": 1.0, "s": "12abc", "t": "", "u": " 1", "o": 18446744073709551615u64,
-                          "os": "9223372036854775808", "b": true, "n": null, "h": "0x10", "e": "1e3"}));
+        let x = p(
+            json!({"f": 1.5, "g": 1.0, "s": "12abc", "t": "", "u": " 1", "o": 18446744073709551615u64,
+                          "os": "9223372036854775808", "b": true, "n": null, "h": "0x10", "e": "1e3"}),
+        );
         for name in ["f", "g", "s", "t", "u", "o", "os", "b", "n", "h", "e"] {
             let e = x.int64(name).unwrap_err();
             assert_eq!(err_params(&e)[0], "TypeError", "{name}");
@@ -319,7 +346,10 @@ mod tests {
         assert_eq!(e.code(), "SR_BACKEND_FAILURE");
         assert_eq!(
             e.params(),
-            ["UnmarshalException", "Volume.create: missing required parameter \"sr\" (expected a JSON string)"]
+            [
+                "UnmarshalException",
+                "Volume.create: missing required parameter \"sr\" (expected a JSON string)"
+            ]
         );
     }
 
@@ -336,7 +366,16 @@ mod tests {
 
     #[test]
     fn non_object_or_bad_json_is_rejected() {
-        for input in ["", "  \n", "[1]", "\"x\"", "null", "{", "{} {}", "{\"a\":1} x"] {
+        for input in [
+            "",
+            "  \n",
+            "[1]",
+            "\"x\"",
+            "null",
+            "{",
+            "{} {}",
+            "{\"a\":1} x",
+        ] {
             let e = Params::parse("SR.ls", input.as_bytes()).unwrap_err();
             assert_eq!(e.params()[0], "UnmarshalException", "{input:?}");
             assert!(e.to_string().contains("SR.ls"));
@@ -365,7 +404,10 @@ mod tests {
         let v: Value = serde_json::from_str(&s).unwrap();
         assert_eq!(v["code"], "SR_BACKEND_FAILURE");
         assert_eq!(v["params"], json!(["Volume_does_not_exist", "k"]));
-        assert_eq!(v["backtrace"]["files"].as_array().unwrap().len(), v["backtrace"]["lines"].as_array().unwrap().len());
+        assert_eq!(
+            v["backtrace"]["files"].as_array().unwrap().len(),
+            v["backtrace"]["lines"].as_array().unwrap().len()
+        );
     }
 
     #[test]

@@ -24,7 +24,8 @@ use crate::datapath;
 use crate::error::PluginError;
 use crate::logging;
 use crate::query::{
-    CONFIG_COMPRESSION, CONFIG_DEVICE, CONFIG_POOL, CONFIG_PROVISIONING, CONFIG_VDEV, CONFIG_VOLBLOCKSIZE,
+    CONFIG_COMPRESSION, CONFIG_DEVICE, CONFIG_POOL, CONFIG_PROVISIONING, CONFIG_VDEV,
+    CONFIG_VOLBLOCKSIZE,
 };
 use crate::types::{Configuration, Health, Keys, ProbeResult, SrStat, Volume};
 
@@ -109,7 +110,10 @@ pub fn parse_devices(spec: &str) -> Result<Vec<String>, PluginError> {
     let devices: Vec<String> = spec.split(',').map(|s| s.trim().to_string()).collect();
     for d in &devices {
         if d.is_empty() {
-            return Err(PluginError::bad_configuration(CONFIG_DEVICE, format!("empty entry in {spec:?}")));
+            return Err(PluginError::bad_configuration(
+                CONFIG_DEVICE,
+                format!("empty entry in {spec:?}"),
+            ));
         }
         if !d.starts_with('/') || d.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(PluginError::bad_configuration(
@@ -127,7 +131,10 @@ pub fn parse_devices(spec: &str) -> Result<Vec<String>, PluginError> {
 pub fn parse_vdev(spec: &str) -> Result<String, PluginError> {
     let words: Vec<&str> = spec.split_whitespace().collect();
     if words.is_empty() {
-        return Err(PluginError::bad_configuration(CONFIG_VDEV, "empty vdev specification"));
+        return Err(PluginError::bad_configuration(
+            CONFIG_VDEV,
+            "empty vdev specification",
+        ));
     }
     for w in &words {
         let first = w.chars().next().unwrap_or(' ');
@@ -139,7 +146,10 @@ pub fn parse_vdev(spec: &str) -> Result<String, PluginError> {
         }
     }
     if !words.iter().any(|w| w.starts_with('/')) {
-        return Err(PluginError::bad_configuration(CONFIG_VDEV, format!("{spec:?} names no device")));
+        return Err(PluginError::bad_configuration(
+            CONFIG_VDEV,
+            format!("{spec:?} names no device"),
+        ));
     }
     Ok(words.join(" "))
 }
@@ -149,7 +159,10 @@ pub fn parse_vdev(spec: &str) -> Result<String, PluginError> {
 pub fn parse_volblocksize(s: &str) -> Result<u64, PluginError> {
     let t = s.trim();
     let lower = t.to_ascii_lowercase();
-    let (digits, mult) = if let Some(d) = lower.strip_suffix("kib").or_else(|| lower.strip_suffix('k')) {
+    let (digits, mult) = if let Some(d) = lower
+        .strip_suffix("kib")
+        .or_else(|| lower.strip_suffix('k'))
+    {
         (d.to_string(), 1024)
     } else {
         (lower.strip_suffix('b').unwrap_or(&lower).to_string(), 1)
@@ -160,14 +173,19 @@ pub fn parse_volblocksize(s: &str) -> Result<u64, PluginError> {
         .ok()
         .and_then(|n| n.checked_mul(mult))
         .ok_or_else(|| {
-            PluginError::bad_configuration(CONFIG_VOLBLOCKSIZE, format!("{s:?} is not a size in bytes (e.g. 16384 or 16K)"))
+            PluginError::bad_configuration(
+                CONFIG_VOLBLOCKSIZE,
+                format!("{s:?} is not a size in bytes (e.g. 16384 or 16K)"),
+            )
         })
 }
 
 /// Parses SR.create's configuration (see the module docs).
 pub fn parse_sr_config(c: &Configuration) -> Result<SrConfig, PluginError> {
-    let given: Vec<&str> =
-        [CONFIG_DEVICE, CONFIG_VDEV, CONFIG_POOL].into_iter().filter(|k| c.contains_key(*k)).collect();
+    let given: Vec<&str> = [CONFIG_DEVICE, CONFIG_VDEV, CONFIG_POOL]
+        .into_iter()
+        .filter(|k| c.contains_key(*k))
+        .collect();
     let source = match given.as_slice() {
         [] => {
             return Err(PluginError::bad_configuration(
@@ -195,7 +213,10 @@ pub fn parse_sr_config(c: &Configuration) -> Result<SrConfig, PluginError> {
     let provisioning = match non_empty(c, CONFIG_PROVISIONING) {
         None => Provisioning::Thin,
         Some(p) => Provisioning::parse(&p.to_ascii_lowercase()).ok_or_else(|| {
-            PluginError::bad_configuration(CONFIG_PROVISIONING, format!("{p:?}: expected thin or thick"))
+            PluginError::bad_configuration(
+                CONFIG_PROVISIONING,
+                format!("{p:?}: expected thin or thick"),
+            )
         })?,
     };
     let volblocksize = match non_empty(c, CONFIG_VOLBLOCKSIZE) {
@@ -205,10 +226,18 @@ pub fn parse_sr_config(c: &Configuration) -> Result<SrConfig, PluginError> {
     let compression = match non_empty(c, CONFIG_COMPRESSION) {
         None => None,
         Some(v) => Some(Compression::parse(&v.to_ascii_lowercase()).ok_or_else(|| {
-            PluginError::bad_configuration(CONFIG_COMPRESSION, format!("{v:?}: expected on, off, zle, lz4 or zstd"))
+            PluginError::bad_configuration(
+                CONFIG_COMPRESSION,
+                format!("{v:?}: expected on, off, zle, lz4 or zstd"),
+            )
         })?),
     };
-    Ok(SrConfig { source, provisioning, volblocksize, compression })
+    Ok(SrConfig {
+        source,
+        provisioning,
+        volblocksize,
+        compression,
+    })
 }
 
 fn required<'a>(c: &'a Configuration, key: &str) -> Result<&'a str, PluginError> {
@@ -265,7 +294,11 @@ impl VolumeBackend for ZfsBackend {
         Ok(diagnostics_text())
     }
 
-    fn sr_probe(&self, _dbg: &str, configuration: &Configuration) -> Result<Vec<ProbeResult>, PluginError> {
+    fn sr_probe(
+        &self,
+        _dbg: &str,
+        configuration: &Configuration,
+    ) -> Result<Vec<ProbeResult>, PluginError> {
         let pool = non_empty(configuration, CONFIG_POOL);
         let device = non_empty(configuration, CONFIG_DEVICE);
         let mut out = Vec::new();
@@ -278,11 +311,18 @@ impl VolumeBackend for ZfsBackend {
             }
             // An SR we cannot stat (e.g. faulted pool) is still reported: with sr_uuid it is
             // complete (daemon rule), and an absent `sr` is allowed.
-            let stat = Sr::open(&found.dataset).and_then(|s| s.stat()).map(sr_stat_of);
+            let stat = Sr::open(&found.dataset)
+                .and_then(|s| s.stat())
+                .map(sr_stat_of);
             if let Err(e) = &stat {
                 logging::warn(&format!("SR.probe: cannot stat {}: {e}", found.dataset));
             }
-            out.push(ProbeResult { configuration: conf, complete: true, sr: stat.ok(), extra_info: Default::default() });
+            out.push(ProbeResult {
+                configuration: conf,
+                complete: true,
+                sr: stat.ok(),
+                extra_info: Default::default(),
+            });
         }
         Ok(out)
     }
@@ -300,7 +340,11 @@ impl VolumeBackend for ZfsBackend {
             refuse_parent_inside_an_sr(parent)?;
         }
         let sr = Sr::create(uuid, &cfg, name, description).map_err(not_ours_is_config)?;
-        let parent = sr.dataset().rsplit_once('/').map(|(p, _)| p.to_string()).unwrap_or_else(|| sr.pool().to_string());
+        let parent = sr
+            .dataset()
+            .rsplit_once('/')
+            .map(|(p, _)| p.to_string())
+            .unwrap_or_else(|| sr.pool().to_string());
         let mut out = configuration.clone();
         out.insert(CONFIG_SR_UUID.into(), sr.uuid().to_string());
         out.insert(CONFIG_POOL.into(), parent);
@@ -329,7 +373,8 @@ impl VolumeBackend for ZfsBackend {
 
     fn sr_destroy(&self, _dbg: &str, sr: &str) -> Result<(), PluginError> {
         // Refuse names that could not be an SR before anything looks at the pool.
-        sr::layout::check_dataset_name(sr).map_err(|_| zfs_volume::Error::SrNotFound(sr.to_string()))?;
+        sr::layout::check_dataset_name(sr)
+            .map_err(|_| zfs_volume::Error::SrNotFound(sr.to_string()))?;
         Ok(Sr::destroy_dataset(sr)?)
     }
 
@@ -341,7 +386,12 @@ impl VolumeBackend for ZfsBackend {
         Ok(open(sr)?.set_name(new_name)?)
     }
 
-    fn sr_set_description(&self, _dbg: &str, sr: &str, new_description: &str) -> Result<(), PluginError> {
+    fn sr_set_description(
+        &self,
+        _dbg: &str,
+        sr: &str,
+        new_description: &str,
+    ) -> Result<(), PluginError> {
         Ok(open(sr)?.set_description(new_description)?)
     }
 
@@ -358,7 +408,12 @@ impl VolumeBackend for ZfsBackend {
         size: i64,
         sharable: bool,
     ) -> Result<Volume, PluginError> {
-        Ok(volume_of(open(sr)?.volume_create(name, description, u64_of(size), sharable)?))
+        Ok(volume_of(open(sr)?.volume_create(
+            name,
+            description,
+            u64_of(size),
+            sharable,
+        )?))
     }
 
     fn volume_snapshot(&self, _dbg: &str, sr: &str, key: &str) -> Result<Volume, PluginError> {
@@ -373,11 +428,23 @@ impl VolumeBackend for ZfsBackend {
         Ok(open(sr)?.volume_destroy(key)?)
     }
 
-    fn volume_revert(&self, _dbg: &str, sr: &str, snapshot: &str, key: &str) -> Result<(), PluginError> {
+    fn volume_revert(
+        &self,
+        _dbg: &str,
+        sr: &str,
+        snapshot: &str,
+        key: &str,
+    ) -> Result<(), PluginError> {
         Ok(open(sr)?.volume_revert(snapshot, key)?)
     }
 
-    fn volume_set_name(&self, _dbg: &str, sr: &str, key: &str, new_name: &str) -> Result<(), PluginError> {
+    fn volume_set_name(
+        &self,
+        _dbg: &str,
+        sr: &str,
+        key: &str,
+        new_name: &str,
+    ) -> Result<(), PluginError> {
         Ok(open(sr)?.volume_set_name(key, new_name)?)
     }
 
@@ -391,7 +458,14 @@ impl VolumeBackend for ZfsBackend {
         Ok(open(sr)?.volume_set_description(key, new_description)?)
     }
 
-    fn volume_set(&self, _dbg: &str, sr: &str, key: &str, k: &str, v: &str) -> Result<(), PluginError> {
+    fn volume_set(
+        &self,
+        _dbg: &str,
+        sr: &str,
+        key: &str,
+        k: &str,
+        v: &str,
+    ) -> Result<(), PluginError> {
         Ok(open(sr)?.volume_set(key, k, v)?)
     }
 
@@ -399,7 +473,13 @@ impl VolumeBackend for ZfsBackend {
         Ok(open(sr)?.volume_unset(key, k)?)
     }
 
-    fn volume_resize(&self, _dbg: &str, sr: &str, key: &str, new_size: i64) -> Result<(), PluginError> {
+    fn volume_resize(
+        &self,
+        _dbg: &str,
+        sr: &str,
+        key: &str,
+        new_size: i64,
+    ) -> Result<(), PluginError> {
         Ok(open(sr)?.volume_resize(key, u64_of(new_size))?)
     }
 
@@ -451,8 +531,19 @@ fn status_text(sr: &Sr) -> Result<String, PluginError> {
         gib(st.total_space),
         gib(st.total_space.saturating_sub(st.free_space))
     );
-    let _ = writeln!(s, "  provisioning: {}, volblocksize {}", sr.provisioning().as_str(), sr.volblocksize());
-    let _ = writeln!(s, "  VDIs:         {} ({} volumes, {} snapshots)", vdis.len(), vdis.len() - snaps, snaps);
+    let _ = writeln!(
+        s,
+        "  provisioning: {}, volblocksize {}",
+        sr.provisioning().as_str(),
+        sr.volblocksize()
+    );
+    let _ = writeln!(
+        s,
+        "  VDIs:         {} ({} volumes, {} snapshots)",
+        vdis.len(),
+        vdis.len() - snaps,
+        snaps
+    );
     Ok(s)
 }
 
@@ -483,7 +574,10 @@ fn check_text(sr: &Sr) -> Result<String, PluginError> {
 
 /// `Plugin.diagnostics`: never fails; whatever cannot be read is reported as such.
 fn diagnostics_text() -> String {
-    let mut s = format!("xapi-zvol {} volume plugin (ZFS zvols)\n", env!("CARGO_PKG_VERSION"));
+    let mut s = format!(
+        "xapi-zvol {} volume plugin (ZFS zvols)\n",
+        env!("CARGO_PKG_VERSION")
+    );
     match module_version() {
         Ok(v) => {
             let _ = writeln!(s, "zfs kernel module: {v}");
@@ -545,7 +639,12 @@ fn diagnostics_text() -> String {
                 let _ = writeln!(s, "  check: OK, {} VDIs", r.vdis);
             }
             Ok(r) => {
-                let _ = writeln!(s, "  check: {} VDIs, {} problem(s):", r.vdis, r.problems.len());
+                let _ = writeln!(
+                    s,
+                    "  check: {} VDIs, {} problem(s):",
+                    r.vdis,
+                    r.problems.len()
+                );
                 for p in &r.problems {
                     let _ = writeln!(s, "    - {p}");
                 }
@@ -567,7 +666,10 @@ mod tests {
     use crate::error::ErrorKind;
 
     fn conf(pairs: &[(&str, &str)]) -> Configuration {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn bad_key(r: Result<SrConfig, PluginError>) -> String {
@@ -579,13 +681,23 @@ mod tests {
 
     #[test]
     fn sr_config_sources() {
-        let c = parse_sr_config(&conf(&[("device", "/dev/sdb, /dev/sdc"), ("xapi-extra", "x")])).unwrap();
-        assert_eq!(c.source, PoolSource::Devices(vec!["/dev/sdb".into(), "/dev/sdc".into()]));
+        let c = parse_sr_config(&conf(&[
+            ("device", "/dev/sdb, /dev/sdc"),
+            ("xapi-extra", "x"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.source,
+            PoolSource::Devices(vec!["/dev/sdb".into(), "/dev/sdc".into()])
+        );
         assert_eq!(c.provisioning, Provisioning::Thin);
         assert_eq!(c.volblocksize, 16384);
         assert_eq!(c.compression, None);
         let c = parse_sr_config(&conf(&[("vdev", "mirror /dev/sdb  /dev/sdc")])).unwrap();
-        assert_eq!(c.source, PoolSource::Vdev("mirror /dev/sdb /dev/sdc".into()));
+        assert_eq!(
+            c.source,
+            PoolSource::Vdev("mirror /dev/sdb /dev/sdc".into())
+        );
         let c = parse_sr_config(&conf(&[
             ("pool", "tank/vms"),
             ("provisioning", "thick"),
@@ -602,17 +714,54 @@ mod tests {
     #[test]
     fn sr_config_errors_name_the_key() {
         assert_eq!(bad_key(parse_sr_config(&conf(&[]))), "device");
-        assert_eq!(bad_key(parse_sr_config(&conf(&[("uri", "file:///x")]))), "device");
-        assert_eq!(bad_key(parse_sr_config(&conf(&[("device", "/a"), ("pool", "t")]))), "pool");
-        assert_eq!(bad_key(parse_sr_config(&conf(&[("device", "sdb")]))), "device");
-        assert_eq!(bad_key(parse_sr_config(&conf(&[("device", "/a,,/b")]))), "device");
+        assert_eq!(
+            bad_key(parse_sr_config(&conf(&[("uri", "file:///x")]))),
+            "device"
+        );
+        assert_eq!(
+            bad_key(parse_sr_config(&conf(&[("device", "/a"), ("pool", "t")]))),
+            "pool"
+        );
+        assert_eq!(
+            bad_key(parse_sr_config(&conf(&[("device", "sdb")]))),
+            "device"
+        );
+        assert_eq!(
+            bad_key(parse_sr_config(&conf(&[("device", "/a,,/b")]))),
+            "device"
+        );
         assert_eq!(bad_key(parse_sr_config(&conf(&[("device", "")]))), "device");
-        assert_eq!(bad_key(parse_sr_config(&conf(&[("vdev", "-f /dev/sdb")]))), "vdev");
-        assert_eq!(bad_key(parse_sr_config(&conf(&[("vdev", "mirror")]))), "vdev");
-        assert_eq!(bad_key(parse_sr_config(&conf(&[("pool", "t"), ("provisioning", "fat")]))), "provisioning");
-        assert_eq!(bad_key(parse_sr_config(&conf(&[("pool", "t"), ("volblocksize", "big")]))), "volblocksize");
-        assert_eq!(bad_key(parse_sr_config(&conf(&[("pool", "t"), ("compression", "gzip-9")]))), "compression");
-        let e = parse_sr_config(&conf(&[("vdev", "x /a"), ("pool", "t"), ("device", "/b")])).unwrap_err();
+        assert_eq!(
+            bad_key(parse_sr_config(&conf(&[("vdev", "-f /dev/sdb")]))),
+            "vdev"
+        );
+        assert_eq!(
+            bad_key(parse_sr_config(&conf(&[("vdev", "mirror")]))),
+            "vdev"
+        );
+        assert_eq!(
+            bad_key(parse_sr_config(&conf(&[
+                ("pool", "t"),
+                ("provisioning", "fat")
+            ]))),
+            "provisioning"
+        );
+        assert_eq!(
+            bad_key(parse_sr_config(&conf(&[
+                ("pool", "t"),
+                ("volblocksize", "big")
+            ]))),
+            "volblocksize"
+        );
+        assert_eq!(
+            bad_key(parse_sr_config(&conf(&[
+                ("pool", "t"),
+                ("compression", "gzip-9")
+            ]))),
+            "compression"
+        );
+        let e = parse_sr_config(&conf(&[("vdev", "x /a"), ("pool", "t"), ("device", "/b")]))
+            .unwrap_err();
         assert!(e.to_string().contains("device, vdev, pool"), "{e}");
     }
 
@@ -638,7 +787,9 @@ mod tests {
             sharable: true,
             virtual_size: 1 << 30,
             physical_utilisation: 4096,
-            keys: [("vdi-type".to_string(), "user".to_string())].into_iter().collect(),
+            keys: [("vdi-type".to_string(), "user".to_string())]
+                .into_iter()
+                .collect(),
             snapshot_of: None,
             thick: false,
             origin: None,
@@ -649,7 +800,10 @@ mod tests {
         assert!(!vol.read_write);
         assert!(vol.sharable);
         assert_eq!(vol.virtual_size, 1 << 30);
-        assert_eq!(vol.uri, vec![format!("zvol:///dev/zvol/tank/zvol-sr-u/snap/{}", vol.key)]);
+        assert_eq!(
+            vol.uri,
+            vec![format!("zvol:///dev/zvol/tank/zvol-sr-u/snap/{}", vol.key)]
+        );
         assert_eq!(vol.keys["vdi-type"], "user");
         assert_eq!(vol.volume_type, None);
         assert_eq!(vol.cbt_enabled, None);

@@ -87,7 +87,11 @@ struct Worker<'a> {
 
 impl Worker<'_> {
     fn problem(&self, what: String) {
-        self.sh.problems.lock().unwrap().push(format!("worker {}: {what}", self.id));
+        self.sh
+            .problems
+            .lock()
+            .unwrap()
+            .push(format!("worker {}: {what}", self.id));
     }
 
     fn call(&mut self, plugin: Plugin, method: &'static str, params: Value) -> Option<Value> {
@@ -103,7 +107,11 @@ impl Worker<'_> {
         match r {
             Ok(v) => Some(v),
             Err(e) => {
-                let stderr = self.d.last().map(|r| String::from_utf8_lossy(&r.stderr).into_owned()).unwrap_or_default();
+                let stderr = self
+                    .d
+                    .last()
+                    .map(|r| String::from_utf8_lossy(&r.stderr).into_owned())
+                    .unwrap_or_default();
                 self.problem(format!("{method} {params} failed: {e}\nstderr: {stderr}"));
                 None
             }
@@ -117,7 +125,12 @@ impl Worker<'_> {
     }
 
     fn pick(&mut self, f: impl Fn(&Vdi) -> bool) -> Option<String> {
-        let keys: Vec<&String> = self.owned.iter().filter(|(_, v)| f(v)).map(|(k, _)| k).collect();
+        let keys: Vec<&String> = self
+            .owned
+            .iter()
+            .filter(|(_, v)| f(v))
+            .map(|(k, _)| k)
+            .collect();
         if keys.is_empty() {
             return None;
         }
@@ -126,15 +139,27 @@ impl Worker<'_> {
 
     fn create(&mut self) {
         let name = format!("w{}-{}", self.id, self.seq);
-        let v = self.vol("Volume.create", json!({"name": name, "description": "", "size": VOL_SIZE, "sharable": false}));
+        let v = self.vol(
+            "Volume.create",
+            json!({"name": name, "description": "", "size": VOL_SIZE, "sharable": false}),
+        );
         if let Some(v) = v {
             let key = v["key"].as_str().unwrap().to_string();
-            self.owned.insert(key, Vdi { read_only: false, blocks: [0, 0], origin: None });
+            self.owned.insert(
+                key,
+                Vdi {
+                    read_only: false,
+                    blocks: [0, 0],
+                    origin: None,
+                },
+            );
         }
     }
 
     fn snapshot_or_clone(&mut self, method: &'static str) {
-        let Some(src) = self.pick(|v| method == "Volume.clone" || !v.read_only) else { return };
+        let Some(src) = self.pick(|v| method == "Volume.clone" || !v.read_only) else {
+            return;
+        };
         if let Some(v) = self.vol(method, json!({"key": src})) {
             let key = v["key"].as_str().unwrap().to_string();
             let mut new = self.owned[&src].clone();
@@ -156,10 +181,20 @@ impl Worker<'_> {
     }
 
     fn revert(&mut self) {
-        let writable: BTreeSet<String> = self.owned.iter().filter(|(_, v)| !v.read_only).map(|(k, _)| k.clone()).collect();
-        let Some(s) = self.pick(|v| v.origin.as_ref().is_some_and(|o| writable.contains(o))) else { return };
+        let writable: BTreeSet<String> = self
+            .owned
+            .iter()
+            .filter(|(_, v)| !v.read_only)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let Some(s) = self.pick(|v| v.origin.as_ref().is_some_and(|o| writable.contains(o))) else {
+            return;
+        };
         let target = self.owned[&s].origin.clone().unwrap();
-        if self.vol("Volume.revert", json!({"snapshot": s, "key": target})).is_some() {
+        if self
+            .vol("Volume.revert", json!({"snapshot": s, "key": target}))
+            .is_some()
+        {
             let b = self.owned[&s].blocks;
             self.owned.get_mut(&target).unwrap().blocks = b;
         }
@@ -169,7 +204,10 @@ impl Worker<'_> {
         let Some(k) = self.pick(|_| true) else { return };
         if let Some(v) = self.vol("Volume.stat", json!({"key": k})) {
             let told = &self.owned[&k];
-            if v["key"] != json!(k) || v["read_write"] != json!(!told.read_only) || v["virtual_size"] != json!(VOL_SIZE) {
+            if v["key"] != json!(k)
+                || v["read_write"] != json!(!told.read_only)
+                || v["virtual_size"] != json!(VOL_SIZE)
+            {
                 self.problem(format!("Volume.stat {k}: {v}, told {told:?}"));
             }
         }
@@ -177,34 +215,61 @@ impl Worker<'_> {
 
     fn ls(&mut self) {
         let gone_before = self.sh.destroyed.lock().unwrap().clone();
-        let Some(v) = self.vol("SR.ls", json!({})) else { return };
-        let listed: BTreeMap<String, Value> =
-            v.as_array().unwrap().iter().map(|x| (x["key"].as_str().unwrap().to_string(), x.clone())).collect();
+        let Some(v) = self.vol("SR.ls", json!({})) else {
+            return;
+        };
+        let listed: BTreeMap<String, Value> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| (x["key"].as_str().unwrap().to_string(), x.clone()))
+            .collect();
         for (k, told) in &self.owned {
             match listed.get(k) {
                 None => self.problem(format!("SR.ls lacks {k} (owned, {told:?})")),
-                Some(x) if x["read_write"] != json!(!told.read_only) || x["virtual_size"] != json!(VOL_SIZE) => {
+                Some(x)
+                    if x["read_write"] != json!(!told.read_only)
+                        || x["virtual_size"] != json!(VOL_SIZE) =>
+                {
                     self.problem(format!("SR.ls shows {k} as {x}, told {told:?}"))
                 }
                 _ => {}
             }
         }
         for k in listed.keys().filter(|k| gone_before.contains(*k)) {
-            self.problem(format!("SR.ls lists {k}, destroyed before the listing began"));
+            self.problem(format!(
+                "SR.ls lists {k}, destroyed before the listing began"
+            ));
         }
     }
 
     /// Attach a writable owned volume, write one block with a fresh seed, detach.
     fn write(&mut self) {
-        let Some(k) = self.pick(|v| !v.read_only) else { return };
-        let Some(st) = self.vol("Volume.stat", json!({"key": k})) else { return };
+        let Some(k) = self.pick(|v| !v.read_only) else {
+            return;
+        };
+        let Some(st) = self.vol("Volume.stat", json!({"key": k})) else {
+            return;
+        };
         let uri = st["uri"][0].as_str().unwrap().to_string();
         let domain = format!("{}", 100 + self.id);
         let p = json!({"dbg": "conc", "uri": uri, "domain": domain});
-        let Some(_) = self.call(Plugin::Datapath, "Datapath.open", json!({"dbg": "conc", "uri": uri, "persistent": true})) else { return };
+        let Some(_) = self.call(
+            Plugin::Datapath,
+            "Datapath.open",
+            json!({"dbg": "conc", "uri": uri, "persistent": true}),
+        ) else {
+            return;
+        };
         if let Some(b) = self.call(Plugin::Datapath, "Datapath.attach", p.clone()) {
-            let dev = b["implementations"][1][1]["path"].as_str().unwrap().to_string();
-            if self.call(Plugin::Datapath, "Datapath.activate", p.clone()).is_some() {
+            let dev = b["implementations"][1][1]["path"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            if self
+                .call(Plugin::Datapath, "Datapath.activate", p.clone())
+                .is_some()
+            {
                 let i = self.rng.below(OFFSETS.len());
                 let seed = 1000 * (self.id as u64 + 1) + self.seq;
                 write_block(&dev, OFFSETS[i], seed);
@@ -213,7 +278,11 @@ impl Worker<'_> {
             }
             self.call(Plugin::Datapath, "Datapath.detach", p);
         }
-        self.call(Plugin::Datapath, "Datapath.close", json!({"dbg": "conc", "uri": uri}));
+        self.call(
+            Plugin::Datapath,
+            "Datapath.close",
+            json!({"dbg": "conc", "uri": uri}),
+        );
     }
 
     fn step(&mut self) {
@@ -240,14 +309,31 @@ impl Worker<'_> {
 #[test]
 #[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
 fn eight_processes_mixed_calls_on_one_sr() {
-    let secs: u64 = std::env::var("XZVOL_CONCURRENCY_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let secs: u64 = std::env::var("XZVOL_CONCURRENCY_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
     let mut scratch = Scratch::new("conc");
     let pool = scratch.pool(2048);
     let h = Host::new();
     let sr = h.new_sr(json!({"pool": pool}));
-    let root = h.d.dir(Plugin::Volume).parent().unwrap().parent().unwrap().to_path_buf();
-    let sh = Shared { sr: sr.clone(), root, destroyed: Mutex::new(BTreeSet::new()), problems: Mutex::new(vec![]) };
-    let base = std::env::var("XZVOL_CONCURRENCY_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_u64);
+    let root =
+        h.d.dir(Plugin::Volume)
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .to_path_buf();
+    let sh = Shared {
+        sr: sr.clone(),
+        root,
+        destroyed: Mutex::new(BTreeSet::new()),
+        problems: Mutex::new(vec![]),
+    };
+    let base = std::env::var("XZVOL_CONCURRENCY_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_u64);
     eprintln!("concurrency: {WORKERS} workers for {secs} s, seed {base}");
 
     let start = Instant::now();
@@ -262,7 +348,9 @@ fn eight_processes_mixed_calls_on_one_sr() {
                         id,
                         d,
                         sh,
-                        rng: Rng(base.wrapping_add((id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1),
+                        rng: Rng(base
+                            .wrapping_add((id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                            | 1),
                         owned: BTreeMap::new(),
                         stats: Stats::default(),
                         seq: 0,
@@ -274,7 +362,10 @@ fn eight_processes_mixed_calls_on_one_sr() {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("worker panicked")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("worker panicked"))
+            .collect()
     });
     let elapsed = start.elapsed();
 
@@ -291,7 +382,11 @@ fn eight_processes_mixed_calls_on_one_sr() {
         }
     }
     let total: usize = calls.values().map(|c| c.0).sum();
-    let slowest = calls.iter().max_by_key(|(_, c)| c.1).map(|(m, c)| format!("{m} {:.1} s", c.1.as_secs_f64())).unwrap_or_default();
+    let slowest = calls
+        .iter()
+        .max_by_key(|(_, c)| c.1)
+        .map(|(m, c)| format!("{m} {:.1} s", c.1.as_secs_f64()))
+        .unwrap_or_default();
 
     // Afterwards: the SR holds exactly what the callers were told, with their data.
     let listed = h.ls(&sr);
@@ -308,19 +403,27 @@ fn eight_processes_mixed_calls_on_one_sr() {
         for (i, &off) in OFFSETS.iter().enumerate() {
             if read_block(dev, off) != pattern(v.blocks[i]) {
                 corrupted += 1;
-                problems.push(format!("corrupted: {k} at {off} is not block {}", v.blocks[i]));
+                problems.push(format!(
+                    "corrupted: {k} at {off} is not block {}",
+                    v.blocks[i]
+                ));
             }
         }
     }
     let check = support::admin(&["check", "--sr", &sr]);
-    let text = String::from_utf8_lossy(&check.stdout).into_owned() + &String::from_utf8_lossy(&check.stderr);
+    let text = String::from_utf8_lossy(&check.stdout).into_owned()
+        + &String::from_utf8_lossy(&check.stderr);
     if !check.status.success() || !text.contains("OK: no problems found") {
         problems.push(format!("xapi-zvol check: {text}"));
     }
     for k in all.keys() {
         h.destroy(&sr, k);
     }
-    assert_eq!(h.ls(&sr).len(), 0, "SR not empty after destroying every VDI");
+    assert_eq!(
+        h.ls(&sr).len(),
+        0,
+        "SR not empty after destroying every VDI"
+    );
     h.vol("SR.destroy", json!({"dbg": "t", "sr": sr}));
     let left = zfs_names(&pool);
     let leaked = usize::from(left != format!("{pool}\n"));
@@ -341,6 +444,14 @@ fn eight_processes_mixed_calls_on_one_sr() {
     );
     eprintln!("{line}");
     record_result("concurrency", &line);
-    assert!(problems.is_empty(), "{} problems (seed {base}):\n  {}", problems.len(), problems.join("\n  "));
-    assert!(total > WORKERS * 10, "too few calls to mean anything: {total}");
+    assert!(
+        problems.is_empty(),
+        "{} problems (seed {base}):\n  {}",
+        problems.len(),
+        problems.join("\n  ")
+    );
+    assert!(
+        total > WORKERS * 10,
+        "too few calls to mean anything: {total}"
+    );
 }

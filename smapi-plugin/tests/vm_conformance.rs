@@ -54,7 +54,10 @@ fn check_sr_stat(h: &Host, sr: &str, uuid: &str, name: &str, description: &str) 
     assert_eq!(s["health"], json!(["Healthy", ""]));
     assert_eq!(s["clustered"], false);
     assert_eq!(s["datasources"], json!([]));
-    let (free, total) = (s["free_space"].as_i64().unwrap(), s["total_space"].as_i64().unwrap());
+    let (free, total) = (
+        s["free_space"].as_i64().unwrap(),
+        s["total_space"].as_i64().unwrap(),
+    );
     assert!(free > 0 && total >= free, "free {free} total {total}");
 }
 
@@ -67,24 +70,53 @@ fn self_test_flow(h: &Host, uuid: &str, configuration: Value) -> (String, Value)
         json!({"dbg": "t", "uuid": uuid, "configuration": configuration, "name": "self-test SR", "description": "d1"}),
     );
     for (k, v) in configuration.as_object().unwrap() {
-        assert_eq!(&conf[k], v, "SR.create must return the input configuration plus its own keys");
+        assert_eq!(
+            &conf[k], v,
+            "SR.create must return the input configuration plus its own keys"
+        );
     }
     assert_eq!(conf["sr_uuid"], uuid);
-    let sr = h.vol("SR.attach", json!({"dbg": "t", "configuration": conf})).as_str().unwrap().to_string();
-    assert_eq!(sr, format!("{}/zvol-sr-{uuid}", conf["pool"].as_str().unwrap()));
+    let sr = h
+        .vol("SR.attach", json!({"dbg": "t", "configuration": conf}))
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        sr,
+        format!("{}/zvol-sr-{uuid}", conf["pool"].as_str().unwrap())
+    );
     // Idempotent, and the daemon always stats right after attach.
-    assert_eq!(h.vol("SR.attach", json!({"dbg": "t", "configuration": conf})), sr.as_str());
+    assert_eq!(
+        h.vol("SR.attach", json!({"dbg": "t", "configuration": conf})),
+        sr.as_str()
+    );
     check_sr_stat(h, &sr, uuid, "self-test SR", "d1");
-    assert_eq!(h.vol("SR.set_name", json!({"dbg": "t", "sr": sr, "new_name": "renamed ✓"})), Value::Null);
-    assert_eq!(h.vol("SR.set_description", json!({"dbg": "t", "sr": sr, "new_description": "d2"})), Value::Null);
+    assert_eq!(
+        h.vol(
+            "SR.set_name",
+            json!({"dbg": "t", "sr": sr, "new_name": "renamed ✓"})
+        ),
+        Value::Null
+    );
+    assert_eq!(
+        h.vol(
+            "SR.set_description",
+            json!({"dbg": "t", "sr": sr, "new_description": "d2"})
+        ),
+        Value::Null
+    );
     check_sr_stat(h, &sr, uuid, "renamed ✓", "d2");
 
     // Probe: by pool, and everywhere; each result is complete with sr_uuid and pool.
     let pool = conf["pool"].as_str().unwrap();
     for probe_conf in [json!({"pool": pool}), json!({})] {
         let r = h.vol("SR.probe", json!({"dbg": "t", "configuration": probe_conf}));
-        let mine: Vec<&Value> =
-            r.as_array().unwrap().iter().filter(|x| x["configuration"]["sr_uuid"] == uuid).collect();
+        let mine: Vec<&Value> = r
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["configuration"]["sr_uuid"] == uuid)
+            .collect();
         assert_eq!(mine.len(), 1, "{r}");
         assert_eq!(mine[0]["configuration"]["pool"], pool);
         assert_eq!(mine[0]["complete"], true);
@@ -99,7 +131,10 @@ fn self_test_flow(h: &Host, uuid: &str, configuration: Value) -> (String, Value)
     );
     let k0 = v0["key"].as_str().unwrap().to_string();
     assert_eq!(v0["uuid"], k0.as_str());
-    assert!(v0["virtual_size"].as_i64().unwrap() > 0, "size 0 is rounded up to one block: {v0}");
+    assert!(
+        v0["virtual_size"].as_i64().unwrap() > 0,
+        "size 0 is rounded up to one block: {v0}"
+    );
     assert_eq!(v0["read_write"], true);
     assert_eq!(v0["keys"], json!({}));
     h.set(&sr, &k0, "vdi-type", "redolog");
@@ -116,7 +151,10 @@ fn self_test_flow(h: &Host, uuid: &str, configuration: Value) -> (String, Value)
     let k1 = v1["key"].as_str().unwrap().to_string();
     assert_eq!(v1["virtual_size"], VOL_SIZE);
     assert_eq!(v1["sharable"], true);
-    assert_eq!(v1["uri"], json!([format!("zvol:///dev/zvol/{sr}/vol/{k1}")]));
+    assert_eq!(
+        v1["uri"],
+        json!([format!("zvol:///dev/zvol/{sr}/vol/{k1}")])
+    );
     h.set(&sr, &k1, "vdi-type", "user");
     let ls = h.ls(&sr);
     assert_eq!(ls.keys().cloned().collect::<Vec<_>>(), {
@@ -133,15 +171,26 @@ fn self_test_flow(h: &Host, uuid: &str, configuration: Value) -> (String, Value)
     assert_eq!(read_block(&dev, OFF_B), pattern(0));
     assert_eq!(read_block(&dev, OFF_C), pattern(12));
     h.unplug(&sr, &k1, "7");
-    h.expect(&sr, &k1, &[(OFF_A, 11), (OFF_B, 0), (OFF_C, 12)], "after VM stop");
+    h.expect(
+        &sr,
+        &k1,
+        &[(OFF_A, 11), (OFF_B, 0), (OFF_C, 12)],
+        "after VM stop",
+    );
 
     // Resize: grow (content kept), shrink refused with 79.
     assert_eq!(
-        h.vol("Volume.resize", json!({"dbg": "t", "sr": sr, "key": k1, "new_size": 2 * VOL_SIZE})),
+        h.vol(
+            "Volume.resize",
+            json!({"dbg": "t", "sr": sr, "key": k1, "new_size": 2 * VOL_SIZE})
+        ),
         Value::Null
     );
     assert_eq!(h.stat(&sr, &k1)["virtual_size"], 2 * VOL_SIZE);
-    let (code, params) = h.fail("Volume.resize", json!({"dbg": "t", "sr": sr, "key": k1, "new_size": VOL_SIZE}));
+    let (code, params) = h.fail(
+        "Volume.resize",
+        json!({"dbg": "t", "sr": sr, "key": k1, "new_size": VOL_SIZE}),
+    );
     assert_eq!(code, "SR_BACKEND_FAILURE_79", "{params:?}");
     assert!(params[1].contains("shrink"), "{params:?}");
     h.expect(&sr, &k1, &[(OFF_A, 11), (OFF_C, 12)], "after resize");
@@ -149,7 +198,13 @@ fn self_test_flow(h: &Host, uuid: &str, configuration: Value) -> (String, Value)
     // A missing volume: typed error; destroy is idempotent.
     let gone = new_uuid();
     let (code, params) = h.fail("Volume.stat", json!({"dbg": "t", "sr": sr, "key": gone}));
-    assert_eq!((code.as_str(), params), ("SR_BACKEND_FAILURE", vec!["Volume_does_not_exist".to_string(), gone.clone()]));
+    assert_eq!(
+        (code.as_str(), params),
+        (
+            "SR_BACKEND_FAILURE",
+            vec!["Volume_does_not_exist".to_string(), gone.clone()]
+        )
+    );
     for k in [&k0, &k1, &k1, &gone] {
         h.destroy(&sr, k);
     }
@@ -178,13 +233,20 @@ fn self_test_sequence_on_an_existing_pool() {
     let h = Host::new();
     let uuid = new_uuid();
     let before = zfs_names(&pool);
-    let (sr, conf) = self_test_flow(&h, &uuid, json!({"pool": pool, "xapi-extra-key": "ignored"}));
+    let (sr, conf) = self_test_flow(
+        &h,
+        &uuid,
+        json!({"pool": pool, "xapi-extra-key": "ignored"}),
+    );
     assert_eq!(conf["pool"], pool.as_str());
 
     // Admin CLI on a live SR.
     let (okay, out, err) = admin(&["status", "--sr", &sr]);
     assert!(okay, "{err}");
-    assert!(out.contains(&uuid) && out.contains("healthy") && out.contains("VDIs:         0"), "{out}");
+    assert!(
+        out.contains(&uuid) && out.contains("healthy") && out.contains("VDIs:         0"),
+        "{out}"
+    );
     let (okay, out, err) = admin(&["tree", "--sr", &sr]);
     assert!(okay && out.contains(&uuid), "{out}{err}");
     let (okay, out, err) = admin(&["check", "--sr", &sr]);
@@ -192,15 +254,35 @@ fn self_test_sequence_on_an_existing_pool() {
 
     // Detach is idempotent; attach again after detach works.
     for _ in 0..2 {
-        assert_eq!(h.vol("SR.detach", json!({"dbg": "t", "sr": sr})), Value::Null);
+        assert_eq!(
+            h.vol("SR.detach", json!({"dbg": "t", "sr": sr})),
+            Value::Null
+        );
     }
-    assert_eq!(h.vol("SR.attach", json!({"dbg": "t", "configuration": conf})), sr.as_str());
+    assert_eq!(
+        h.vol("SR.attach", json!({"dbg": "t", "configuration": conf})),
+        sr.as_str()
+    );
     // SR.destroy (no detach follows); then the SR is gone, detach of it still succeeds.
-    assert_eq!(h.vol("SR.destroy", json!({"dbg": "t", "sr": sr})), Value::Null);
+    assert_eq!(
+        h.vol("SR.destroy", json!({"dbg": "t", "sr": sr})),
+        Value::Null
+    );
     let (code, params) = h.fail("SR.stat", json!({"dbg": "t", "sr": sr}));
-    assert_eq!((code.as_str(), params[0].as_str()), ("SR_BACKEND_FAILURE", "SR_does_not_exist"), "{params:?}");
-    assert_eq!(h.vol("SR.detach", json!({"dbg": "t", "sr": sr})), Value::Null);
-    assert_eq!(h.vol("SR.destroy", json!({"dbg": "t", "sr": sr})), Value::Null, "destroy of a gone SR succeeds");
+    assert_eq!(
+        (code.as_str(), params[0].as_str()),
+        ("SR_BACKEND_FAILURE", "SR_does_not_exist"),
+        "{params:?}"
+    );
+    assert_eq!(
+        h.vol("SR.detach", json!({"dbg": "t", "sr": sr})),
+        Value::Null
+    );
+    assert_eq!(
+        h.vol("SR.destroy", json!({"dbg": "t", "sr": sr})),
+        Value::Null,
+        "destroy of a gone SR succeeds"
+    );
     // The user's pool is intact and nothing of ours is left.
     assert!(ok("zpool", &["list", &pool]));
     assert_eq!(zfs_names(&pool), before);
@@ -228,17 +310,26 @@ fn self_test_sequence_on_a_pool_the_plugin_creates() {
     let k = v["key"].as_str().unwrap();
     let ds = format!("{sr}/vol/{k}");
     assert_eq!(zfs_get(&ds, "volblocksize"), "8192");
-    assert!(zfs_get(&ds, "refreservation").parse::<u64>().unwrap() >= VOL_SIZE, "thick volume without reservation");
+    assert!(
+        zfs_get(&ds, "refreservation").parse::<u64>().unwrap() >= VOL_SIZE,
+        "thick volume without reservation"
+    );
     h.write(&sr, k, &[(OFF_B, 21)]);
 
     // Detach, export the pool (as after a reboot or a move to another host), attach again:
     // the pool is imported from the device hint, and the data is there.
-    assert_eq!(h.vol("SR.detach", json!({"dbg": "t", "sr": sr})), Value::Null);
+    assert_eq!(
+        h.vol("SR.detach", json!({"dbg": "t", "sr": sr})),
+        Value::Null
+    );
     run("zpool", &["export", &made]);
     assert!(!ok("zpool", &["list", &made]));
     let (code, _) = h.fail("SR.stat", json!({"dbg": "t", "sr": sr}));
     assert_eq!(code, "SR_BACKEND_FAILURE");
-    assert_eq!(h.vol("SR.attach", json!({"dbg": "t", "configuration": conf})), sr.as_str());
+    assert_eq!(
+        h.vol("SR.attach", json!({"dbg": "t", "configuration": conf})),
+        sr.as_str()
+    );
     h.expect(&sr, k, &[(OFF_A, 0), (OFF_B, 21)], "after export/import");
     h.destroy(&sr, k);
 
@@ -250,8 +341,14 @@ fn self_test_sequence_on_a_pool_the_plugin_creates() {
         (json!({"device": "relative/path"}), "device"),
         (json!({"vdev": "-f /dev/null"}), "vdev"),
         (json!({"pool": made, "provisioning": "fat"}), "provisioning"),
-        (json!({"pool": made, "volblocksize": "3000"}), "volblocksize"),
-        (json!({"pool": made, "compression": "gzip-9"}), "compression"),
+        (
+            json!({"pool": made, "volblocksize": "3000"}),
+            "volblocksize",
+        ),
+        (
+            json!({"pool": made, "compression": "gzip-9"}),
+            "compression",
+        ),
         (json!({"pool": "no-such-pool-xzvt"}), "pool"),
         (json!({"pool": sr}), "pool"),
         (json!({"pool": format!("{sr}/vol")}), "pool"),
@@ -262,16 +359,28 @@ fn self_test_sequence_on_a_pool_the_plugin_creates() {
             json!({"dbg": "t", "uuid": other, "configuration": cfg, "name": "n", "description": ""}),
         );
         assert_eq!(code, "SR_BACKEND_FAILURE_109", "{cfg}: {params:?}");
-        assert!(params[1].starts_with(&format!("{key}: ")), "{cfg}: {params:?}");
+        assert!(
+            params[1].starts_with(&format!("{key}: ")),
+            "{cfg}: {params:?}"
+        );
         assert_eq!(zfs_names(&made), names, "{cfg} changed the pool");
     }
-    let (code, params) = h.fail("SR.attach", json!({"dbg": "t", "configuration": {"pool": made}}));
+    let (code, params) = h.fail(
+        "SR.attach",
+        json!({"dbg": "t", "configuration": {"pool": made}}),
+    );
     assert_eq!(code, "SR_BACKEND_FAILURE_109");
     assert!(params[1].starts_with("sr_uuid: "), "{params:?}");
 
     // SR.destroy removes the pool the plugin made, and nothing else is left.
-    assert_eq!(h.vol("SR.destroy", json!({"dbg": "t", "sr": sr})), Value::Null);
-    assert!(!ok("zpool", &["list", &made]), "the pool SR.create made must go with SR.destroy");
+    assert_eq!(
+        h.vol("SR.destroy", json!({"dbg": "t", "sr": sr})),
+        Value::Null
+    );
+    assert!(
+        !ok("zpool", &["list", &made]),
+        "the pool SR.create made must go with SR.destroy"
+    );
     assert_eq!(zfs_names(&made), "");
     h.d.assert_no_violations();
 }
@@ -282,7 +391,12 @@ fn self_test_sequence_on_a_pool_the_plugin_creates() {
 
 /// The xapi keys of a volume.
 fn keys(v: &Value) -> BTreeMap<String, String> {
-    v["keys"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())).collect()
+    v["keys"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect()
 }
 
 /// What the daemon does after Volume.snapshot (contract §7): 5 sets on the snapshot, then the
@@ -294,7 +408,11 @@ fn xapi_snapshot(h: &Host, sr: &str, key: &str) -> String {
     assert_ne!(sk, key);
     assert_eq!(s["uuid"], sk.as_str());
     assert_eq!(s["read_write"], false);
-    assert_eq!(s["keys"], json!({}), "snapshot keys must start empty (the daemon sets them)");
+    assert_eq!(
+        s["keys"],
+        json!({}),
+        "snapshot keys must start empty (the daemon sets them)"
+    );
     assert_eq!(s["name"], src["name"]);
     assert_eq!(s["description"], src["description"]);
     assert_eq!(s["virtual_size"], src["virtual_size"]);
@@ -322,7 +440,11 @@ fn check_ls(h: &Host, sr: &str, volumes: &[&str], snapshots: &[&str]) {
     let ls = h.ls(sr);
     let mut want: Vec<&str> = volumes.iter().chain(snapshots).copied().collect();
     want.sort();
-    assert_eq!(ls.keys().map(String::as_str).collect::<Vec<_>>(), want, "SR.ls");
+    assert_eq!(
+        ls.keys().map(String::as_str).collect::<Vec<_>>(),
+        want,
+        "SR.ls"
+    );
     for v in volumes {
         assert_eq!(ls[*v]["read_write"], true, "{v}");
     }
@@ -345,7 +467,11 @@ fn composite_vm_lifecycle() {
         "SR.create",
         json!({"dbg": "t", "uuid": uuid, "configuration": {"pool": pool}, "name": "vms", "description": ""}),
     );
-    let sr = h.vol("SR.attach", json!({"dbg": "t", "configuration": conf})).as_str().unwrap().to_string();
+    let sr = h
+        .vol("SR.attach", json!({"dbg": "t", "configuration": conf}))
+        .as_str()
+        .unwrap()
+        .to_string();
     h.vol("SR.stat", json!({"dbg": "t", "sr": sr}));
 
     // VDI.create → vdi-type; a tag.
@@ -374,9 +500,17 @@ fn composite_vm_lifecycle() {
     let sdev = h.plug(&sr, &s1, "u0-export");
     assert_eq!(read_block(&sdev, OFF_A), pattern(101));
     assert_eq!(read_block(&sdev, OFF_B), pattern(102));
-    assert!(!accepts_writes(&sdev), "snapshot device {sdev} accepted a write");
+    assert!(
+        !accepts_writes(&sdev),
+        "snapshot device {sdev} accepted a write"
+    );
     h.unplug(&sr, &s1, "u0-export");
-    h.expect(&sr, &vk, &[(OFF_A, 103), (OFF_B, 102)], "live after snapshot");
+    h.expect(
+        &sr,
+        &vk,
+        &[(OFF_A, 103), (OFF_B, 102)],
+        "live after snapshot",
+    );
 
     // Second snapshot (A2, B1).
     let s2 = xapi_snapshot(&h, &sr, &vk);
@@ -389,13 +523,23 @@ fn composite_vm_lifecycle() {
     assert_eq!(c1["keys"], json!({}), "clone does not copy keys (IDL)");
     h.expect(&sr, &c1k, &[(OFF_A, 103), (OFF_B, 102)], "VM clone");
     h.write(&sr, &c1k, &[(OFF_A, 104)]);
-    h.expect(&sr, &vk, &[(OFF_A, 103)], "source untouched by the clone's writes");
+    h.expect(
+        &sr,
+        &vk,
+        &[(OFF_A, 103)],
+        "source untouched by the clone's writes",
+    );
 
     // Clone of a snapshot (VM from snapshot).
     let c2 = h.vol("Volume.clone", json!({"dbg": "t", "sr": sr, "key": s1}));
     let c2k = c2["key"].as_str().unwrap().to_string();
     assert_eq!(c2["read_write"], true);
-    h.expect(&sr, &c2k, &[(OFF_A, 101), (OFF_B, 102)], "clone of snapshot");
+    h.expect(
+        &sr,
+        &c2k,
+        &[(OFF_A, 101), (OFF_B, 102)],
+        "clone of snapshot",
+    );
     check_ls(&h, &sr, &[&vk, &c1k, &c2k], &[&s1, &s2]);
 
     // Reset-on-boot (epoch_begin/end): clone, set clone-on-boot, run on the clone, destroy it,
@@ -409,26 +553,61 @@ fn composite_vm_lifecycle() {
     h.unplug(&sr, &tk, "8");
     h.stat(&sr, &vk);
     h.destroy(&sr, &tk);
-    assert_eq!(h.vol("Volume.unset", json!({"dbg": "t", "sr": sr, "key": vk, "k": "clone-on-boot"})), Value::Null);
+    assert_eq!(
+        h.vol(
+            "Volume.unset",
+            json!({"dbg": "t", "sr": sr, "key": vk, "k": "clone-on-boot"})
+        ),
+        Value::Null
+    );
     assert!(!keys(&h.stat(&sr, &vk)).contains_key("clone-on-boot"));
-    h.expect(&sr, &vk, &[(OFF_A, 103), (OFF_B, 102)], "after reset-on-boot");
+    h.expect(
+        &sr,
+        &vk,
+        &[(OFF_A, 103), (OFF_B, 102)],
+        "after reset-on-boot",
+    );
     check_ls(&h, &sr, &[&vk, &c1k, &c2k], &[&s1, &s2]);
 
     // New-style revert (xapi >= 26.16): to the older snapshot, key and keys kept.
     let keys_before = keys(&h.stat(&sr, &vk));
-    assert_eq!(h.vol("Volume.revert", json!({"dbg": "t", "sr": sr, "snapshot": s1, "key": vk})), Value::Null);
+    assert_eq!(
+        h.vol(
+            "Volume.revert",
+            json!({"dbg": "t", "sr": sr, "snapshot": s1, "key": vk})
+        ),
+        Value::Null
+    );
     let after = h.stat(&sr, &vk);
     assert_eq!(after["key"], vk.as_str());
     assert_eq!(after["read_write"], true);
-    assert_eq!(keys(&after), keys_before, "revert keeps the volume's identity and keys");
+    assert_eq!(
+        keys(&after),
+        keys_before,
+        "revert keeps the volume's identity and keys"
+    );
     h.expect(&sr, &vk, &[(OFF_A, 101), (OFF_B, 102)], "revert to s1");
-    h.expect(&sr, &s2, &[(OFF_A, 103), (OFF_B, 102)], "newer snapshot untouched by revert");
+    h.expect(
+        &sr,
+        &s2,
+        &[(OFF_A, 103), (OFF_B, 102)],
+        "newer snapshot untouched by revert",
+    );
     h.expect(&sr, &c1k, &[(OFF_A, 104)], "clone untouched by revert");
     // ... and to the newer one.
-    assert_eq!(h.vol("Volume.revert", json!({"dbg": "t", "sr": sr, "snapshot": s2, "key": vk})), Value::Null);
+    assert_eq!(
+        h.vol(
+            "Volume.revert",
+            json!({"dbg": "t", "sr": sr, "snapshot": s2, "key": vk})
+        ),
+        Value::Null
+    );
     h.expect(&sr, &vk, &[(OFF_A, 103), (OFF_B, 102)], "revert to s2");
     // Reverting onto a snapshot, or from a volume, is refused with a clear error.
-    let (code, params) = h.fail("Volume.revert", json!({"dbg": "t", "sr": sr, "snapshot": vk, "key": s1}));
+    let (code, params) = h.fail(
+        "Volume.revert",
+        json!({"dbg": "t", "sr": sr, "snapshot": vk, "key": s1}),
+    );
     assert_eq!(code, "SR_BACKEND_FAILURE", "{params:?}");
     assert!(params[1].contains("snapshot"), "{params:?}");
     check_ls(&h, &sr, &[&vk, &c1k, &c2k], &[&s1, &s2]);
@@ -439,8 +618,18 @@ fn composite_vm_lifecycle() {
     h.destroy(&sr, &vk);
     let (code, _) = h.fail("Volume.stat", json!({"dbg": "t", "sr": sr, "key": vk}));
     assert_eq!(code, "SR_BACKEND_FAILURE");
-    h.expect(&sr, &s1, &[(OFF_A, 101), (OFF_B, 102)], "s1 after its source was destroyed");
-    h.expect(&sr, &s2, &[(OFF_A, 103), (OFF_B, 102)], "s2 after its source was destroyed");
+    h.expect(
+        &sr,
+        &s1,
+        &[(OFF_A, 101), (OFF_B, 102)],
+        "s1 after its source was destroyed",
+    );
+    h.expect(
+        &sr,
+        &s2,
+        &[(OFF_A, 103), (OFF_B, 102)],
+        "s2 after its source was destroyed",
+    );
     let v2 = h.vol("Volume.clone", json!({"dbg": "t", "sr": sr, "key": s1}));
     let v2k = v2["key"].as_str().unwrap().to_string();
     h.set(&sr, &v2k, "vdi-type", "user");
@@ -451,17 +640,35 @@ fn composite_vm_lifecycle() {
 
     // Grow the reverted disk while its snapshot still exists.
     assert_eq!(
-        h.vol("Volume.resize", json!({"dbg": "t", "sr": sr, "key": v2k, "new_size": 2 * VOL_SIZE})),
+        h.vol(
+            "Volume.resize",
+            json!({"dbg": "t", "sr": sr, "key": v2k, "new_size": 2 * VOL_SIZE})
+        ),
         Value::Null
     );
     h.write(&sr, &v2k, &[(VOL_SIZE + OFF_B, 106)]);
-    h.expect(&sr, &v2k, &[(OFF_A, 101), (VOL_SIZE + OFF_B, 106)], "after grow");
+    h.expect(
+        &sr,
+        &v2k,
+        &[(OFF_A, 101), (VOL_SIZE + OFF_B, 106)],
+        "after grow",
+    );
 
     // Destroy everything, parents before children, snapshots with live clones first, one
     // key twice (the daemon's clone-on-boot bug); everything else keeps its content.
     h.destroy(&sr, &s1); // c2 and v2 were cloned from it
-    h.expect(&sr, &c2k, &[(OFF_A, 101), (OFF_B, 102)], "c2 after s1 destroyed");
-    h.expect(&sr, &v2k, &[(OFF_A, 101), (VOL_SIZE + OFF_B, 106)], "v2 after s1 destroyed");
+    h.expect(
+        &sr,
+        &c2k,
+        &[(OFF_A, 101), (OFF_B, 102)],
+        "c2 after s1 destroyed",
+    );
+    h.expect(
+        &sr,
+        &v2k,
+        &[(OFF_A, 101), (VOL_SIZE + OFF_B, 106)],
+        "v2 after s1 destroyed",
+    );
     check_ls(&h, &sr, &[&v2k, &c1k, &c2k], &[&s2]);
     h.destroy(&sr, &c1k);
     h.destroy(&sr, &c1k);
@@ -477,15 +684,28 @@ fn composite_vm_lifecycle() {
     let left = zfs_names(&sr);
     for line in left.lines() {
         assert!(
-            [sr.clone(), format!("{sr}/vol"), format!("{sr}/snap"), format!("{sr}/gc")].contains(&line.to_string()),
+            [
+                sr.clone(),
+                format!("{sr}/vol"),
+                format!("{sr}/snap"),
+                format!("{sr}/gc")
+            ]
+            .contains(&line.to_string()),
             "left behind after destroying every VDI: {line}\n{left}"
         );
     }
     let (okay, out, err) = admin(&["check", "--sr", &sr]);
     assert!(okay, "{out}{err}");
 
-    assert_eq!(h.vol("SR.destroy", json!({"dbg": "t", "sr": sr})), Value::Null);
-    assert_eq!(zfs_names(&pool), before, "nothing of ours may be left in the pool");
+    assert_eq!(
+        h.vol("SR.destroy", json!({"dbg": "t", "sr": sr})),
+        Value::Null
+    );
+    assert_eq!(
+        zfs_names(&pool),
+        before,
+        "nothing of ours may be left in the pool"
+    );
     h.d.assert_no_violations();
 }
 
@@ -504,22 +724,39 @@ fn hostile_inputs_change_nothing() {
         "SR.create",
         json!({"dbg": "t", "uuid": uuid, "configuration": {"pool": pool}, "name": "n", "description": ""}),
     );
-    let sr = h.vol("SR.attach", json!({"dbg": "t", "configuration": conf})).as_str().unwrap().to_string();
+    let sr = h
+        .vol("SR.attach", json!({"dbg": "t", "configuration": conf}))
+        .as_str()
+        .unwrap()
+        .to_string();
     let v = h.vol("Volume.create", json!({"dbg": "t", "sr": sr, "name": "v", "description": "", "size": MIB, "sharable": false}));
     let vk = v["key"].as_str().unwrap().to_string();
-    let sk = h.vol("Volume.snapshot", json!({"dbg": "t", "sr": sr, "key": vk}))["key"].as_str().unwrap().to_string();
+    let sk = h.vol("Volume.snapshot", json!({"dbg": "t", "sr": sr, "key": vk}))["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let before = zfs_names(&pool);
     let summary = |h: &Host| -> Vec<(String, Value, Value, Value, Value)> {
         h.ls(&sr)
             .into_values()
-            .map(|v| (v["key"].as_str().unwrap().to_string(), v["name"].clone(), v["keys"].clone(), v["read_write"].clone(), v["virtual_size"].clone()))
+            .map(|v| {
+                (
+                    v["key"].as_str().unwrap().to_string(),
+                    v["name"].clone(),
+                    v["keys"].clone(),
+                    v["read_write"].clone(),
+                    v["virtual_size"].clone(),
+                )
+            })
             .collect()
     };
     let ls_before = summary(&h);
 
     let long = "a".repeat(300);
-    let hostile_keys: Vec<&str> =
-        vec!["../x", "a@b", "a/b", "#", "%", &long, "a\u{0}b", "\u{0}", "ü日本", "", "..", ".", "-rf", "A", " "];
+    let hostile_keys: Vec<&str> = vec![
+        "../x", "a@b", "a/b", "#", "%", &long, "a\u{0}b", "\u{0}", "ü日本", "", "..", ".", "-rf",
+        "A", " ",
+    ];
     // Every call must answer; an error must be a proper error object (the daemon checks).
     let answer = |method: &str, params: Value| -> Result<Value, (String, Vec<String>)> {
         match h.d.call(Plugin::Volume, method, params.clone()) {
@@ -541,13 +778,34 @@ fn hostile_inputs_change_nothing() {
             ("Volume.snapshot", json!({"dbg": "t", "sr": sr, "key": k})),
             ("Volume.clone", json!({"dbg": "t", "sr": sr, "key": k})),
             ("Volume.destroy", json!({"dbg": "t", "sr": sr, "key": k})),
-            ("Volume.set", json!({"dbg": "t", "sr": sr, "key": k, "k": "x", "v": "y"})),
-            ("Volume.unset", json!({"dbg": "t", "sr": sr, "key": k, "k": "x"})),
-            ("Volume.set_name", json!({"dbg": "t", "sr": sr, "key": k, "new_name": "x"})),
-            ("Volume.set_description", json!({"dbg": "t", "sr": sr, "key": k, "new_description": "x"})),
-            ("Volume.resize", json!({"dbg": "t", "sr": sr, "key": k, "new_size": 2 * MIB})),
-            ("Volume.revert", json!({"dbg": "t", "sr": sr, "snapshot": k, "key": vk})),
-            ("Volume.revert", json!({"dbg": "t", "sr": sr, "snapshot": sk, "key": k})),
+            (
+                "Volume.set",
+                json!({"dbg": "t", "sr": sr, "key": k, "k": "x", "v": "y"}),
+            ),
+            (
+                "Volume.unset",
+                json!({"dbg": "t", "sr": sr, "key": k, "k": "x"}),
+            ),
+            (
+                "Volume.set_name",
+                json!({"dbg": "t", "sr": sr, "key": k, "new_name": "x"}),
+            ),
+            (
+                "Volume.set_description",
+                json!({"dbg": "t", "sr": sr, "key": k, "new_description": "x"}),
+            ),
+            (
+                "Volume.resize",
+                json!({"dbg": "t", "sr": sr, "key": k, "new_size": 2 * MIB}),
+            ),
+            (
+                "Volume.revert",
+                json!({"dbg": "t", "sr": sr, "snapshot": k, "key": vk}),
+            ),
+            (
+                "Volume.revert",
+                json!({"dbg": "t", "sr": sr, "snapshot": sk, "key": k}),
+            ),
         ];
         for (m, p) in calls {
             let (code, params) = must_fail(m, p);
@@ -561,18 +819,44 @@ fn hostile_inputs_change_nothing() {
     // Hostile xapi key names and values on a real volume: arbitrary names are legal (they are
     // encoded), a NUL or an oversize value is refused; either way a proper answer.
     let big = "v".repeat(10_000);
-    for (k, val) in [("", "x"), ("a\u{0}b", "x"), (long.as_str(), "x"), ("ü日本 key", "x"), ("x", "a\u{0}b"), ("x", big.as_str())] {
-        match answer("Volume.set", json!({"dbg": "t", "sr": sr, "key": vk, "k": k, "v": val})) {
+    for (k, val) in [
+        ("", "x"),
+        ("a\u{0}b", "x"),
+        (long.as_str(), "x"),
+        ("ü日本 key", "x"),
+        ("x", "a\u{0}b"),
+        ("x", big.as_str()),
+    ] {
+        match answer(
+            "Volume.set",
+            json!({"dbg": "t", "sr": sr, "key": vk, "k": k, "v": val}),
+        ) {
             Ok(_) => {
-                assert_eq!(keys(&h.stat(&sr, &vk)).get(k).map(String::as_str), Some(val), "{k:?} round trip");
-                assert_eq!(h.vol("Volume.unset", json!({"dbg": "t", "sr": sr, "key": vk, "k": k})), Value::Null);
+                assert_eq!(
+                    keys(&h.stat(&sr, &vk)).get(k).map(String::as_str),
+                    Some(val),
+                    "{k:?} round trip"
+                );
+                assert_eq!(
+                    h.vol(
+                        "Volume.unset",
+                        json!({"dbg": "t", "sr": sr, "key": vk, "k": k})
+                    ),
+                    Value::Null
+                );
             }
             Err((code, params)) => assert!(code.starts_with("SR_BACKEND_FAILURE"), "{params:?}"),
         }
     }
     for n in ["a\u{0}b", big.as_str()] {
-        must_fail("Volume.set_name", json!({"dbg": "t", "sr": sr, "key": vk, "new_name": n}));
-        must_fail("Volume.create", json!({"dbg": "t", "sr": sr, "name": n, "description": "", "size": 1, "sharable": false}));
+        must_fail(
+            "Volume.set_name",
+            json!({"dbg": "t", "sr": sr, "key": vk, "new_name": n}),
+        );
+        must_fail(
+            "Volume.create",
+            json!({"dbg": "t", "sr": sr, "name": n, "description": "", "size": 1, "sharable": false}),
+        );
         must_fail("SR.set_name", json!({"dbg": "t", "sr": sr, "new_name": n}));
     }
     assert_eq!(zfs_names(&pool), before);
@@ -598,8 +882,14 @@ fn hostile_inputs_change_nothing() {
         for (m, p) in [
             ("SR.stat", json!({"dbg": "t", "sr": bad})),
             ("SR.ls", json!({"dbg": "t", "sr": bad})),
-            ("SR.set_name", json!({"dbg": "t", "sr": bad, "new_name": "x"})),
-            ("Volume.create", json!({"dbg": "t", "sr": bad, "name": "x", "description": "", "size": 1, "sharable": false})),
+            (
+                "SR.set_name",
+                json!({"dbg": "t", "sr": bad, "new_name": "x"}),
+            ),
+            (
+                "Volume.create",
+                json!({"dbg": "t", "sr": bad, "name": "x", "description": "", "size": 1, "sharable": false}),
+            ),
             ("Volume.stat", json!({"dbg": "t", "sr": bad, "key": vk})),
             ("Volume.destroy", json!({"dbg": "t", "sr": bad, "key": vk})),
         ] {
@@ -629,8 +919,15 @@ fn hostile_inputs_change_nothing() {
         (uuid.as_str(), json!({"vdev": "-o ashift=9 /dev/null"})),
         (uuid.as_str(), json!({"device": "/dev/null; rm -rf /"})),
     ] {
-        must_fail("SR.create", json!({"dbg": "t", "uuid": u, "configuration": cfg, "name": "n", "description": ""}));
-        assert_eq!(zfs_names(&pool), before, "SR.create {u:?} {cfg} changed the pool");
+        must_fail(
+            "SR.create",
+            json!({"dbg": "t", "uuid": u, "configuration": cfg, "name": "n", "description": ""}),
+        );
+        assert_eq!(
+            zfs_names(&pool),
+            before,
+            "SR.create {u:?} {cfg} changed the pool"
+        );
     }
     for cfg in [
         json!({"pool": pool, "sr_uuid": "../x"}),
@@ -650,24 +947,60 @@ fn hostile_inputs_change_nothing() {
         ("Volume.stat", json!({"dbg": "t", "sr": sr, "key": 5})),
         ("Volume.stat", json!({"dbg": "t", "sr": null, "key": vk})),
         ("Volume.stat", json!({"dbg": "t", "sr": sr})),
-        ("Volume.create", json!({"dbg": "t", "sr": sr, "name": "n", "description": "", "size": "abc", "sharable": false})),
-        ("Volume.create", json!({"dbg": "t", "sr": sr, "name": "n", "description": "", "size": 1.5, "sharable": false})),
-        ("Volume.create", json!({"dbg": "t", "sr": sr, "name": "n", "description": "", "size": 1, "sharable": "yes"})),
-        ("Volume.create", json!({"dbg": "t", "sr": sr, "name": "n", "description": "", "sharable": false})),
-        ("Volume.resize", json!({"dbg": "t", "sr": sr, "key": vk, "new_size": -1})),
+        (
+            "Volume.create",
+            json!({"dbg": "t", "sr": sr, "name": "n", "description": "", "size": "abc", "sharable": false}),
+        ),
+        (
+            "Volume.create",
+            json!({"dbg": "t", "sr": sr, "name": "n", "description": "", "size": 1.5, "sharable": false}),
+        ),
+        (
+            "Volume.create",
+            json!({"dbg": "t", "sr": sr, "name": "n", "description": "", "size": 1, "sharable": "yes"}),
+        ),
+        (
+            "Volume.create",
+            json!({"dbg": "t", "sr": sr, "name": "n", "description": "", "sharable": false}),
+        ),
+        (
+            "Volume.resize",
+            json!({"dbg": "t", "sr": sr, "key": vk, "new_size": -1}),
+        ),
         ("Volume.revert", json!({"dbg": "t", "sr": sr, "key": vk})),
-        ("Volume.set", json!({"dbg": "t", "sr": sr, "key": vk, "k": "x"})),
-        ("SR.create", json!({"dbg": "t", "configuration": {"pool": pool}, "name": "n", "description": ""})),
-        ("SR.create", json!({"dbg": "t", "uuid": new_uuid(), "configuration": [], "name": "n", "description": ""})),
-        ("SR.create", json!({"dbg": "t", "uuid": new_uuid(), "configuration": {"pool": 5}, "name": "n", "description": ""})),
+        (
+            "Volume.set",
+            json!({"dbg": "t", "sr": sr, "key": vk, "k": "x"}),
+        ),
+        (
+            "SR.create",
+            json!({"dbg": "t", "configuration": {"pool": pool}, "name": "n", "description": ""}),
+        ),
+        (
+            "SR.create",
+            json!({"dbg": "t", "uuid": new_uuid(), "configuration": [], "name": "n", "description": ""}),
+        ),
+        (
+            "SR.create",
+            json!({"dbg": "t", "uuid": new_uuid(), "configuration": {"pool": 5}, "name": "n", "description": ""}),
+        ),
         ("SR.attach", json!({"dbg": "t", "configuration": "pool"})),
         ("SR.ls", json!([sr])),
         ("SR.ls", json!(sr)),
     ] {
         must_fail(m, p);
     }
-    for raw in [&b"not json"[..], b"", b"{", b"{\"dbg\":\"t\",\"sr\":\"x\"} {}", b"\xff\xfe"] {
-        assert!(matches!(h.d.call_raw(Plugin::Volume, "SR.ls", raw), Err(DaemonError::Plugin { .. })));
+    for raw in [
+        &b"not json"[..],
+        b"",
+        b"{",
+        b"{\"dbg\":\"t\",\"sr\":\"x\"} {}",
+        b"\xff\xfe",
+    ] {
+        assert!(matches!(
+            h.d.call_raw(Plugin::Volume, "SR.ls", raw),
+            Err(DaemonError::Plugin { .. })
+        ));
     }
     assert_eq!(zfs_names(&pool), before);
 
@@ -675,7 +1008,10 @@ fn hostile_inputs_change_nothing() {
     assert_eq!(summary(&h), ls_before);
     h.destroy(&sr, &vk);
     h.destroy(&sr, &sk);
-    assert_eq!(h.vol("SR.destroy", json!({"dbg": "t", "sr": sr})), Value::Null);
+    assert_eq!(
+        h.vol("SR.destroy", json!({"dbg": "t", "sr": sr})),
+        Value::Null
+    );
     assert_eq!(zfs_names(&pool), format!("{pool}\n"));
     h.d.assert_no_violations();
 }
@@ -696,7 +1032,11 @@ fn concurrent_calls_on_one_sr() {
         "SR.create",
         json!({"dbg": "t", "uuid": uuid, "configuration": {"pool": pool}, "name": "n", "description": ""}),
     );
-    let sr = h.vol("SR.attach", json!({"dbg": "t", "configuration": conf})).as_str().unwrap().to_string();
+    let sr = h
+        .vol("SR.attach", json!({"dbg": "t", "configuration": conf}))
+        .as_str()
+        .unwrap()
+        .to_string();
     let base = h.vol("Volume.create", json!({"dbg": "t", "sr": sr, "name": "base", "description": "", "size": 4 * MIB, "sharable": false}));
     let bk = base["key"].as_str().unwrap().to_string();
 
@@ -726,7 +1066,10 @@ fn concurrent_calls_on_one_sr() {
                 })
             })
             .collect();
-        handles.into_iter().map(|t| t.join().expect("worker panicked")).collect()
+        handles
+            .into_iter()
+            .map(|t| t.join().expect("worker panicked"))
+            .collect()
     });
     assert!(results.iter().all(Vec::is_empty));
     let ls = h.ls(&sr);
@@ -734,7 +1077,10 @@ fn concurrent_calls_on_one_sr() {
     h.destroy(&sr, &bk);
     let (okay, out, err) = admin(&["check", "--sr", &sr]);
     assert!(okay, "{out}{err}");
-    assert_eq!(h.vol("SR.destroy", json!({"dbg": "t", "sr": sr})), Value::Null);
+    assert_eq!(
+        h.vol("SR.destroy", json!({"dbg": "t", "sr": sr})),
+        Value::Null
+    );
     assert_eq!(zfs_names(&pool), before);
     h.d.assert_no_violations();
 }

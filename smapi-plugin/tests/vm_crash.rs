@@ -69,12 +69,19 @@ impl Campaign {
     /// Runs `method` with `point` armed and SIGKILL there. True if killed at the point, false
     /// if the call finished without reaching it (it must then have succeeded).
     fn kill_at(&mut self, method: &str, params: Value, point: &str) -> (bool, Option<Value>) {
-        match self.h.d.call_at_fault(Plugin::Volume, method, params.clone(), point, AtFault::Kill) {
+        match self
+            .h
+            .d
+            .call_at_fault(Plugin::Volume, method, params.clone(), point, AtFault::Kill)
+        {
             Ok(FaultOutcome::Killed(r)) => {
                 // call_at_fault already asserts SIGKILL; check it died at *this* point.
                 assert_eq!(r.signal, Some(9), "{method} at {point}");
                 let err = String::from_utf8_lossy(&r.stderr);
-                assert!(err.contains(&format!("fault point {point} reached")), "{method} at {point}: {err}");
+                assert!(
+                    err.contains(&format!("fault point {point} reached")),
+                    "{method} at {point}: {err}"
+                );
                 self.t.kills += 1;
                 (true, None)
             }
@@ -89,7 +96,13 @@ impl Campaign {
     /// killed at one of its steps; returns the final answer.
     fn through_recovery(&mut self, method: &str, params: Value) -> Result<Value, DaemonError> {
         for _ in 0..=MAX_RECOVER_KILLS {
-            match self.h.d.call_at_fault(Plugin::Volume, method, params.clone(), "recover:after-step", AtFault::Kill) {
+            match self.h.d.call_at_fault(
+                Plugin::Volume,
+                method,
+                params.clone(),
+                "recover:after-step",
+                AtFault::Kill,
+            ) {
                 Ok(FaultOutcome::Killed(_)) => {
                     self.t.kills += 1;
                     self.t.recover_kills += 1;
@@ -107,7 +120,13 @@ impl Campaign {
     }
 
     /// SR.ls against what the caller was told: returns the keys not in `truth`.
-    fn check_ls(&mut self, sr: &str, truth: &BTreeMap<String, Vdi>, may_be_gone: Option<&str>, what: &str) -> Vec<String> {
+    fn check_ls(
+        &mut self,
+        sr: &str,
+        truth: &BTreeMap<String, Vdi>,
+        may_be_gone: Option<&str>,
+        what: &str,
+    ) -> Vec<String> {
         let ls: BTreeMap<String, Value> = self
             .ok("SR.ls", json!({"dbg": "t", "sr": sr}))
             .as_array()
@@ -120,13 +139,19 @@ impl Campaign {
                 None if Some(k.as_str()) == may_be_gone => {}
                 None => self.t.lost.push(format!("{what}: {k} missing from SR.ls")),
                 Some(x) => {
-                    if x["read_write"] != json!(!v.read_only) || x["virtual_size"] != json!(v.size) {
-                        self.t.corrupted.push(format!("{what}: {k} listed as {x}, told {v:?}"));
+                    if x["read_write"] != json!(!v.read_only) || x["virtual_size"] != json!(v.size)
+                    {
+                        self.t
+                            .corrupted
+                            .push(format!("{what}: {k} listed as {x}, told {v:?}"));
                     }
                 }
             }
         }
-        ls.keys().filter(|k| !truth.contains_key(*k)).cloned().collect()
+        ls.keys()
+            .filter(|k| !truth.contains_key(*k))
+            .cloned()
+            .collect()
     }
 
     /// Every block of every VDI, read through Datapath.attach.
@@ -135,7 +160,9 @@ impl Campaign {
             let dev = self.h.plug(sr, k, "u0-crash");
             for &(off, seed) in &v.blocks {
                 if read_block(&dev, off) != pattern(seed) {
-                    self.t.corrupted.push(format!("{what}: {k} at {off} is not block {seed}"));
+                    self.t
+                        .corrupted
+                        .push(format!("{what}: {k} at {off} is not block {seed}"));
                 }
             }
             self.h.unplug(sr, k, "u0-crash");
@@ -144,9 +171,12 @@ impl Campaign {
 
     fn check_consistent(&mut self, sr: &str, what: &str) {
         let out = support::admin(&["check", "--sr", sr]);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
         if !out.status.success() || !text.contains("OK: no problems found") {
-            self.t.leaked.push(format!("{what}: xapi-zvol check: {text}"));
+            self.t
+                .leaked
+                .push(format!("{what}: xapi-zvol check: {text}"));
         }
     }
 
@@ -155,7 +185,10 @@ impl Campaign {
             "SR.create",
             json!({"dbg": "t", "uuid": uuid, "configuration": configuration, "name": "crash", "description": ""}),
         );
-        self.ok("SR.attach", json!({"dbg": "t", "configuration": conf})).as_str().unwrap().to_string()
+        self.ok("SR.attach", json!({"dbg": "t", "configuration": conf}))
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// v (two snapshots s1, s2 taken between writes), c = clone of v. Returns (truth, v, s1).
@@ -173,10 +206,38 @@ impl Campaign {
         let s2 = snap(self, &[(OFF_A, 21)]);
         self.h.write(sr, &v, &[(OFF_A, 31)]);
         let c = key_of(&self.ok("Volume.clone", json!({"dbg": "t", "sr": sr, "key": v})));
-        truth.insert(v.clone(), Vdi { size: VOL_SIZE, read_only: false, blocks: vec![(OFF_A, 31), (OFF_B, 12)] });
-        truth.insert(s1.clone(), Vdi { size: VOL_SIZE, read_only: true, blocks: vec![(OFF_A, 11), (OFF_B, 12)] });
-        truth.insert(s2.clone(), Vdi { size: VOL_SIZE, read_only: true, blocks: vec![(OFF_A, 21), (OFF_B, 12)] });
-        truth.insert(c, Vdi { size: VOL_SIZE, read_only: false, blocks: vec![(OFF_A, 31), (OFF_B, 12)] });
+        truth.insert(
+            v.clone(),
+            Vdi {
+                size: VOL_SIZE,
+                read_only: false,
+                blocks: vec![(OFF_A, 31), (OFF_B, 12)],
+            },
+        );
+        truth.insert(
+            s1.clone(),
+            Vdi {
+                size: VOL_SIZE,
+                read_only: true,
+                blocks: vec![(OFF_A, 11), (OFF_B, 12)],
+            },
+        );
+        truth.insert(
+            s2.clone(),
+            Vdi {
+                size: VOL_SIZE,
+                read_only: true,
+                blocks: vec![(OFF_A, 21), (OFF_B, 12)],
+            },
+        );
+        truth.insert(
+            c,
+            Vdi {
+                size: VOL_SIZE,
+                read_only: false,
+                blocks: vec![(OFF_A, 31), (OFF_B, 12)],
+            },
+        );
         (truth, v, s1)
     }
 
@@ -188,7 +249,9 @@ impl Campaign {
         }
         let left = self.ok("SR.ls", json!({"dbg": "t", "sr": sr}));
         if left != json!([]) {
-            self.t.duplicated.push(format!("{sr}: left after destroying everything: {left}"));
+            self.t
+                .duplicated
+                .push(format!("{sr}: left after destroying everything: {left}"));
         }
         self.check_consistent(sr, "after cleanup");
         self.ok("SR.destroy", json!({"dbg": "t", "sr": sr}));
@@ -197,7 +260,9 @@ impl Campaign {
     fn expect_pool_clean(&mut self, pool: &str, what: &str) {
         let names = zfs_names(pool);
         if names != format!("{pool}\n") {
-            self.t.leaked.push(format!("{what}: left in {pool}: {names}"));
+            self.t
+                .leaked
+                .push(format!("{what}: left in {pool}: {names}"));
         }
     }
 }
@@ -233,7 +298,10 @@ fn crash_at_every_fault_point_through_the_binary() {
     let start = Instant::now();
     let mut s = Scratch::new("crash");
     let pool = s.pool(1024);
-    let mut c = Campaign { h: Host::new(), t: Tally::default() };
+    let mut c = Campaign {
+        h: Host::new(),
+        t: Tally::default(),
+    };
 
     // --- Volume operations: one fresh SR per point.
     let ops: &[(&str, &str)] = &[
@@ -248,7 +316,11 @@ fn crash_at_every_fault_point_through_the_binary() {
     for &(point, method) in ops {
         // Clones of writable volumes on a thick SR carry refreservation (a native property),
         // so even 2.4 takes the two-step snapshot + lzc_clone path that has this point.
-        let prov = if point.starts_with("clone:") { "thick" } else { "thin" };
+        let prov = if point.starts_with("clone:") {
+            "thick"
+        } else {
+            "thin"
+        };
         let sr = c.create_sr(&new_uuid(), json!({"pool": pool, "provisioning": prov}));
         let (mut truth, v, s1) = c.populate(&sr);
         let params = match method {
@@ -274,7 +346,8 @@ fn crash_at_every_fault_point_through_the_binary() {
         // The scan xapi runs next: nothing lost, nothing extra.
         let extra = c.check_ls(&sr, &truth, gone, &format!("{point}: SR.ls after the kill"));
         if extra.len() > EXTRA_ALLOWED {
-            c.t.duplicated.push(format!("{point}: SR.ls after the kill shows {extra:?}"));
+            c.t.duplicated
+                .push(format!("{point}: SR.ls after the kill shows {extra:?}"));
         }
         if killed && method != "Volume.destroy" {
             // The VDI operated on must still answer stat (no "gone" while recovery is due).
@@ -285,9 +358,15 @@ fn crash_at_every_fault_point_through_the_binary() {
             let answer = c.ok(method, params.clone());
             apply(&mut truth, method, &answer, &v, &s1);
         }
-        let extra = c.check_ls(&sr, &truth, None, &format!("{point}: SR.ls after the retry"));
+        let extra = c.check_ls(
+            &sr,
+            &truth,
+            None,
+            &format!("{point}: SR.ls after the retry"),
+        );
         if !extra.is_empty() {
-            c.t.duplicated.push(format!("{point}: SR.ls after the retry shows {extra:?}"));
+            c.t.duplicated
+                .push(format!("{point}: SR.ls after the retry shows {extra:?}"));
         }
         c.check_contents(&sr, &truth, point);
         c.check_consistent(&sr, point);
@@ -300,7 +379,10 @@ fn crash_at_every_fault_point_through_the_binary() {
 
     // --- SR.destroy, killed with VDIs still in the SR, on a pool the plugin made (so the
     // retry must also take the pool away) and on an existing pool.
-    for (i, point) in ["sr-destroy:after-volumes", "sr-destroy:after-root"].into_iter().enumerate() {
+    for (i, point) in ["sr-destroy:after-volumes", "sr-destroy:after-root"]
+        .into_iter()
+        .enumerate()
+    {
         for made in [false, true] {
             let uuid = new_uuid();
             let cfg = if made {
@@ -316,12 +398,15 @@ fn crash_at_every_fault_point_through_the_binary() {
             c.check_contents(&sr, &truth, point);
             let (killed, _) = c.kill_at("SR.destroy", json!({"dbg": "t", "sr": sr}), point);
             assert!(killed, "{point} must be reached");
-            c.t.points_killed.push(format!("{point}{}", if made { " (pool made)" } else { "" }));
+            c.t.points_killed
+                .push(format!("{point}{}", if made { " (pool made)" } else { "" }));
             // xapi retries SR.destroy; it must succeed and leave nothing.
             c.ok("SR.destroy", json!({"dbg": "t", "sr": sr}));
             if made {
                 if ok("zpool", &["list", &sr_pool]) {
-                    c.t.leaked.push(format!("{point}: pool {sr_pool} made by SR.create survives SR.destroy"));
+                    c.t.leaked.push(format!(
+                        "{point}: pool {sr_pool} made by SR.create survives SR.destroy"
+                    ));
                 }
             } else {
                 c.expect_pool_clean(&pool, point);
@@ -330,7 +415,11 @@ fn crash_at_every_fault_point_through_the_binary() {
     }
 
     // --- SR.create killed: the retry with the same uuid completes it.
-    for point in ["sr-create:after-pool", "sr-create:after-root", "sr-create:after-containers"] {
+    for point in [
+        "sr-create:after-pool",
+        "sr-create:after-root",
+        "sr-create:after-containers",
+    ] {
         let uuid = new_uuid();
         let cfg = if point == "sr-create:after-pool" {
             let f = s.file("create.vdev", 512);
@@ -345,7 +434,11 @@ fn crash_at_every_fault_point_through_the_binary() {
         c.t.points_killed.push(point.to_string());
         let sr = c.create_sr(&uuid, cfg.clone());
         let sr_pool = sr.split('/').next().unwrap().to_string();
-        assert_eq!(c.ok("SR.ls", json!({"dbg": "t", "sr": sr})), json!([]), "{point}");
+        assert_eq!(
+            c.ok("SR.ls", json!({"dbg": "t", "sr": sr})),
+            json!([]),
+            "{point}"
+        );
         let (truth, v, _) = c.populate(&sr);
         c.check_contents(&sr, &truth, point);
         c.check_consistent(&sr, point);
@@ -355,7 +448,8 @@ fn crash_at_every_fault_point_through_the_binary() {
         if sr_pool == pool {
             c.expect_pool_clean(&pool, point);
         } else if ok("zpool", &["list", &sr_pool]) {
-            c.t.leaked.push(format!("{point}: pool {sr_pool} survives SR.destroy"));
+            c.t.leaked
+                .push(format!("{point}: pool {sr_pool} survives SR.destroy"));
         }
     }
 
@@ -379,10 +473,31 @@ fn crash_at_every_fault_point_through_the_binary() {
     );
     eprintln!("{line}");
     record_result("crash", &line);
-    let problems: Vec<&String> = t.lost.iter().chain(&t.duplicated).chain(&t.corrupted).chain(&t.leaked).collect();
-    assert!(problems.is_empty(), "{} problems:\n  {}", problems.len(), problems.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n  "));
+    let problems: Vec<&String> = t
+        .lost
+        .iter()
+        .chain(&t.duplicated)
+        .chain(&t.corrupted)
+        .chain(&t.leaked)
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n  {}",
+        problems.len(),
+        problems
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    );
     assert!(t.recover_kills > 0, "recover:after-step was never reached");
     // snapshot:after-snapshot is the one point a one-txg snapshot+clone (zfs.sync.clone,
     // 2.4+) skips; every other point must have been killed.
-    assert!(t.points_unreachable.iter().all(|p| p == "snapshot:after-snapshot"), "{:?}", t.points_unreachable);
+    assert!(
+        t.points_unreachable
+            .iter()
+            .all(|p| p == "snapshot:after-snapshot"),
+        "{:?}",
+        t.points_unreachable
+    );
 }

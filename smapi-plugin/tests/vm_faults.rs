@@ -57,7 +57,10 @@ fn fill(pool: &str, filler: &str, leave: u64) {
     let want = (res + avail).saturating_sub(leave);
     run("zfs", &["set", &format!("reservation={want}"), filler]);
     let left: u64 = zfs_get(pool, "available").parse().unwrap();
-    assert!(left <= leave + MIB, "pool {pool} still has {left} bytes available");
+    assert!(
+        left <= leave + MIB,
+        "pool {pool} still has {left} bytes available"
+    );
 }
 
 fn unfill(filler: &str) {
@@ -67,14 +70,31 @@ fn unfill(filler: &str) {
 /// The documented pool-full error (error_map.rs: `SR_BACKEND_FAILURE_44`).
 fn assert_no_space(what: &str, code: &str, params: &[String]) {
     assert_eq!(code, "SR_BACKEND_FAILURE_44", "{what}: {params:?}");
-    assert_eq!(params[0], "There is insufficient space", "{what}: {params:?}");
-    assert!(params[1].contains("not enough free space") && params[1].contains("free some space"), "{what}: {params:?}");
+    assert_eq!(
+        params[0], "There is insufficient space",
+        "{what}: {params:?}"
+    );
+    assert!(
+        params[1].contains("not enough free space") && params[1].contains("free some space"),
+        "{what}: {params:?}"
+    );
 }
 
 /// Writes the pattern blocks plus 4 MiB of other data (so a snapshot has unique bytes).
 fn write_data(h: &Host, sr: &str, key: &str) {
     let dev = h.plug(sr, key, "u0-data");
-    run("dd", &["if=/dev/urandom", &format!("of={dev}"), "bs=1M", "count=4", "seek=20", "oflag=direct", "status=none"]);
+    run(
+        "dd",
+        &[
+            "if=/dev/urandom",
+            &format!("of={dev}"),
+            "bs=1M",
+            "count=4",
+            "seek=20",
+            "oflag=direct",
+            "status=none",
+        ],
+    );
     for &(off, seed) in BLOCKS {
         write_block(&dev, off, seed);
     }
@@ -114,8 +134,20 @@ fn pool_full_in_create_snapshot_clone_resize() {
             // does not: check at the point between the two that the first step happened.
             let snap_seen = std::cell::Cell::new(false);
             let at = || snap_seen.set(zfs_names(&pool).contains(&format!("{w}@")));
-            let r = finished(method, h.d.call_at_fault(Plugin::Volume, method, params.clone(), "clone:after-snapshot", AtFault::Run(&at)));
-            assert!(snap_seen.get(), "Volume.clone did not reach its snapshot step");
+            let r = finished(
+                method,
+                h.d.call_at_fault(
+                    Plugin::Volume,
+                    method,
+                    params.clone(),
+                    "clone:after-snapshot",
+                    AtFault::Run(&at),
+                ),
+            );
+            assert!(
+                snap_seen.get(),
+                "Volume.clone did not reach its snapshot step"
+            );
             r
         } else {
             h.d.call(Plugin::Volume, method, params.clone())
@@ -123,7 +155,11 @@ fn pool_full_in_create_snapshot_clone_resize() {
         let (code, p) = plugin_error(method, r);
         assert_no_space(method, &code, &p);
         let after = zfs_state(&pool);
-        assert!(after == before, "{method} on a full pool changed it:\n{}", state_diff(&before, &after));
+        assert!(
+            after == before,
+            "{method} on a full pool changed it:\n{}",
+            state_diff(&before, &after)
+        );
         unfill(&filler);
         h.expect(&sr, &v, BLOCKS, &format!("v after {method} failed"));
         let ok = h.vol(method, params.clone());
@@ -143,14 +179,24 @@ fn pool_full_in_create_snapshot_clone_resize() {
 /// `xapi-zvol check --sr`.
 fn check(sr: &str) -> (bool, String) {
     let out = support::admin(&["check", "--sr", sr]);
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 /// `zpool export`, retried while udev still holds a new device open.
 fn export(pool: &str) {
     let start = Instant::now();
     while !ok("zpool", &["export", pool]) {
-        assert!(start.elapsed() < Duration::from_secs(20), "cannot export {pool}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "cannot export {pool}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -171,16 +217,32 @@ fn pool_exported_under_a_call() {
     let params = json!({"dbg": "t", "sr": sr, "key": v});
     let r = finished(
         "Volume.clone",
-        h.d.call_at_fault(Plugin::Volume, "Volume.clone", params.clone(), "clone:after-snapshot", AtFault::Run(&|| export(&pool))),
+        h.d.call_at_fault(
+            Plugin::Volume,
+            "Volume.clone",
+            params.clone(),
+            "clone:after-snapshot",
+            AtFault::Run(&|| export(&pool)),
+        ),
     );
     let (code, p) = plugin_error("Volume.clone under export", r);
     eprintln!("export under Volume.clone: {code} {p:?}");
     assert_eq!(code, "SR_BACKEND_FAILURE", "{p:?}");
-    assert!(p[1].contains(&pool) && p[1].contains("not imported"), "the error must say the pool is gone: {p:?}");
+    assert!(
+        p[1].contains(&pool) && p[1].contains("not imported"),
+        "the error must say the pool is gone: {p:?}"
+    );
 
     // Calls while it is away: the SR does not exist (is its pool imported?).
-    let (code, p) = plugin_error("SR.stat", h.d.call(Plugin::Volume, "SR.stat", json!({"dbg": "t", "sr": sr})));
-    assert_eq!((code.as_str(), p[0].as_str()), ("SR_BACKEND_FAILURE", "SR_does_not_exist"), "{p:?}");
+    let (code, p) = plugin_error(
+        "SR.stat",
+        h.d.call(Plugin::Volume, "SR.stat", json!({"dbg": "t", "sr": sr})),
+    );
+    assert_eq!(
+        (code.as_str(), p[0].as_str()),
+        ("SR_BACKEND_FAILURE", "SR_does_not_exist"),
+        "{p:?}"
+    );
 
     run("zpool", &["import", "-d", &s.dir, &pool]);
     let mid = zfs_state(&pool);
@@ -189,10 +251,17 @@ fn pool_exported_under_a_call() {
     // one left.
     h.destroy(&sr, &new_uuid());
     let after = zfs_state(&pool);
-    assert!(after == before, "left behind after the next call:\n{}", state_diff(&before, &after));
+    assert!(
+        after == before,
+        "left behind after the next call:\n{}",
+        state_diff(&before, &after)
+    );
     let half = usize::from(mid != before);
     h.expect(&sr, &v, BLOCKS, "v after the export");
-    let c = h.vol("Volume.clone", params)["key"].as_str().unwrap().to_string();
+    let c = h.vol("Volume.clone", params)["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
     h.expect(&sr, &c, BLOCKS, "the clone made after re-import");
     let (okay, out) = check(&sr);
     assert!(okay, "{out}");
@@ -205,7 +274,11 @@ fn pool_exported_under_a_call() {
 
 /// Runs `f` on another thread; returns its result and whether it finished within `bound`
 /// (if not, `unblock` runs and the result is awaited).
-fn bounded<T: Send>(bound: Duration, f: impl FnOnce() -> T + Send, unblock: impl FnOnce()) -> (T, Duration, bool) {
+fn bounded<T: Send>(
+    bound: Duration,
+    f: impl FnOnce() -> T + Send,
+    unblock: impl FnOnce(),
+) -> (T, Duration, bool) {
     std::thread::scope(|scope| {
         let start = Instant::now();
         let t = scope.spawn(f);
@@ -224,9 +297,16 @@ fn bounded<T: Send>(bound: Duration, f: impl FnOnce() -> T + Send, unblock: impl
 fn pool_state(pool: &str) -> String {
     // OpenZFS 2.1 keeps health ONLINE on a suspended pool (2.4 says SUSPENDED); both say
     // "pool I/O is currently suspended" in `zpool status` (2.1 on stderr).
-    let health = run("zpool", &["list", "-H", "-o", "health", pool]).trim().to_string();
-    let st = std::process::Command::new("zpool").args(["status", pool]).output().expect("zpool status");
-    if String::from_utf8_lossy(&st.stdout).contains("currently suspended") || String::from_utf8_lossy(&st.stderr).contains("currently suspended") {
+    let health = run("zpool", &["list", "-H", "-o", "health", pool])
+        .trim()
+        .to_string();
+    let st = std::process::Command::new("zpool")
+        .args(["status", pool])
+        .output()
+        .expect("zpool status");
+    if String::from_utf8_lossy(&st.stdout).contains("currently suspended")
+        || String::from_utf8_lossy(&st.stderr).contains("currently suspended")
+    {
         return "SUSPENDED".into();
     }
     health
@@ -254,9 +334,24 @@ fn pool_suspended_under_a_call() {
     run("mount", &["-t", "tmpfs", "-o", "size=300m", "tmpfs", &mnt]);
     let tmpfs = Tmpfs(mnt.clone());
     let vdev = format!("{mnt}/vdev");
-    std::fs::File::create(&vdev).unwrap().set_len(256 * MIB).unwrap();
+    std::fs::File::create(&vdev)
+        .unwrap()
+        .set_len(256 * MIB)
+        .unwrap();
     let pool = format!("xzvtsusp{}", std::process::id());
-    run("zpool", &["create", "-f", "-O", "mountpoint=none", "-o", "failmode=continue", &pool, &vdev]);
+    run(
+        "zpool",
+        &[
+            "create",
+            "-f",
+            "-O",
+            "mountpoint=none",
+            "-o",
+            "failmode=continue",
+            &pool,
+            &vdev,
+        ],
+    );
     s.adopt(&pool);
     let h = Host::new();
     let sr = h.new_sr(json!({"pool": pool}));
@@ -267,9 +362,18 @@ fn pool_suspended_under_a_call() {
     let ballast = format!("{mnt}/ballast");
     let resume = || {
         let _ = std::fs::remove_file(&ballast);
-        let _ = std::process::Command::new("zpool").args(["clear", &pool]).status();
+        let _ = std::process::Command::new("zpool")
+            .args(["clear", &pool])
+            .status();
     };
-    let _ = std::process::Command::new("dd").args(["if=/dev/zero", &format!("of={ballast}"), "bs=1M", "status=none"]).status();
+    let _ = std::process::Command::new("dd")
+        .args([
+            "if=/dev/zero",
+            &format!("of={ballast}"),
+            "bs=1M",
+            "status=none",
+        ])
+        .status();
     let create = json!({"dbg": "t", "sr": sr, "name": "c", "description": "", "size": VSIZE, "sharable": false});
     // A call whose txg cannot sync waits in the kernel while the pool is suspended (ZFS gives
     // no way out of that wait); meanwhile SR.stat must answer, and say why, and `zpool clear`
@@ -277,29 +381,59 @@ fn pool_suspended_under_a_call() {
     let stat_meanwhile = std::cell::RefCell::new(None);
     let (r, took, in_time) = bounded(
         Duration::from_secs(40),
-        || Host::new().d.call(Plugin::Volume, "Volume.create", create.clone()),
+        || {
+            Host::new()
+                .d
+                .call(Plugin::Volume, "Volume.create", create.clone())
+        },
         || {
             let state = pool_state(&pool);
-            eprintln!("Volume.create blocked on the pool ({state}); SR.stat meanwhile, then zpool clear");
-            let st = bounded(Duration::from_secs(20), || Host::new().d.call(Plugin::Volume, "SR.stat", json!({"dbg": "t", "sr": sr})), resume);
+            eprintln!(
+                "Volume.create blocked on the pool ({state}); SR.stat meanwhile, then zpool clear"
+            );
+            let st = bounded(
+                Duration::from_secs(20),
+                || {
+                    Host::new()
+                        .d
+                        .call(Plugin::Volume, "SR.stat", json!({"dbg": "t", "sr": sr}))
+                },
+                resume,
+            );
             *stat_meanwhile.borrow_mut() = Some((state, st));
             resume()
         },
     );
-    eprintln!("Volume.create under suspension: {r:?} after {took:?} (in time: {in_time}); pool {}", pool_state(&pool));
+    eprintln!(
+        "Volume.create under suspension: {r:?} after {took:?} (in time: {in_time}); pool {}",
+        pool_state(&pool)
+    );
     resume();
     let blocked = !in_time;
     if blocked {
-        let (state, (st, st_took, st_in_time)) = stat_meanwhile.into_inner().expect("SR.stat ran while blocked");
-        assert_eq!(state, "SUSPENDED", "the call blocked, but not on a suspended pool");
-        assert!(st_in_time, "SR.stat did not answer within 20 s on a suspended pool");
+        let (state, (st, st_took, st_in_time)) = stat_meanwhile
+            .into_inner()
+            .expect("SR.stat ran while blocked");
+        assert_eq!(
+            state, "SUSPENDED",
+            "the call blocked, but not on a suspended pool"
+        );
+        assert!(
+            st_in_time,
+            "SR.stat did not answer within 20 s on a suspended pool"
+        );
         eprintln!("SR.stat on the suspended pool after {st_took:?}: {st:?}");
         // Either a stat saying Unavailable or (the kernel refuses channel programs on a
         // suspended pool: EAGAIN, so the SR's metadata cannot be read) an error saying why.
         match st {
             Ok(st) => assert_eq!(st["health"][0], "Unavailable", "{st}"),
             Err(DaemonError::Plugin { params, .. }) => {
-                assert!(params[1].contains(&pool) && params[1].contains("suspended") && params[1].contains("zpool clear"), "{params:?}")
+                assert!(
+                    params[1].contains(&pool)
+                        && params[1].contains("suspended")
+                        && params[1].contains("zpool clear"),
+                    "{params:?}"
+                )
             }
             Err(e) => panic!("SR.stat on a suspended pool: not a proper plugin error: {e}"),
         }
@@ -309,20 +443,33 @@ fn pool_suspended_under_a_call() {
     match &r {
         Ok(v) => {
             let k = v["key"].as_str().unwrap();
-            assert!(h.ls(&sr).contains_key(k), "Volume.create answered {k}, SR.ls lacks it");
+            assert!(
+                h.ls(&sr).contains_key(k),
+                "Volume.create answered {k}, SR.ls lacks it"
+            );
             h.destroy(&sr, k);
         }
         Err(DaemonError::Plugin { code, params, .. }) => {
             assert_eq!(code, "SR_BACKEND_FAILURE", "{params:?}");
-            assert!(params[1].contains(&pool), "the error does not name the pool: {params:?}");
+            assert!(
+                params[1].contains(&pool),
+                "the error does not name the pool: {params:?}"
+            );
         }
         Err(e) => panic!("Volume.create under suspension: not a proper plugin error: {e}"),
     }
     h.destroy(&sr, &new_uuid());
     let after = zfs_state(&pool);
-    assert!(after == before, "changed by the suspended call:\n{}", state_diff(&before, &after));
+    assert!(
+        after == before,
+        "changed by the suspended call:\n{}",
+        state_diff(&before, &after)
+    );
     h.expect(&sr, &v, BLOCKS, "v after suspension");
-    let c = h.vol("Volume.create", create)["key"].as_str().unwrap().to_string();
+    let c = h.vol("Volume.create", create)["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
     h.destroy(&sr, &c);
     h.d.assert_no_violations();
     run("zpool", &["destroy", &pool]);

@@ -67,7 +67,10 @@ impl Tally<'_> {
 
     fn note(&mut self, method: &str, what: &str) {
         if self.inputs.len() % 100 == 0 {
-            eprintln!("hostile: {} inputs tried, at {method} {what}", self.inputs.len());
+            eprintln!(
+                "hostile: {} inputs tried, at {method} {what}",
+                self.inputs.len()
+            );
         }
         self.inputs.push(format!("{method} {what}"));
         self.methods.insert(method.to_string());
@@ -78,8 +81,13 @@ impl Tally<'_> {
         self.note(method, what);
         let r = self.h.d.call(Self::plugin(method), method, params.clone());
         match r {
-            Err(DaemonError::Plugin { code: c, params: p, .. }) => {
-                assert!(c == code && p0.contains(&p[0].as_str()), "{method} {what}: want {code} {p0:?}, got {c} {p:?}");
+            Err(DaemonError::Plugin {
+                code: c, params: p, ..
+            }) => {
+                assert!(
+                    c == code && p0.contains(&p[0].as_str()),
+                    "{method} {what}: want {code} {p0:?}, got {c} {p:?}"
+                );
             }
             other => panic!("{method} {what} ({params}): want {code} {p0:?}, got {other:?}"),
         }
@@ -89,7 +97,11 @@ impl Tally<'_> {
             // A refused call wrote no block data: its dataset or property changes, if any,
             // are visible without a txg sync (CI time: ~1,200 refused calls).
             let now = zfs_state_unsynced(&self.pool);
-            assert!(now == self.state, "{method} {what} changed the pool:\n{}", state_diff(&self.state, &now));
+            assert!(
+                now == self.state,
+                "{method} {what} changed the pool:\n{}",
+                state_diff(&self.state, &now)
+            );
         }
         self.errors += 1;
     }
@@ -106,7 +118,11 @@ impl Tally<'_> {
 
     fn unchanged(&mut self, method: &str, what: &str) {
         let now = zfs_state(&self.pool);
-        assert!(now == self.state, "{method} {what} changed the pool:\n{}", state_diff(&self.state, &now));
+        assert!(
+            now == self.state,
+            "{method} {what} changed the pool:\n{}",
+            state_diff(&self.state, &now)
+        );
     }
 }
 
@@ -132,7 +148,10 @@ fn hostile_inputs_documented_errors_or_exact_round_trips() {
     let h = Host::new();
     let sr = h.new_sr(json!({"pool": pool}));
     let vk = h.create(&sr, "v", MIB);
-    let sk = h.vol("Volume.snapshot", json!({"dbg": "t", "sr": sr, "key": vk}))["key"].as_str().unwrap().to_string();
+    let sk = h.vol("Volume.snapshot", json!({"dbg": "t", "sr": sr, "key": vk}))["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let uri = h.stat(&sr, &vk)["uri"][0].as_str().unwrap().to_string();
     let mut t = Tally {
         h: &h,
@@ -153,48 +172,114 @@ fn hostile_inputs_documented_errors_or_exact_round_trips() {
             ("Volume.snapshot", json!({"dbg": "t", "sr": sr, "key": x})),
             ("Volume.clone", json!({"dbg": "t", "sr": sr, "key": x})),
             ("Volume.destroy", json!({"dbg": "t", "sr": sr, "key": x})),
-            ("Volume.set", json!({"dbg": "t", "sr": sr, "key": x, "k": "x", "v": "y"})),
-            ("Volume.unset", json!({"dbg": "t", "sr": sr, "key": x, "k": "x"})),
-            ("Volume.set_name", json!({"dbg": "t", "sr": sr, "key": x, "new_name": "x"})),
-            ("Volume.set_description", json!({"dbg": "t", "sr": sr, "key": x, "new_description": "x"})),
-            ("Volume.resize", json!({"dbg": "t", "sr": sr, "key": x, "new_size": 2 * MIB})),
-            ("Volume.revert", json!({"dbg": "t", "sr": sr, "snapshot": sk, "key": x})),
+            (
+                "Volume.set",
+                json!({"dbg": "t", "sr": sr, "key": x, "k": "x", "v": "y"}),
+            ),
+            (
+                "Volume.unset",
+                json!({"dbg": "t", "sr": sr, "key": x, "k": "x"}),
+            ),
+            (
+                "Volume.set_name",
+                json!({"dbg": "t", "sr": sr, "key": x, "new_name": "x"}),
+            ),
+            (
+                "Volume.set_description",
+                json!({"dbg": "t", "sr": sr, "key": x, "new_description": "x"}),
+            ),
+            (
+                "Volume.resize",
+                json!({"dbg": "t", "sr": sr, "key": x, "new_size": 2 * MIB}),
+            ),
+            (
+                "Volume.revert",
+                json!({"dbg": "t", "sr": sr, "snapshot": sk, "key": x}),
+            ),
         ] {
             t.rejected(m, &format!("key={label}"), p, generic, INVALID);
         }
-        t.rejected("Volume.revert", &format!("snapshot={label}"), json!({"dbg": "t", "sr": sr, "snapshot": x, "key": vk}), generic, INVALID);
+        t.rejected(
+            "Volume.revert",
+            &format!("snapshot={label}"),
+            json!({"dbg": "t", "sr": sr, "snapshot": x, "key": vk}),
+            generic,
+            INVALID,
+        );
 
         // SR strings: never an SR.
         for (m, p) in [
             ("SR.stat", json!({"dbg": "t", "sr": x})),
             ("SR.ls", json!({"dbg": "t", "sr": x})),
             ("SR.set_name", json!({"dbg": "t", "sr": x, "new_name": "x"})),
-            ("SR.set_description", json!({"dbg": "t", "sr": x, "new_description": "x"})),
-            ("Volume.create", json!({"dbg": "t", "sr": x, "name": "x", "description": "", "size": MIB, "sharable": false})),
+            (
+                "SR.set_description",
+                json!({"dbg": "t", "sr": x, "new_description": "x"}),
+            ),
+            (
+                "Volume.create",
+                json!({"dbg": "t", "sr": x, "name": "x", "description": "", "size": MIB, "sharable": false}),
+            ),
             ("Volume.stat", json!({"dbg": "t", "sr": x, "key": vk})),
             ("Volume.snapshot", json!({"dbg": "t", "sr": x, "key": vk})),
             ("Volume.clone", json!({"dbg": "t", "sr": x, "key": vk})),
             ("Volume.destroy", json!({"dbg": "t", "sr": x, "key": vk})),
-            ("Volume.set", json!({"dbg": "t", "sr": x, "key": vk, "k": "x", "v": "y"})),
-            ("Volume.unset", json!({"dbg": "t", "sr": x, "key": vk, "k": "x"})),
-            ("Volume.set_name", json!({"dbg": "t", "sr": x, "key": vk, "new_name": "x"})),
-            ("Volume.set_description", json!({"dbg": "t", "sr": x, "key": vk, "new_description": "x"})),
-            ("Volume.resize", json!({"dbg": "t", "sr": x, "key": vk, "new_size": 2 * MIB})),
-            ("Volume.revert", json!({"dbg": "t", "sr": x, "snapshot": sk, "key": vk})),
+            (
+                "Volume.set",
+                json!({"dbg": "t", "sr": x, "key": vk, "k": "x", "v": "y"}),
+            ),
+            (
+                "Volume.unset",
+                json!({"dbg": "t", "sr": x, "key": vk, "k": "x"}),
+            ),
+            (
+                "Volume.set_name",
+                json!({"dbg": "t", "sr": x, "key": vk, "new_name": "x"}),
+            ),
+            (
+                "Volume.set_description",
+                json!({"dbg": "t", "sr": x, "key": vk, "new_description": "x"}),
+            ),
+            (
+                "Volume.resize",
+                json!({"dbg": "t", "sr": x, "key": vk, "new_size": 2 * MIB}),
+            ),
+            (
+                "Volume.revert",
+                json!({"dbg": "t", "sr": x, "snapshot": sk, "key": vk}),
+            ),
         ] {
-            t.rejected(m, &format!("sr={label}"), p, generic, &["SR_does_not_exist"]);
+            t.rejected(
+                m,
+                &format!("sr={label}"),
+                p,
+                generic,
+                &["SR_does_not_exist"],
+            );
         }
         // SR.detach is idempotent on an SR that does not exist: null, nothing touched.
-        assert_eq!(t.accepted("SR.detach", &format!("sr={label}"), json!({"dbg": "t", "sr": x})), Value::Null);
+        assert_eq!(
+            t.accepted(
+                "SR.detach",
+                &format!("sr={label}"),
+                json!({"dbg": "t", "sr": x})
+            ),
+            Value::Null
+        );
         t.round_trips -= 1;
         t.errors += 1; // counted with the documented answers
         t.unchanged("SR.detach", &label);
         // SR.destroy refuses a string that cannot name an SR before looking at any pool (and
         // is idempotent, null, for a well-formed SR name that is gone).
         t.note("SR.destroy", &format!("sr={label}"));
-        match t.h.d.call(Plugin::Volume, "SR.destroy", json!({"dbg": "t", "sr": x})) {
+        match t
+            .h
+            .d
+            .call(Plugin::Volume, "SR.destroy", json!({"dbg": "t", "sr": x}))
+        {
             Ok(Value::Null) => {}
-            Err(DaemonError::Plugin { code, params, .. }) if code == generic && params[0] == "SR_does_not_exist" => {}
+            Err(DaemonError::Plugin { code, params, .. })
+                if code == generic && params[0] == "SR_does_not_exist" => {}
             other => panic!("SR.destroy sr={label}: want null or SR_does_not_exist, got {other:?}"),
         }
         t.errors += 1;
@@ -203,10 +288,26 @@ fn hostile_inputs_documented_errors_or_exact_round_trips() {
         // Free text: names and descriptions.
         let nul = label == "NUL";
         let text_calls = [
-            ("Volume.set_name", json!({"dbg": "t", "sr": sr, "key": vk, "new_name": x}), "name"),
-            ("Volume.set_description", json!({"dbg": "t", "sr": sr, "key": vk, "new_description": x}), "description"),
-            ("SR.set_name", json!({"dbg": "t", "sr": sr, "new_name": x}), "sr-name"),
-            ("SR.set_description", json!({"dbg": "t", "sr": sr, "new_description": x}), "sr-description"),
+            (
+                "Volume.set_name",
+                json!({"dbg": "t", "sr": sr, "key": vk, "new_name": x}),
+                "name",
+            ),
+            (
+                "Volume.set_description",
+                json!({"dbg": "t", "sr": sr, "key": vk, "new_description": x}),
+                "description",
+            ),
+            (
+                "SR.set_name",
+                json!({"dbg": "t", "sr": sr, "new_name": x}),
+                "sr-name",
+            ),
+            (
+                "SR.set_description",
+                json!({"dbg": "t", "sr": sr, "new_description": x}),
+                "sr-description",
+            ),
         ];
         for (m, p, field) in text_calls {
             let what = format!("{field}={label}");
@@ -217,20 +318,42 @@ fn hostile_inputs_documented_errors_or_exact_round_trips() {
             assert_eq!(t.accepted(m, &what, p), Value::Null);
             match field {
                 "name" | "description" => assert_eq!(h.stat(&sr, &vk)[field], x.as_str(), "{what}"),
-                "sr-name" => assert_eq!(h.vol("SR.stat", json!({"dbg": "t", "sr": sr}))["name"], x.as_str(), "{what}"),
-                _ => assert_eq!(h.vol("SR.stat", json!({"dbg": "t", "sr": sr}))["description"], x.as_str(), "{what}"),
+                "sr-name" => assert_eq!(
+                    h.vol("SR.stat", json!({"dbg": "t", "sr": sr}))["name"],
+                    x.as_str(),
+                    "{what}"
+                ),
+                _ => assert_eq!(
+                    h.vol("SR.stat", json!({"dbg": "t", "sr": sr}))["description"],
+                    x.as_str(),
+                    "{what}"
+                ),
             }
         }
         let create = json!({"dbg": "t", "sr": sr, "name": x, "description": x, "size": MIB, "sharable": false});
         if nul {
-            t.rejected("Volume.create", "name=description=NUL", create, generic, INVALID);
+            t.rejected(
+                "Volume.create",
+                "name=description=NUL",
+                create,
+                generic,
+                INVALID,
+            );
             let p = json!({"dbg": "t", "uuid": new_uuid(), "configuration": {"pool": pool}, "name": x, "description": x});
             t.rejected("SR.create", "name=description=NUL", p, generic, INVALID);
         } else {
-            let v = t.accepted("Volume.create", &format!("name=description={label}"), create);
+            let v = t.accepted(
+                "Volume.create",
+                &format!("name=description={label}"),
+                create,
+            );
             let k = v["key"].as_str().unwrap();
             let st = h.stat(&sr, k);
-            assert_eq!((&st["name"], &st["description"]), (&json!(x), &json!(x)), "Volume.create {label}");
+            assert_eq!(
+                (&st["name"], &st["description"]),
+                (&json!(x), &json!(x)),
+                "Volume.create {label}"
+            );
             h.destroy(&sr, k);
             // SR.create: free-text name and description, and hostile unknown configuration keys
             // (ignored, returned unchanged).
@@ -239,17 +362,41 @@ fn hostile_inputs_documented_errors_or_exact_round_trips() {
                 cfg[x.as_str()] = json!(x);
             }
             let p = json!({"dbg": "t", "uuid": new_uuid(), "configuration": cfg, "name": x, "description": x});
-            let conf = t.accepted("SR.create", &format!("name=description=config key={label}"), p);
+            let conf = t.accepted(
+                "SR.create",
+                &format!("name=description=config key={label}"),
+                p,
+            );
             for (ck, cv) in cfg.as_object().unwrap() {
-                assert_eq!(&conf[ck], cv, "SR.create must return configuration key {ck:?}");
+                assert_eq!(
+                    &conf[ck], cv,
+                    "SR.create must return configuration key {ck:?}"
+                );
             }
-            let sr2 = h.vol("SR.attach", json!({"dbg": "t", "configuration": conf})).as_str().unwrap().to_string();
+            let sr2 = h
+                .vol("SR.attach", json!({"dbg": "t", "configuration": conf}))
+                .as_str()
+                .unwrap()
+                .to_string();
             let st = h.vol("SR.stat", json!({"dbg": "t", "sr": sr2}));
-            assert_eq!((&st["name"], &st["description"]), (&json!(x), &json!(x)), "SR.create {label}");
-            assert_eq!(h.vol("SR.destroy", json!({"dbg": "t", "sr": sr2})), Value::Null);
+            assert_eq!(
+                (&st["name"], &st["description"]),
+                (&json!(x), &json!(x)),
+                "SR.create {label}"
+            );
+            assert_eq!(
+                h.vol("SR.destroy", json!({"dbg": "t", "sr": sr2})),
+                Value::Null
+            );
         }
-        h.vol("Volume.set_name", json!({"dbg": "t", "sr": sr, "key": vk, "new_name": "v"}));
-        h.vol("Volume.set_description", json!({"dbg": "t", "sr": sr, "key": vk, "new_description": ""}));
+        h.vol(
+            "Volume.set_name",
+            json!({"dbg": "t", "sr": sr, "key": vk, "new_name": "v"}),
+        );
+        h.vol(
+            "Volume.set_description",
+            json!({"dbg": "t", "sr": sr, "key": vk, "new_description": ""}),
+        );
         t.unchanged("names", &label);
 
         // Volume.set / unset: k and v.
@@ -258,35 +405,70 @@ fn hostile_inputs_documented_errors_or_exact_round_trips() {
         let unset = json!({"dbg": "t", "sr": sr, "key": vk, "k": x});
         if bad_k {
             t.rejected("Volume.set", &format!("k={label}"), set, generic, INVALID);
-            t.rejected("Volume.unset", &format!("k={label}"), unset, generic, INVALID);
+            t.rejected(
+                "Volume.unset",
+                &format!("k={label}"),
+                unset,
+                generic,
+                INVALID,
+            );
         } else {
             t.accepted("Volume.set", &format!("k={label}"), set);
-            assert_eq!(keys_of(&h.stat(&sr, &vk)).get(&x), Some(&json!("val")), "k={label}");
+            assert_eq!(
+                keys_of(&h.stat(&sr, &vk)).get(&x),
+                Some(&json!("val")),
+                "k={label}"
+            );
             t.accepted("Volume.unset", &format!("k={label}"), unset);
-            assert!(!keys_of(&h.stat(&sr, &vk)).contains_key(&x), "unset k={label}");
+            assert!(
+                !keys_of(&h.stat(&sr, &vk)).contains_key(&x),
+                "unset k={label}"
+            );
         }
         let set = json!({"dbg": "t", "sr": sr, "key": vk, "k": "hostile", "v": x});
         if nul {
             t.rejected("Volume.set", "v=NUL", set, generic, INVALID);
         } else {
             t.accepted("Volume.set", &format!("v={label}"), set);
-            assert_eq!(keys_of(&h.stat(&sr, &vk)).get("hostile"), Some(&json!(x)), "v={label}");
-            h.vol("Volume.unset", json!({"dbg": "t", "sr": sr, "key": vk, "k": "hostile"}));
+            assert_eq!(
+                keys_of(&h.stat(&sr, &vk)).get("hostile"),
+                Some(&json!(x)),
+                "v={label}"
+            );
+            h.vol(
+                "Volume.unset",
+                json!({"dbg": "t", "sr": sr, "key": vk, "k": "hostile"}),
+            );
         }
         t.unchanged("set/unset", &label);
 
         // Configuration values of every key we read.
         if !x.is_empty() {
-            for ck in ["pool", "device", "provisioning", "volblocksize", "compression"] {
+            for ck in [
+                "pool",
+                "device",
+                "provisioning",
+                "volblocksize",
+                "compression",
+            ] {
                 let mut cfg = json!({"pool": pool});
                 if ck == "device" {
                     cfg = json!({});
                 }
                 cfg[ck] = json!(x);
                 let p = json!({"dbg": "t", "uuid": new_uuid(), "configuration": cfg, "name": "n", "description": ""});
-                t.rejected("SR.create", &format!("configuration {ck}={label}"), p, "SR_BACKEND_FAILURE_109", &["Invalid configuration"]);
+                t.rejected(
+                    "SR.create",
+                    &format!("configuration {ck}={label}"),
+                    p,
+                    "SR_BACKEND_FAILURE_109",
+                    &["Invalid configuration"],
+                );
             }
-            for cfg in [json!({"pool": x, "sr_uuid": new_uuid()}), json!({"pool": pool, "sr_uuid": x})] {
+            for cfg in [
+                json!({"pool": x, "sr_uuid": new_uuid()}),
+                json!({"pool": pool, "sr_uuid": x}),
+            ] {
                 // "a/b" is a well-formed parent dataset (pool "a"): attach tries to import that
                 // pool, which does not exist, and says so (the operational failure an SR whose
                 // disks are gone gives too).
@@ -295,7 +477,13 @@ fn hostile_inputs_documented_errors_or_exact_round_trips() {
                 } else {
                     ("SR_BACKEND_FAILURE_109", &["Invalid configuration"])
                 };
-                t.rejected("SR.attach", &format!("configuration {cfg}"), json!({"dbg": "t", "configuration": cfg}), code, p0);
+                t.rejected(
+                    "SR.attach",
+                    &format!("configuration {cfg}"),
+                    json!({"dbg": "t", "configuration": cfg}),
+                    code,
+                    p0,
+                );
             }
             let probe = json!({"dbg": "t", "configuration": {"pool": x}});
             if x == "a/b" {
@@ -304,27 +492,59 @@ fn hostile_inputs_documented_errors_or_exact_round_trips() {
                 assert_eq!(r, json!([]), "SR.probe of the absent a/b");
                 t.unchanged("SR.probe", "configuration pool=a/b");
             } else {
-                t.rejected("SR.probe", &format!("configuration pool={label}"), probe, "SR_BACKEND_FAILURE_109", &["Invalid configuration"]);
+                t.rejected(
+                    "SR.probe",
+                    &format!("configuration pool={label}"),
+                    probe,
+                    "SR_BACKEND_FAILURE_109",
+                    &["Invalid configuration"],
+                );
             }
             // The SR uuid of SR.create.
             let p = json!({"dbg": "t", "uuid": x, "configuration": {"pool": pool}, "name": "n", "description": ""});
-            t.rejected("SR.create", &format!("uuid={label}"), p, "SR_BACKEND_FAILURE_109", &["Invalid configuration"]);
+            t.rejected(
+                "SR.create",
+                &format!("uuid={label}"),
+                p,
+                "SR_BACKEND_FAILURE_109",
+                &["Invalid configuration"],
+            );
         }
 
         // Sizes given as hostile strings.
         let p = json!({"dbg": "t", "sr": sr, "name": "n", "description": "", "size": x, "sharable": false});
-        t.rejected("Volume.create", &format!("size={label}"), p, generic, &["TypeError"]);
+        t.rejected(
+            "Volume.create",
+            &format!("size={label}"),
+            p,
+            generic,
+            &["TypeError"],
+        );
         let p = json!({"dbg": "t", "sr": sr, "key": vk, "new_size": x});
-        t.rejected("Volume.resize", &format!("new_size={label}"), p, generic, &["TypeError"]);
+        t.rejected(
+            "Volume.resize",
+            &format!("new_size={label}"),
+            p,
+            generic,
+            &["TypeError"],
+        );
 
         // The datapath's uri and domain.
         for (m, p) in [
-            ("Datapath.attach", json!({"dbg": "t", "uri": x, "domain": "0"})),
-            ("Datapath.open", json!({"dbg": "t", "uri": x, "persistent": true})),
+            (
+                "Datapath.attach",
+                json!({"dbg": "t", "uri": x, "domain": "0"}),
+            ),
+            (
+                "Datapath.open",
+                json!({"dbg": "t", "uri": x, "persistent": true}),
+            ),
         ] {
             t.note(m, &format!("uri={label}"));
             match h.d.call(Plugin::Datapath, m, p) {
-                Err(DaemonError::Plugin { code, .. }) => assert!(code.starts_with(generic), "{m} uri={label}: {code}"),
+                Err(DaemonError::Plugin { code, .. }) => {
+                    assert!(code.starts_with(generic), "{m} uri={label}: {code}")
+                }
                 other => panic!("{m} uri={label}: {other:?}"),
             }
             t.errors += 1;
@@ -333,9 +553,21 @@ fn hostile_inputs_documented_errors_or_exact_round_trips() {
     }
 
     // Numeric sizes out of range.
-    for (label, n) in [("-1", json!(-1)), ("i64::MAX", json!(i64::MAX)), ("2^64", json!(u64::MAX))] {
-        let code = if label == "2^64" { generic } else { "SR_BACKEND_FAILURE_79" };
-        let p0: &[&str] = if label == "2^64" { &["TypeError"] } else { &["VDI Invalid size"] };
+    for (label, n) in [
+        ("-1", json!(-1)),
+        ("i64::MAX", json!(i64::MAX)),
+        ("2^64", json!(u64::MAX)),
+    ] {
+        let code = if label == "2^64" {
+            generic
+        } else {
+            "SR_BACKEND_FAILURE_79"
+        };
+        let p0: &[&str] = if label == "2^64" {
+            &["TypeError"]
+        } else {
+            &["VDI Invalid size"]
+        };
         let p = json!({"dbg": "t", "sr": sr, "name": "n", "description": "", "size": n, "sharable": false});
         t.rejected("Volume.create", &format!("size={label}"), p, code, p0);
         let p = json!({"dbg": "t", "sr": sr, "key": vk, "new_size": n});
@@ -368,19 +600,44 @@ fn hostile_inputs_documented_errors_or_exact_round_trips() {
         for spec in m.params() {
             let mut p = valid(m);
             p.as_object_mut().unwrap().remove(spec.name);
-            t.rejected(name, &format!("missing {}", spec.name), p, generic, &["UnmarshalException"]);
+            t.rejected(
+                name,
+                &format!("missing {}", spec.name),
+                p,
+                generic,
+                &["UnmarshalException"],
+            );
             for w in wrong_types(spec.ty) {
                 let mut p = valid(m);
                 p[spec.name] = w.clone();
-                t.rejected(name, &format!("{}={w}", spec.name), p, generic, &["TypeError"]);
+                t.rejected(
+                    name,
+                    &format!("{}={w}", spec.name),
+                    p,
+                    generic,
+                    &["TypeError"],
+                );
             }
             let mut p = valid(m);
             p[spec.name] = Value::Null;
-            t.rejected(name, &format!("{}=null", spec.name), p, generic, &["TypeError", "UnmarshalException"]);
+            t.rejected(
+                name,
+                &format!("{}=null", spec.name),
+                p,
+                generic,
+                &["TypeError", "UnmarshalException"],
+            );
         }
     }
-    for (m, p) in [("Plugin.query", json!({})), ("Plugin.diagnostics", json!({"dbg": 5}))] {
-        let p0: &[&str] = if p.get("dbg").is_some() { &["TypeError"] } else { &["UnmarshalException"] };
+    for (m, p) in [
+        ("Plugin.query", json!({})),
+        ("Plugin.diagnostics", json!({"dbg": 5})),
+    ] {
+        let p0: &[&str] = if p.get("dbg").is_some() {
+            &["TypeError"]
+        } else {
+            &["UnmarshalException"]
+        };
         t.rejected(m, &format!("{p}"), p, generic, p0);
     }
 
@@ -395,12 +652,22 @@ fn hostile_inputs_documented_errors_or_exact_round_trips() {
     let (errors, trips) = (t.errors, t.round_trips);
     assert_eq!(errors + trips, n);
     let list = t.inputs.join("\n");
-    std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/vm-results/hostile-inputs.txt"), format!("{list}\n")).ok();
+    std::fs::write(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../target/vm-results/hostile-inputs.txt"
+        ),
+        format!("{list}\n"),
+    )
+    .ok();
     record_result(
         "faults",
         &format!("hostile: {n} inputs over {m} methods: {errors} documented errors, {trips} exact round trips, pool unchanged after each"),
     );
     h.destroy(&sr, &vk);
     h.destroy(&sr, &sk);
-    assert_eq!(h.vol("SR.destroy", json!({"dbg": "t", "sr": sr})), Value::Null);
+    assert_eq!(
+        h.vol("SR.destroy", json!({"dbg": "t", "sr": sr})),
+        Value::Null
+    );
 }

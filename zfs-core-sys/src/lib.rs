@@ -16,7 +16,12 @@
 //! * [`zfs_cmd_t`] is hand-declared (OpenZFS does not ship `sys/zfs_ioctl.h`); it is only
 //!   used for the legacy `ZFS_IOC_SET_PROP` ioctl.
 
-#![allow(non_upper_case_globals, non_camel_case_types, non_snake_case, dead_code)]
+#![allow(
+    non_upper_case_globals,
+    non_camel_case_types,
+    non_snake_case,
+    dead_code
+)]
 #![allow(clippy::all)]
 
 include!(concat!(env!("OUT_DIR"), "/bindings.rs"));

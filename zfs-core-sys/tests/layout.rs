@@ -14,16 +14,31 @@ fn expectations() -> Vec<(&'static str, i128)> {
         ("sizeof(boolean_t)", size_of::<sys::boolean_t>() as i128),
         ("sizeof(uint_t)", size_of::<sys::uint_t>() as i128),
         ("sizeof(data_type_t)", size_of::<sys::data_type_t>() as i128),
-        ("sizeof(enum lzc_dataset_type)", size_of::<sys::lzc_dataset_type>() as i128),
-        ("sizeof(enum lzc_send_flags)", size_of::<sys::lzc_send_flags>() as i128),
+        (
+            "sizeof(enum lzc_dataset_type)",
+            size_of::<sys::lzc_dataset_type>() as i128,
+        ),
+        (
+            "sizeof(enum lzc_send_flags)",
+            size_of::<sys::lzc_send_flags>() as i128,
+        ),
         ("sizeof(zfs_ioc_t)", size_of::<sys::zfs_ioc_t>() as i128),
         ("B_TRUE", sys::B_TRUE as i128),
         ("B_FALSE", sys::B_FALSE as i128),
         ("LZC_DATSET_TYPE_ZFS", sys::LZC_DATSET_TYPE_ZFS as i128),
         ("LZC_DATSET_TYPE_ZVOL", sys::LZC_DATSET_TYPE_ZVOL as i128),
-        ("LZC_SEND_FLAG_EMBED_DATA", sys::LZC_SEND_FLAG_EMBED_DATA as i128),
-        ("LZC_SEND_FLAG_LARGE_BLOCK", sys::LZC_SEND_FLAG_LARGE_BLOCK as i128),
-        ("LZC_SEND_FLAG_COMPRESS", sys::LZC_SEND_FLAG_COMPRESS as i128),
+        (
+            "LZC_SEND_FLAG_EMBED_DATA",
+            sys::LZC_SEND_FLAG_EMBED_DATA as i128,
+        ),
+        (
+            "LZC_SEND_FLAG_LARGE_BLOCK",
+            sys::LZC_SEND_FLAG_LARGE_BLOCK as i128,
+        ),
+        (
+            "LZC_SEND_FLAG_COMPRESS",
+            sys::LZC_SEND_FLAG_COMPRESS as i128,
+        ),
         ("LZC_SEND_FLAG_RAW", sys::LZC_SEND_FLAG_RAW as i128),
         ("NV_UNIQUE_NAME", sys::NV_UNIQUE_NAME as i128),
         ("NV_ENCODE_NATIVE", sys::NV_ENCODE_NATIVE as i128),
@@ -33,31 +48,71 @@ fn expectations() -> Vec<(&'static str, i128)> {
         ("DATA_TYPE_UINT64", sys::DATA_TYPE_UINT64 as i128),
         ("DATA_TYPE_STRING", sys::DATA_TYPE_STRING as i128),
         ("DATA_TYPE_NVLIST", sys::DATA_TYPE_NVLIST as i128),
-        ("DATA_TYPE_BOOLEAN_VALUE", sys::DATA_TYPE_BOOLEAN_VALUE as i128),
+        (
+            "DATA_TYPE_BOOLEAN_VALUE",
+            sys::DATA_TYPE_BOOLEAN_VALUE as i128,
+        ),
         ("DATA_TYPE_UINT8_ARRAY", sys::DATA_TYPE_UINT8_ARRAY as i128),
-        ("DATA_TYPE_UINT64_ARRAY", sys::DATA_TYPE_UINT64_ARRAY as i128),
-        ("DATA_TYPE_STRING_ARRAY", sys::DATA_TYPE_STRING_ARRAY as i128),
-        ("DATA_TYPE_NVLIST_ARRAY", sys::DATA_TYPE_NVLIST_ARRAY as i128),
-        ("ZFS_MAX_DATASET_NAME_LEN", sys::ZFS_MAX_DATASET_NAME_LEN as i128),
-        ("ZCP_DEFAULT_INSTRLIMIT", sys::ZCP_DEFAULT_INSTRLIMIT as i128),
+        (
+            "DATA_TYPE_UINT64_ARRAY",
+            sys::DATA_TYPE_UINT64_ARRAY as i128,
+        ),
+        (
+            "DATA_TYPE_STRING_ARRAY",
+            sys::DATA_TYPE_STRING_ARRAY as i128,
+        ),
+        (
+            "DATA_TYPE_NVLIST_ARRAY",
+            sys::DATA_TYPE_NVLIST_ARRAY as i128,
+        ),
+        (
+            "ZFS_MAX_DATASET_NAME_LEN",
+            sys::ZFS_MAX_DATASET_NAME_LEN as i128,
+        ),
+        (
+            "ZCP_DEFAULT_INSTRLIMIT",
+            sys::ZCP_DEFAULT_INSTRLIMIT as i128,
+        ),
         ("ZCP_MAX_INSTRLIMIT", sys::ZCP_MAX_INSTRLIMIT as i128),
         ("ZCP_DEFAULT_MEMLIMIT", sys::ZCP_DEFAULT_MEMLIMIT as i128),
         ("ZCP_MAX_MEMLIMIT", sys::ZCP_MAX_MEMLIMIT as i128),
         ("ZFS_IOC_SET_PROP", sys::ZFS_IOC_SET_PROP as i128),
         ("ZFS_IOC_OBJSET_STATS", sys::ZFS_IOC_OBJSET_STATS as i128),
-        ("ZFS_ERR_CHECKPOINT_EXISTS", sys::ZFS_ERR_CHECKPOINT_EXISTS as i128),
-        ("ZFS_ERR_IOC_CMD_UNAVAIL", sys::ZFS_ERR_IOC_CMD_UNAVAIL as i128),
-        ("ZFS_ERR_IOC_ARG_UNAVAIL", sys::ZFS_ERR_IOC_ARG_UNAVAIL as i128),
-        ("ZFS_ERR_IOC_ARG_REQUIRED", sys::ZFS_ERR_IOC_ARG_REQUIRED as i128),
-        ("ZFS_ERR_IOC_ARG_BADTYPE", sys::ZFS_ERR_IOC_ARG_BADTYPE as i128),
+        (
+            "ZFS_ERR_CHECKPOINT_EXISTS",
+            sys::ZFS_ERR_CHECKPOINT_EXISTS as i128,
+        ),
+        (
+            "ZFS_ERR_IOC_CMD_UNAVAIL",
+            sys::ZFS_ERR_IOC_CMD_UNAVAIL as i128,
+        ),
+        (
+            "ZFS_ERR_IOC_ARG_UNAVAIL",
+            sys::ZFS_ERR_IOC_ARG_UNAVAIL as i128,
+        ),
+        (
+            "ZFS_ERR_IOC_ARG_REQUIRED",
+            sys::ZFS_ERR_IOC_ARG_REQUIRED as i128,
+        ),
+        (
+            "ZFS_ERR_IOC_ARG_BADTYPE",
+            sys::ZFS_ERR_IOC_ARG_BADTYPE as i128,
+        ),
         ("ZFS_ERR_BADPROP", sys::ZFS_ERR_BADPROP as i128),
     ]
 }
 
 fn pkg_config(arg: &str) -> Vec<String> {
-    let out = Command::new("pkg-config").args([arg, "libzfs_core"]).output().expect("pkg-config");
+    let out = Command::new("pkg-config")
+        .args([arg, "libzfs_core"])
+        .output()
+        .expect("pkg-config");
     assert!(out.status.success(), "pkg-config {arg} libzfs_core failed");
-    String::from_utf8(out.stdout).unwrap().split_whitespace().map(String::from).collect()
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .map(String::from)
+        .collect()
 }
 
 #[test]
@@ -69,7 +124,9 @@ fn bindgen_layout_matches_the_c_compiler() {
         "#include <stdio.h>\n#include <libzfs_core.h>\n#include <libnvpair.h>\n#include <sys/fs/zfs.h>\nint main(void) {\n",
     );
     for (expr, _) in &exp {
-        src.push_str(&format!("  printf(\"%s %lld\\n\", \"{expr}\", (long long)({expr}));\n"));
+        src.push_str(&format!(
+            "  printf(\"%s %lld\\n\", \"{expr}\", (long long)({expr}));\n"
+        ));
     }
     src.push_str("  return 0;\n}\n");
     let c_file = dir.join("probe.c");
@@ -101,7 +158,11 @@ fn bindgen_layout_matches_the_c_compiler() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     assert!(bad.is_empty(), "layout mismatches: {bad:#?}");
-    eprintln!("{} sizes/constants match the C headers (OpenZFS {})", exp.len(), sys::HEADER_VERSION);
+    eprintln!(
+        "{} sizes/constants match the C headers (OpenZFS {})",
+        exp.len(),
+        sys::HEADER_VERSION
+    );
 }
 
 /// The hand-declared zfs_cmd_t must keep the size the kernel copies in.
@@ -109,6 +170,9 @@ fn bindgen_layout_matches_the_c_compiler() {
 fn zfs_cmd_layout() {
     assert_eq!(std::mem::size_of::<sys::zfs_cmd_t>(), 13744);
     assert_eq!(std::mem::offset_of!(sys::zfs_cmd_t, zc_nvlist_src), 4096);
-    assert_eq!(std::mem::offset_of!(sys::zfs_cmd_t, zc_nvlist_dst_size), 4120);
+    assert_eq!(
+        std::mem::offset_of!(sys::zfs_cmd_t, zc_nvlist_dst_size),
+        4120
+    );
     assert_eq!(std::mem::offset_of!(sys::zfs_cmd_t, zc_cookie), 12616);
 }

@@ -30,7 +30,10 @@ impl TestPool {
         let file = format!("/var/tmp/{name}.vdev");
         let f = std::fs::File::create(&file).unwrap();
         f.set_len(256 << 20).unwrap();
-        run("zpool", &["create", "-f", "-O", "mountpoint=none", &name, &file]);
+        run(
+            "zpool",
+            &["create", "-f", "-O", "mountpoint=none", &name, &file],
+        );
         TestPool { name, file }
     }
     fn ds(&self, rel: &str) -> String {
@@ -40,7 +43,9 @@ impl TestPool {
 
 impl Drop for TestPool {
     fn drop(&mut self) {
-        let _ = Command::new("zpool").args(["destroy", "-f", &self.name]).status();
+        let _ = Command::new("zpool")
+            .args(["destroy", "-f", &self.name])
+            .status();
         let _ = std::fs::remove_file(&self.file);
     }
 }
@@ -64,11 +69,17 @@ struct Nv(*mut sys::nvlist_t);
 impl Nv {
     fn new() -> Nv {
         let mut p = ptr::null_mut();
-        assert_eq!(unsafe { sys::nvlist_alloc(&mut p, sys::NV_UNIQUE_NAME, 0) }, 0);
+        assert_eq!(
+            unsafe { sys::nvlist_alloc(&mut p, sys::NV_UNIQUE_NAME, 0) },
+            0
+        );
         Nv(p)
     }
     fn u64(self, k: &str, v: u64) -> Nv {
-        assert_eq!(unsafe { sys::nvlist_add_uint64(self.0, c(k).as_ptr(), v) }, 0);
+        assert_eq!(
+            unsafe { sys::nvlist_add_uint64(self.0, c(k).as_ptr(), v) },
+            0
+        );
         self
     }
     fn flag(self, k: &str) -> Nv {
@@ -77,18 +88,28 @@ impl Nv {
     }
     fn bool_value(self, k: &str, v: bool) -> Nv {
         let v = if v { sys::B_TRUE } else { sys::B_FALSE };
-        assert_eq!(unsafe { sys::nvlist_add_boolean_value(self.0, c(k).as_ptr(), v) }, 0);
+        assert_eq!(
+            unsafe { sys::nvlist_add_boolean_value(self.0, c(k).as_ptr(), v) },
+            0
+        );
         self
     }
     fn string(self, k: &str, v: &str) -> Nv {
-        assert_eq!(unsafe { sys::nvlist_add_string(self.0, c(k).as_ptr(), c(v).as_ptr()) }, 0);
+        assert_eq!(
+            unsafe { sys::nvlist_add_string(self.0, c(k).as_ptr(), c(v).as_ptr()) },
+            0
+        );
         self
     }
     fn keys(&self) -> Vec<String> {
         let mut out = vec![];
         let mut p = unsafe { sys::nvlist_next_nvpair(self.0, ptr::null_mut()) };
         while !p.is_null() {
-            out.push(unsafe { CStr::from_ptr(sys::nvpair_name(p)) }.to_string_lossy().into_owned());
+            out.push(
+                unsafe { CStr::from_ptr(sys::nvpair_name(p)) }
+                    .to_string_lossy()
+                    .into_owned(),
+            );
             p = unsafe { sys::nvlist_next_nvpair(self.0, p) };
         }
         out
@@ -103,7 +124,11 @@ impl Drop for Nv {
 }
 
 fn init() {
-    assert_eq!(unsafe { sys::libzfs_core_init() }, 0, "libzfs_core_init failed");
+    assert_eq!(
+        unsafe { sys::libzfs_core_init() },
+        0,
+        "libzfs_core_init failed"
+    );
 }
 
 fn exists(name: &str) -> bool {
@@ -112,7 +137,15 @@ fn exists(name: &str) -> bool {
 
 fn create_zvol(name: &str, size: u64) -> i32 {
     let props = Nv::new().u64("volsize", size).u64("volblocksize", 16384);
-    unsafe { sys::lzc_create(c(name).as_ptr(), sys::LZC_DATSET_TYPE_ZVOL, props.0, ptr::null_mut(), 0) }
+    unsafe {
+        sys::lzc_create(
+            c(name).as_ptr(),
+            sys::LZC_DATSET_TYPE_ZVOL,
+            props.0,
+            ptr::null_mut(),
+            0,
+        )
+    }
 }
 
 fn snapshot(name: &str) -> (i32, Nv) {
@@ -139,7 +172,11 @@ fn init_reports_zfs_and_header_version() {
     let _ = NEEDS_ZFS;
     init();
     let v = std::fs::read_to_string("/sys/module/zfs/version").unwrap();
-    eprintln!("kernel module zfs {} ; bindings from headers {}", v.trim(), sys::HEADER_VERSION);
+    eprintln!(
+        "kernel module zfs {} ; bindings from headers {}",
+        v.trim(),
+        sys::HEADER_VERSION
+    );
     assert!(v.starts_with("2."), "unexpected module version {v}");
     unsafe { sys::libzfs_core_fini() };
 }
@@ -156,7 +193,10 @@ fn zvol_lifecycle_create_snapshot_clone_promote_destroy() {
     let waited = wait_for(&link).unwrap_or_else(|| panic!("{link} did not appear within 20 s"));
     let target = std::fs::canonicalize(&link).unwrap();
     eprintln!("{link} -> {} after {waited:?}", target.display());
-    assert!(target.to_string_lossy().starts_with("/dev/zd"), "{link} -> {target:?}");
+    assert!(
+        target.to_string_lossy().starts_with("/dev/zd"),
+        "{link} -> {target:?}"
+    );
 
     let snap = format!("{vol}@s1");
     let (rc, errs) = snapshot(&snap);
@@ -166,12 +206,18 @@ fn zvol_lifecycle_create_snapshot_clone_promote_destroy() {
 
     let clone = pool.ds("clone");
     let props = Nv::new();
-    assert_eq!(unsafe { sys::lzc_clone(c(&clone).as_ptr(), c(&snap).as_ptr(), props.0) }, 0);
+    assert_eq!(
+        unsafe { sys::lzc_clone(c(&clone).as_ptr(), c(&snap).as_ptr(), props.0) },
+        0
+    );
     assert!(exists(&clone));
 
     // Promote moves s1 to the clone; the old parent becomes its dependent.
     let mut buf = [0 as std::os::raw::c_char; 256];
-    assert_eq!(unsafe { sys::lzc_promote(c(&clone).as_ptr(), buf.as_mut_ptr(), buf.len() as i32) }, 0);
+    assert_eq!(
+        unsafe { sys::lzc_promote(c(&clone).as_ptr(), buf.as_mut_ptr(), buf.len() as i32) },
+        0
+    );
     assert!(exists(&format!("{clone}@s1")));
     assert!(!exists(&snap));
     let origin = run("zfs", &["get", "-H", "-o", "value", "origin", &vol]);
@@ -182,7 +228,10 @@ fn zvol_lifecycle_create_snapshot_clone_promote_destroy() {
     assert!(!exists(&vol));
     let snaps = Nv::new().flag(&format!("{clone}@s1"));
     let mut errlist = ptr::null_mut();
-    assert_eq!(unsafe { sys::lzc_destroy_snaps(snaps.0, 0, &mut errlist) }, 0);
+    assert_eq!(
+        unsafe { sys::lzc_destroy_snaps(snaps.0, 0, &mut errlist) },
+        0
+    );
     drop(Nv(errlist));
     assert_eq!(unsafe { sys::lzc_destroy(c(&clone).as_ptr()) }, 0);
     assert!(!exists(&clone));
@@ -219,13 +268,19 @@ fn nosync_channel_program_lists_children() {
     let out = Nv(out);
     assert_eq!(rc, 0);
     let mut ret = ptr::null_mut();
-    assert_eq!(unsafe { sys::nvlist_lookup_nvlist(out.0, c("return").as_ptr(), &mut ret) }, 0);
+    assert_eq!(
+        unsafe { sys::nvlist_lookup_nvlist(out.0, c("return").as_ptr(), &mut ret) },
+        0
+    );
     let ret = std::mem::ManuallyDrop::new(Nv(ret)); // borrowed from `out`
     let mut keys = ret.keys();
     keys.sort();
     assert_eq!(keys, vec![pool.ds("a"), pool.ds("b"), pool.ds("c")]);
     let mut size: i64 = 0;
-    assert_eq!(unsafe { sys::nvlist_lookup_int64(ret.0, c(&pool.ds("a")).as_ptr(), &mut size) }, 0);
+    assert_eq!(
+        unsafe { sys::nvlist_lookup_int64(ret.0, c(&pool.ds("a")).as_ptr(), &mut size) },
+        0
+    );
     assert_eq!(size, 8 << 20);
 }
 
@@ -239,7 +294,10 @@ fn errors_come_back_as_errno() {
     // EEXIST: create over an existing dataset.
     assert_eq!(create_zvol(&vol, 8 << 20), libc::EEXIST);
     // ENOENT: destroy of a missing dataset; snapshot of a missing dataset, with errlist.
-    assert_eq!(unsafe { sys::lzc_destroy(c(&pool.ds("nope")).as_ptr()) }, libc::ENOENT);
+    assert_eq!(
+        unsafe { sys::lzc_destroy(c(&pool.ds("nope")).as_ptr()) },
+        libc::ENOENT
+    );
     let (rc, errs) = snapshot(&pool.ds("nope@s"));
     assert_eq!(rc, libc::ENOENT);
     assert_eq!(errs.keys(), vec![pool.ds("nope@s")]);
@@ -248,10 +306,22 @@ fn errors_come_back_as_errno() {
     assert_eq!(unsafe { sys::lzc_destroy(c(&vol).as_ptr()) }, libc::EBUSY);
     // EEXIST: a snapshot with a clone cannot be destroyed (without defer).
     let props = Nv::new();
-    assert_eq!(unsafe { sys::lzc_clone(c(&pool.ds("cl")).as_ptr(), c(&format!("{vol}@s1")).as_ptr(), props.0) }, 0);
+    assert_eq!(
+        unsafe {
+            sys::lzc_clone(
+                c(&pool.ds("cl")).as_ptr(),
+                c(&format!("{vol}@s1")).as_ptr(),
+                props.0,
+            )
+        },
+        0
+    );
     let snaps = Nv::new().flag(&format!("{vol}@s1"));
     let mut errlist = ptr::null_mut();
-    assert_eq!(unsafe { sys::lzc_destroy_snaps(snaps.0, 0, &mut errlist) }, libc::EEXIST);
+    assert_eq!(
+        unsafe { sys::lzc_destroy_snaps(snaps.0, 0, &mut errlist) },
+        libc::EEXIST
+    );
     drop(Nv(errlist));
     // EINVAL: volsize not a multiple of volblocksize.
     assert_eq!(create_zvol(&pool.ds("odd"), (8 << 20) + 1), libc::EINVAL);

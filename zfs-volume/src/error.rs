@@ -198,7 +198,9 @@ pub enum Error {
     #[error("SR {0} does not exist (is its pool imported?)")]
     SrNotFound(String),
     /// A dataset lacks our SR marker: we never touch it.
-    #[error("{0} is not an xapi-zvol SR dataset (no xapi-zvol marker property); refusing to touch it")]
+    #[error(
+        "{0} is not an xapi-zvol SR dataset (no xapi-zvol marker property); refusing to touch it"
+    )]
     NotOurs(String),
     /// Shrinking a volume was requested.
     #[error("cannot shrink volume {key} from {current} to {requested} bytes: zvols only grow (shrinking would destroy data)")]
@@ -279,24 +281,47 @@ fn fmt_items(op: Op, items: &[(String, Errno)]) -> String {
     }
     // Each item's errno read in the light of the operation ("has dependent clones", not
     // the generic "dataset already exists").
-    let list: Vec<String> = items.iter().map(|(n, e)| format!("{n}: {}", reason(op, *e))).collect();
+    let list: Vec<String> = items
+        .iter()
+        .map(|(n, e)| format!("{n}: {}", reason(op, *e)))
+        .collect();
     format!(" [{}]", list.join("; "))
 }
 
 impl Error {
     /// A failed ZFS call, with the standard reason for `op` and `errno`.
     pub fn zfs(op: Op, target: impl Into<String>, errno: Errno) -> Error {
-        Error::Zfs { op, target: target.into(), errno, reason: reason(op, errno), items: vec![] }
+        Error::Zfs {
+            op,
+            target: target.into(),
+            errno,
+            reason: reason(op, errno),
+            items: vec![],
+        }
     }
 
     /// A failed ZFS call with per-item errors (e.g. lzc_snapshot's errlist).
-    pub fn zfs_items(op: Op, target: impl Into<String>, errno: Errno, items: Vec<(String, Errno)>) -> Error {
-        Error::Zfs { op, target: target.into(), errno, reason: reason(op, errno), items }
+    pub fn zfs_items(
+        op: Op,
+        target: impl Into<String>,
+        errno: Errno,
+        items: Vec<(String, Errno)>,
+    ) -> Error {
+        Error::Zfs {
+            op,
+            target: target.into(),
+            errno,
+            reason: reason(op, errno),
+            items,
+        }
     }
 
     /// An invalid argument.
     pub fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Error {
-        Error::Invalid { what: what.into(), reason: reason.into() }
+        Error::Invalid {
+            what: what.into(),
+            reason: reason.into(),
+        }
     }
 
     /// The errno behind a ZFS or channel-program failure.
@@ -310,7 +335,10 @@ impl Error {
     /// The pool a ZFS or channel-program failure happened in.
     pub fn pool(&self) -> Option<&str> {
         match self {
-            Error::Zfs { target, .. } => target.split(['/', '@', '#']).next().filter(|p| !p.is_empty()),
+            Error::Zfs { target, .. } => target
+                .split(['/', '@', '#'])
+                .next()
+                .filter(|p| !p.is_empty()),
             Error::Program { pool, .. } => Some(pool),
             _ => None,
         }
@@ -329,16 +357,25 @@ mod tests {
     #[test]
     fn messages_name_the_problem() {
         let e = Error::zfs(Op::Destroy, "tank/x", Errno(libc::EBUSY));
-        assert_eq!(e.to_string(), "cannot destroy tank/x: it has snapshots, holds, or is open (in use) (EBUSY)");
+        assert_eq!(
+            e.to_string(),
+            "cannot destroy tank/x: it has snapshots, holds, or is open (in use) (EBUSY)"
+        );
         let e = Error::zfs_items(
             Op::Snapshot,
             "tank/a@s",
             Errno(libc::ENOENT),
             vec![("tank/a@s".into(), Errno(libc::ENOENT))],
         );
-        assert!(e.to_string().ends_with("[tank/a@s: dataset does not exist]"), "{e}");
+        assert!(
+            e.to_string()
+                .ends_with("[tank/a@s: dataset does not exist]"),
+            "{e}"
+        );
         let e = Error::zfs(Op::Init, "/dev/zfs", Errno(libc::ENOENT));
         assert!(e.to_string().contains("modprobe zfs"));
-        assert!(Error::zfs(Op::Create, "p/x", Errno(1029)).to_string().contains("ZFS_ERR_IOC_CMD_UNAVAIL"));
+        assert!(Error::zfs(Op::Create, "p/x", Errno(1029))
+            .to_string()
+            .contains("ZFS_ERR_IOC_CMD_UNAVAIL"));
     }
 }

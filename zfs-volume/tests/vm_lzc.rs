@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use support::*;
 use zfs_volume::lzc::reservation::thick_refreservation;
 use zfs_volume::lzc::{
-    module_version, parse_version, Compression, Limits, NvList, NvValue, PoolHealth, Program, PropValue, Props,
-    SendFlags, TopVdev, VolMode, VolumeSpec,
+    module_version, parse_version, Compression, Limits, NvList, NvValue, PoolHealth, Program,
+    PropValue, Props, SendFlags, TopVdev, VolMode, VolumeSpec,
 };
 use zfs_volume::{Errno, Error, Zfs};
 
@@ -44,12 +44,18 @@ impl std::ops::Deref for Pool {
 
 fn pool(tag: &str, mib: u64) -> Pool {
     let g = SERIAL.read().unwrap_or_else(|e| e.into_inner());
-    Pool { p: TestPool::new(tag, mib), _g: g }
+    Pool {
+        p: TestPool::new(tag, mib),
+        _g: g,
+    }
 }
 
 fn layout(tag: &str, mib: u64, opts: &[&str], kind: &[&str], n: usize) -> Pool {
     let g = SERIAL.read().unwrap_or_else(|e| e.into_inner());
-    Pool { p: TestPool::with_options(tag, mib, opts, kind, n), _g: g }
+    Pool {
+        p: TestPool::with_options(tag, mib, opts, kind, n),
+        _g: g,
+    }
 }
 
 fn zfs() -> &'static Zfs {
@@ -61,12 +67,23 @@ fn zfs() -> &'static Zfs {
 #[track_caller]
 fn expect_err<T: std::fmt::Debug>(r: zfs_volume::Result<T>, errno: i32, words: &[&str]) -> Error {
     let e = match r {
-        Ok(v) => panic!("expected {} but the call succeeded: {v:?}", Errno(errno).name()),
+        Ok(v) => panic!(
+            "expected {} but the call succeeded: {v:?}",
+            Errno(errno).name()
+        ),
         Err(e) => e,
     };
     let msg = e.to_string();
-    assert!(e.is_errno(errno), "expected {}, got {:?}: {msg}", Errno(errno).name(), e.errno());
-    assert!(msg.contains(&Errno(errno).name()), "message does not show the errno name: {msg}");
+    assert!(
+        e.is_errno(errno),
+        "expected {}, got {:?}: {msg}",
+        Errno(errno).name(),
+        e.errno()
+    );
+    assert!(
+        msg.contains(&Errno(errno).name()),
+        "message does not show the errno name: {msg}"
+    );
     for w in words {
         assert!(msg.contains(w), "message does not contain {w:?}: {msg}");
     }
@@ -83,7 +100,9 @@ fn items(e: &Error) -> Vec<(String, Errno)> {
 }
 
 fn settle() {
-    let _ = Command::new("udevadm").args(["settle", "-t", "20"]).status();
+    let _ = Command::new("udevadm")
+        .args(["settle", "-t", "20"])
+        .status();
 }
 
 /// Size in bytes of the zvol's block device, from /sys/block/zdN/size.
@@ -98,7 +117,10 @@ fn dev_size(ds: &str) -> u64 {
 /// Read 4 KiB at `off` with O_DIRECT (no page cache: what the zvol holds now).
 fn read_direct(ds: &str, off: u64) -> Vec<u8> {
     let p = wait_dev(ds);
-    let f = open_retry(&p, OpenOptions::new().read(true).custom_flags(libc::O_DIRECT));
+    let f = open_retry(
+        &p,
+        OpenOptions::new().read(true).custom_flags(libc::O_DIRECT),
+    );
     let mut v = vec![0u8; 8192];
     let a = v.as_ptr().align_offset(4096);
     f.read_exact_at(&mut v[a..a + 4096], off).unwrap();
@@ -129,7 +151,10 @@ fn get_is_one_handle_and_exists_sees_datasets_snapshots() {
     let p = pool("ex", 256);
     let a = Zfs::get().unwrap();
     let b = Zfs::get().unwrap();
-    assert!(std::ptr::eq(a, b), "Zfs::get must return the one process-wide handle");
+    assert!(
+        std::ptr::eq(a, b),
+        "Zfs::get must return the one process-wide handle"
+    );
     let z = zfs();
     assert!(z.exists(&p.name), "pool root");
     assert!(!z.exists(&p.ds("nope")));
@@ -153,18 +178,34 @@ fn create_volume_thin_has_no_refreservation_and_a_device() {
     let p = pool("cvt", 256);
     let v = p.ds("thin");
     zfs()
-        .create_volume(&v, &VolumeSpec::new(64 * MIB).volblocksize(16384).props(Props::new().user("xz:k", "val")))
+        .create_volume(
+            &v,
+            &VolumeSpec::new(64 * MIB)
+                .volblocksize(16384)
+                .props(Props::new().user("xz:k", "val")),
+        )
         .unwrap();
-    assert_eq!(zfs_get(&v, "refreservation"), "0", "lzc_create makes sparse volumes");
+    assert_eq!(
+        zfs_get(&v, "refreservation"),
+        "0",
+        "lzc_create makes sparse volumes"
+    );
     assert_eq!(zfs_get(&v, "volsize"), (64 * MIB).to_string());
     assert_eq!(zfs_get(&v, "volblocksize"), "16384");
     assert_eq!(zfs_get(&v, "xz:k"), "val");
-    assert!(std::path::Path::new(&wait_dev(&v)).exists(), "/dev/zvol link");
+    assert!(
+        std::path::Path::new(&wait_dev(&v)).exists(),
+        "/dev/zvol link"
+    );
     assert_eq!(dev_size(&v), 64 * MIB);
     // The default block size is the kernel's (8K on 2.1, 16K from 2.2).
     let d = p.ds("dflt");
     zfs().create_volume(&d, &VolumeSpec::new(8 * MIB)).unwrap();
-    let want = if zfs_version() >= (2, 2, 0) { "16384" } else { "8192" };
+    let want = if zfs_version() >= (2, 2, 0) {
+        "16384"
+    } else {
+        "8192"
+    };
     assert_eq!(zfs_get(&d, "volblocksize"), want);
 }
 
@@ -175,11 +216,22 @@ fn create_volume_thick_sets_the_refreservation() {
     let v = p.ds("thick");
     let st = zfs().pool_status(&p.name).unwrap();
     let r = thick_refreservation(64 * MIB, 8192, &st.top_vdevs(), 1);
-    zfs().create_volume(&v, &VolumeSpec::new(64 * MIB).volblocksize(8192).refreservation(r)).unwrap();
+    zfs()
+        .create_volume(
+            &v,
+            &VolumeSpec::new(64 * MIB)
+                .volblocksize(8192)
+                .refreservation(r),
+        )
+        .unwrap();
     assert_eq!(zfs_get(&v, "refreservation"), r.to_string());
     let by_resv: u64 = zfs_get(&v, "usedbyrefreservation").parse().unwrap();
     let by_data: u64 = zfs_get(&v, "usedbydataset").parse().unwrap();
-    assert_eq!(by_resv + by_data, r, "the reservation covers the data written so far");
+    assert_eq!(
+        by_resv + by_data,
+        r,
+        "the reservation covers the data written so far"
+    );
 }
 
 #[test]
@@ -189,11 +241,23 @@ fn create_volume_errors() {
     let z = zfs();
     let v = p.ds("v");
     z.create_volume(&v, &VolumeSpec::new(16 * MIB)).unwrap();
-    expect_err(z.create_volume(&v, &VolumeSpec::new(16 * MIB)), libc::EEXIST, &[&v, "exists"]);
+    expect_err(
+        z.create_volume(&v, &VolumeSpec::new(16 * MIB)),
+        libc::EEXIST,
+        &[&v, "exists"],
+    );
     let orphan = p.ds("nope/v");
-    expect_err(z.create_volume(&orphan, &VolumeSpec::new(16 * MIB)), libc::ENOENT, &[&orphan, "parent"]);
+    expect_err(
+        z.create_volume(&orphan, &VolumeSpec::new(16 * MIB)),
+        libc::ENOENT,
+        &[&orphan, "parent"],
+    );
     let bad = p.ds("badbs");
-    expect_err(z.create_volume(&bad, &VolumeSpec::new(16 * MIB).volblocksize(3000)), libc::EDOM, &[&bad, "volblocksize"]);
+    expect_err(
+        z.create_volume(&bad, &VolumeSpec::new(16 * MIB).volblocksize(3000)),
+        libc::EDOM,
+        &[&bad, "volblocksize"],
+    );
     let odd = p.ds("odd");
     expect_err(
         z.create_volume(&odd, &VolumeSpec::new(16 * MIB + 512).volblocksize(8192)),
@@ -202,7 +266,11 @@ fn create_volume_errors() {
     );
     // Too big a reservation for the pool.
     let big = p.ds("big");
-    expect_err(z.create_volume(&big, &VolumeSpec::new(GIB).refreservation(GIB + 64 * MIB)), libc::ENOSPC, &[&big]);
+    expect_err(
+        z.create_volume(&big, &VolumeSpec::new(GIB).refreservation(GIB + 64 * MIB)),
+        libc::ENOSPC,
+        &[&big],
+    );
     // Refused before reaching ZFS.
     match z.create_volume(&p.ds("zero"), &VolumeSpec::new(0)) {
         Err(Error::Invalid { .. }) => {}
@@ -212,7 +280,10 @@ fn create_volume_errors() {
     // device can make that destroy fail, which create_volume then finishes.
     let bp = p.ds("badprop");
     expect_err(
-        z.create_volume(&bp, &VolumeSpec::new(16 * MIB).props(Props::new().u64("volmode", 77))),
+        z.create_volume(
+            &bp,
+            &VolumeSpec::new(16 * MIB).props(Props::new().u64("volmode", 77)),
+        ),
         zfs_core_sys::ZFS_ERR_BADPROP as i32,
         &[&bp],
     );
@@ -227,17 +298,37 @@ fn create_filesystem_success_and_errors() {
     let p = pool("cfs", 256);
     let z = zfs();
     let f = p.ds("sr");
-    z.create_filesystem(&f, &Props::new().user("xz:marker", "1").compression(Compression::Lz4)).unwrap();
+    z.create_filesystem(
+        &f,
+        &Props::new()
+            .user("xz:marker", "1")
+            .compression(Compression::Lz4),
+    )
+    .unwrap();
     assert_eq!(zfs_get(&f, "type"), "filesystem");
     assert_eq!(zfs_get(&f, "xz:marker"), "1");
     assert_eq!(zfs_get(&f, "compression"), "lz4");
-    assert_eq!(zfs_get(&f, "mountpoint"), "none", "inherited from the pool root");
-    expect_err(z.create_filesystem(&f, &Props::new()), libc::EEXIST, &[&f, "exists"]);
+    assert_eq!(
+        zfs_get(&f, "mountpoint"),
+        "none",
+        "inherited from the pool root"
+    );
+    expect_err(
+        z.create_filesystem(&f, &Props::new()),
+        libc::EEXIST,
+        &[&f, "exists"],
+    );
     let orphan = p.ds("a/b/c");
-    expect_err(z.create_filesystem(&orphan, &Props::new()), libc::ENOENT, &[&orphan, "parent"]);
+    expect_err(
+        z.create_filesystem(&orphan, &Props::new()),
+        libc::ENOENT,
+        &[&orphan, "parent"],
+    );
     // A bad property value fails the create and leaves nothing behind.
     let bp = p.ds("badprop");
-    let e = z.create_filesystem(&bp, &Props::new().u64("compression", 999)).unwrap_err();
+    let e = z
+        .create_filesystem(&bp, &Props::new().u64("compression", 999))
+        .unwrap_err();
     eprintln!("bad compression at create: {e} ({:?})", e.errno());
     assert!(e.to_string().contains(&bp), "{e}");
     assert!(e.errno().is_some(), "{e:?}");
@@ -256,12 +347,20 @@ fn snapshot_batch_is_one_txg_with_user_props() {
     vol(&a, 16 * MIB);
     fs(&b);
     let (sa, sb) = (format!("{a}@s1"), format!("{b}@s1"));
-    z.snapshot(&[&sa, &sb], &[("xz:why", "backup"), ("xz:n", "2")]).unwrap();
-    assert_eq!(zfs_get(&sa, "createtxg"), zfs_get(&sb, "createtxg"), "one txg for the whole batch");
+    z.snapshot(&[&sa, &sb], &[("xz:why", "backup"), ("xz:n", "2")])
+        .unwrap();
+    assert_eq!(
+        zfs_get(&sa, "createtxg"),
+        zfs_get(&sb, "createtxg"),
+        "one txg for the whole batch"
+    );
     for s in [&sa, &sb] {
         assert_eq!(zfs_get(s, "xz:why"), "backup");
         assert_eq!(zfs_get(s, "xz:n"), "2");
-        assert_eq!(run("zfs", &["get", "-H", "-o", "source", "xz:why", s]).trim(), "local");
+        assert_eq!(
+            run("zfs", &["get", "-H", "-o", "source", "xz:why", s]).trim(),
+            "local"
+        );
     }
     // An empty batch is a no-op.
     z.snapshot(&[], &[]).unwrap();
@@ -278,19 +377,35 @@ fn snapshot_errors_are_all_or_nothing_and_named() {
     z.snapshot(&[&format!("{b}@s1")], &[]).unwrap();
     // EEXIST for b@s1: a@s1 must not be created either, and the item names b@s1.
     let (sa, sb) = (format!("{a}@s1"), format!("{b}@s1"));
-    let e = expect_err(z.snapshot(&[&sa, &sb], &[]), libc::EEXIST, &[&sb, "already exists"]);
+    let e = expect_err(
+        z.snapshot(&[&sa, &sb], &[]),
+        libc::EEXIST,
+        &[&sb, "already exists"],
+    );
     assert_eq!(items(&e), vec![(sb.clone(), Errno(libc::EEXIST))]);
     assert!(!z.exists(&sa), "an lzc_snapshot batch is all or nothing");
     // Two snapshots of one dataset in one call.
     let (x1, x2) = (format!("{a}@x1"), format!("{a}@x2"));
-    expect_err(z.snapshot(&[&x1, &x2], &[]), libc::EXDEV, &[&x1, "one per dataset"]);
+    expect_err(
+        z.snapshot(&[&x1, &x2], &[]),
+        libc::EXDEV,
+        &[&x1, "one per dataset"],
+    );
     assert!(!z.exists(&x1) && !z.exists(&x2));
     // Missing dataset.
     let m = p.ds("missing@s");
-    let e = expect_err(z.snapshot(&[&m], &[]), libc::ENOENT, &[&m, "does not exist"]);
+    let e = expect_err(
+        z.snapshot(&[&m], &[]),
+        libc::ENOENT,
+        &[&m, "does not exist"],
+    );
     assert_eq!(items(&e), vec![(m.clone(), Errno(libc::ENOENT))]);
     // Native properties cannot be set on snapshots by lzc_snapshot.
-    expect_err(z.snapshot(&[&format!("{a}@p")], &[("compression", "lz4")]), libc::EINVAL, &[&a]);
+    expect_err(
+        z.snapshot(&[&format!("{a}@p")], &[("compression", "lz4")]),
+        libc::EINVAL,
+        &[&a],
+    );
     // A name without '@' is refused before reaching ZFS.
     assert!(matches!(z.snapshot(&[&a], &[]), Err(Error::Invalid { .. })));
 }
@@ -307,9 +422,16 @@ fn destroy_snapshots_defer_and_clones() {
     let c = p.ds("c");
     z.clone(&c, &s1, &Props::new()).unwrap();
     // Without defer: EEXIST (dependent clone), nothing destroyed.
-    let e = expect_err(z.destroy_snapshots(&[&s1], false), libc::EEXIST, &[&s1, "dependent clones"]);
+    let e = expect_err(
+        z.destroy_snapshots(&[&s1], false),
+        libc::EEXIST,
+        &[&s1, "dependent clones"],
+    );
     assert_eq!(items(&e), vec![(s1.clone(), Errno(libc::EEXIST))]);
-    assert!(!e.to_string().contains("dataset already exists"), "the item reason must be the operation's: {e}");
+    assert!(
+        !e.to_string().contains("dataset already exists"),
+        "the item reason must be the operation's: {e}"
+    );
     assert!(z.exists(&s1));
     // With defer: marked, kept while the clone lives, gone with it.
     z.destroy_snapshots(&[&s1], true).unwrap();
@@ -317,14 +439,19 @@ fn destroy_snapshots_defer_and_clones() {
     assert_eq!(zfs_get(&s1, "defer_destroy"), "on");
     settle();
     z.destroy(&c).unwrap();
-    assert!(!z.exists(&s1), "a deferred snapshot goes with its last clone");
+    assert!(
+        !z.exists(&s1),
+        "a deferred snapshot goes with its last clone"
+    );
     // Missing snapshots are ignored; an empty list is a no-op.
-    z.destroy_snapshots(&[&format!("{v}@never")], false).unwrap();
+    z.destroy_snapshots(&[&format!("{v}@never")], false)
+        .unwrap();
     z.destroy_snapshots(&[], false).unwrap();
     // Several at once.
     z.snapshot(&[&format!("{v}@a")], &[]).unwrap();
     z.snapshot(&[&format!("{v}@b")], &[]).unwrap();
-    z.destroy_snapshots(&[&format!("{v}@a"), &format!("{v}@b")], false).unwrap();
+    z.destroy_snapshots(&[&format!("{v}@a"), &format!("{v}@b")], false)
+        .unwrap();
     assert!(zfs_list_all(&v).len() == 1, "{:?}", zfs_list_all(&v));
 }
 
@@ -344,8 +471,12 @@ fn snaprange_space_counts_unique_blocks() {
         write_block(&v, i * 4096, i + 100);
     }
     z.snapshot(&[&format!("{v}@s3")], &[]).unwrap();
-    let s2 = z.snaprange_space(&format!("{v}@s2"), &format!("{v}@s2")).unwrap();
-    let all = z.snaprange_space(&format!("{v}@s1"), &format!("{v}@s3")).unwrap();
+    let s2 = z
+        .snaprange_space(&format!("{v}@s2"), &format!("{v}@s2"))
+        .unwrap();
+    let all = z
+        .snaprange_space(&format!("{v}@s1"), &format!("{v}@s3"))
+        .unwrap();
     eprintln!("snaprange: s2 alone {s2}, s1..s3 {all}");
     assert!(s2 >= 64 * 4096, "s2 alone holds the first 64 blocks: {s2}");
     assert!(all >= s2);
@@ -364,29 +495,51 @@ fn clone_applies_props_and_names_errors() {
     let v = p.ds("v");
     let st = z.pool_status(&p.name).unwrap();
     let r = thick_refreservation(16 * MIB, 8192, &st.top_vdevs(), 1);
-    z.create_volume(&v, &VolumeSpec::new(16 * MIB).volblocksize(8192).refreservation(r)).unwrap();
+    z.create_volume(
+        &v,
+        &VolumeSpec::new(16 * MIB)
+            .volblocksize(8192)
+            .refreservation(r),
+    )
+    .unwrap();
     write_block(&v, 0, 7);
     let s = format!("{v}@s");
     z.snapshot(&[&s], &[]).unwrap();
     let c = p.ds("c");
-    z.clone(&c, &s, &Props::new().user("xz:name", "copy").volmode(VolMode::Dev)).unwrap();
+    z.clone(
+        &c,
+        &s,
+        &Props::new().user("xz:name", "copy").volmode(VolMode::Dev),
+    )
+    .unwrap();
     assert_eq!(zfs_get(&c, "origin"), s);
     assert_eq!(zfs_get(&c, "xz:name"), "copy");
     assert_eq!(zfs_get(&c, "volmode"), "dev");
-    assert_eq!(zfs_get(&c, "refreservation"), "0", "a clone gets no refreservation unless passed");
+    assert_eq!(
+        zfs_get(&c, "refreservation"),
+        "0",
+        "a clone gets no refreservation unless passed"
+    );
     assert_eq!(read_direct(&c, 0), pattern(7));
     // With a refreservation passed.
     let c2 = p.ds("c2");
-    z.clone(&c2, &s, &Props::new().u64("refreservation", r)).unwrap();
+    z.clone(&c2, &s, &Props::new().u64("refreservation", r))
+        .unwrap();
     assert_eq!(zfs_get(&c2, "refreservation"), r.to_string());
     // Errors.
     let m = format!("{v}@missing");
     let c3 = p.ds("c3");
     expect_err(z.clone(&c3, &m, &Props::new()), libc::ENOENT, &[&c3, &m]);
-    expect_err(z.clone(&c, &s, &Props::new()), libc::EEXIST, &[&c, "exists"]);
+    expect_err(
+        z.clone(&c, &s, &Props::new()),
+        libc::EEXIST,
+        &[&c, "exists"],
+    );
     // A bad property destroys the clone.
     let c4 = p.ds("c4");
-    let e = z.clone(&c4, &s, &Props::new().u64("volmode", 77)).unwrap_err();
+    let e = z
+        .clone(&c4, &s, &Props::new().u64("volmode", 77))
+        .unwrap_err();
     eprintln!("bad volmode at clone: {e}");
     assert!(e.to_string().contains(&c4));
     assert!(!z.exists(&c4));
@@ -405,7 +558,11 @@ fn promote_moves_snapshots_and_names_conflicts() {
     let c = p.ds("c");
     z.clone(&c, &format!("{v}@s1"), &Props::new()).unwrap();
     z.promote(&c).unwrap();
-    assert!(z.exists(&format!("{c}@s0")) && z.exists(&format!("{c}@s1")), "{:?}", zfs_list_all(&p.name));
+    assert!(
+        z.exists(&format!("{c}@s0")) && z.exists(&format!("{c}@s1")),
+        "{:?}",
+        zfs_list_all(&p.name)
+    );
     assert!(!z.exists(&format!("{v}@s1")));
     assert!(z.exists(&format!("{v}@s2")), "later snapshots stay");
     assert_eq!(zfs_get(&v, "origin"), format!("{c}@s1"));
@@ -419,7 +576,11 @@ fn promote_moves_snapshots_and_names_conflicts() {
     let d = p.ds("d");
     z.clone(&d, &format!("{w}@base"), &Props::new()).unwrap();
     z.snapshot(&[&format!("{d}@base")], &[]).unwrap();
-    expect_err(z.promote(&d), libc::EEXIST, &[&d, &format!("{d}@base"), "rename"]);
+    expect_err(
+        z.promote(&d),
+        libc::EEXIST,
+        &[&d, &format!("{d}@base"), "rename"],
+    );
     // Missing.
     let m = p.ds("missing");
     expect_err(z.promote(&m), libc::ENOENT, &[&m]);
@@ -447,7 +608,11 @@ fn rename_datasets_and_snapshots() {
     let m = p.ds("missing");
     expect_err(z.rename(&m, &p.ds("x")), libc::ENOENT, &[&m]);
     let (from, to) = (format!("{b}@s2"), format!("{c}@s2"));
-    expect_err(z.rename(&from, &to), libc::EXDEV, &[&from, &to, "within its dataset"]);
+    expect_err(
+        z.rename(&from, &to),
+        libc::EXDEV,
+        &[&from, &to, "within its dataset"],
+    );
     let orphan = p.ds("no/such");
     expect_err(z.rename(&c, &orphan), libc::ENOENT, &[&c, &orphan]);
 }
@@ -496,12 +661,20 @@ fn rollback_to_latest_restores_data() {
     write_block(&v, 8192, 2);
     assert_eq!(read_direct(&v, 8192), pattern(2));
     z.rollback_to(&v, &s1).unwrap();
-    assert_eq!(read_direct(&v, 8192), pattern(1), "the device shows the snapshot's data");
+    assert_eq!(
+        read_direct(&v, 8192),
+        pattern(1),
+        "the device shows the snapshot's data"
+    );
     // Older snapshot: EEXIST, nothing changes.
     let s2 = format!("{v}@s2");
     z.snapshot(&[&s2], &[]).unwrap();
     write_block(&v, 8192, 3);
-    expect_err(z.rollback_to(&v, &s1), libc::EEXIST, &[&v, &s1, "more recent"]);
+    expect_err(
+        z.rollback_to(&v, &s1),
+        libc::EEXIST,
+        &[&v, &s1, "more recent"],
+    );
     assert_eq!(read_direct(&v, 8192), pattern(3));
     // A snapshot of another dataset / missing.
     let w = p.ds("w");
@@ -528,33 +701,62 @@ fn holds_block_destroy_until_released() {
     let s = format!("{v}@s");
     z.snapshot(&[&s], &[]).unwrap();
     let missing = format!("{v}@missing");
-    let skipped = z.hold(&[(&s, "backup"), (&missing, "backup")], None).unwrap();
-    assert_eq!(skipped, vec![(missing.clone(), Errno(libc::ENOENT))], "missing snapshots are reported");
+    let skipped = z
+        .hold(&[(&s, "backup"), (&missing, "backup")], None)
+        .unwrap();
+    assert_eq!(
+        skipped,
+        vec![(missing.clone(), Errno(libc::ENOENT))],
+        "missing snapshots are reported"
+    );
     let holds = z.get_holds(&s).unwrap();
     assert_eq!(holds.keys().collect::<Vec<_>>(), vec!["backup"]);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    assert!(holds["backup"] > 0 && holds["backup"] <= now + 5, "{holds:?}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        holds["backup"] > 0 && holds["backup"] <= now + 5,
+        "{holds:?}"
+    );
     assert!(run("zfs", &["holds", "-H", &s]).contains("backup"));
-    expect_err(z.destroy_snapshots(&[&s], false), libc::EBUSY, &[&s, "holds"]);
+    expect_err(
+        z.destroy_snapshots(&[&s], false),
+        libc::EBUSY,
+        &[&s, "holds"],
+    );
     expect_err(z.destroy(&s), libc::EBUSY, &[&s]);
-    expect_err(z.hold(&[(&s, "backup")], None), libc::EEXIST, &[&s, "already has a hold"]);
+    expect_err(
+        z.hold(&[(&s, "backup")], None),
+        libc::EEXIST,
+        &[&s, "already has a hold"],
+    );
     // One tag per snapshot per call (a second one would silently replace the first).
     match z.hold(&[(&s, "t1"), (&s, "t2")], None) {
         Err(Error::Invalid { reason, .. }) => assert!(reason.contains(&s), "{reason}"),
         other => panic!("a snapshot listed twice must be refused: {other:?}"),
     }
-    assert_eq!(z.get_holds(&s).unwrap().len(), 1, "nothing held by the refused call");
+    assert_eq!(
+        z.get_holds(&s).unwrap().len(),
+        1,
+        "nothing held by the refused call"
+    );
     z.hold(&[(&s, "t1")], None).unwrap();
     z.hold(&[(&s, "t2")], None).unwrap();
     assert_eq!(z.get_holds(&s).unwrap().len(), 3, "{:?}", z.get_holds(&s));
     // Several tags of one snapshot released at once.
     z.release(&[(&s, "t1"), (&s, "t2")]).unwrap();
     // Releasing an absent tag or a missing snapshot does not fail: it is reported.
-    let mut not_released = z.release(&[(&s, "nosuchtag"), (&missing, "backup")]).unwrap();
+    let mut not_released = z
+        .release(&[(&s, "nosuchtag"), (&missing, "backup")])
+        .unwrap();
     not_released.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
         not_released,
-        vec![(missing.clone(), Errno(libc::ENOENT)), (format!("{s}#nosuchtag"), Errno(libc::ENOENT))]
+        vec![
+            (missing.clone(), Errno(libc::ENOENT)),
+            (format!("{s}#nosuchtag"), Errno(libc::ENOENT))
+        ]
     );
     assert_eq!(z.release(&[(&s, "backup")]).unwrap(), vec![]);
     assert!(z.get_holds(&s).unwrap().is_empty());
@@ -571,13 +773,21 @@ fn holds_with_cleanup_fd_go_when_it_closes() {
     vol(&v, 16 * MIB);
     let s = format!("{v}@s");
     z.snapshot(&[&s], &[]).unwrap();
-    let f = OpenOptions::new().read(true).write(true).custom_flags(libc::O_EXCL).open("/dev/zfs").unwrap();
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_EXCL)
+        .open("/dev/zfs")
+        .unwrap();
     z.hold(&[(&s, "tmp")], Some(f.as_raw_fd())).unwrap();
     assert!(z.get_holds(&s).unwrap().contains_key("tmp"));
     drop(f);
     let t = Instant::now();
     while !z.get_holds(&s).unwrap().is_empty() {
-        assert!(t.elapsed() < Duration::from_secs(10), "temporary hold not released on close");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "temporary hold not released on close"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // A deferred destroy of a held snapshot happens on release.
@@ -605,9 +815,16 @@ fn bookmarks_create_list_destroy() {
     let bms = z.get_bookmarks(&v).unwrap();
     assert_eq!(bms.keys().collect::<Vec<_>>(), vec!["b1"], "{bms:?}");
     assert_eq!(bms["b1"]["guid"].to_string(), zfs_get(&s1, "guid"));
-    assert_eq!(bms["b1"]["createtxg"].to_string(), zfs_get(&s1, "createtxg"));
+    assert_eq!(
+        bms["b1"]["createtxg"].to_string(),
+        zfs_get(&s1, "createtxg")
+    );
     assert!(bms["b1"]["creation"] > 0);
-    assert!(run("zfs", &["list", "-H", "-t", "bookmark", "-o", "name", "-r", &v]).contains(&b1));
+    assert!(run(
+        "zfs",
+        &["list", "-H", "-t", "bookmark", "-o", "name", "-r", &v]
+    )
+    .contains(&b1));
     assert!(z.exists(&b1), "lzc_exists sees bookmarks");
     // A bookmark survives its snapshot and is an incremental source.
     z.destroy(&s1).unwrap();
@@ -621,7 +838,13 @@ fn bookmarks_create_list_destroy() {
     let b2 = format!("{v}#b2");
     let missing = format!("{v}@missing");
     expect_err(z.bookmark(&[(&b2, &missing)]), libc::ENOENT, &[&b2]);
-    assert!(matches!(z.bookmark(&[(&b2, &s2), (&b2, &s2)]), Err(Error::Invalid { .. })), "a bookmark listed twice");
+    assert!(
+        matches!(
+            z.bookmark(&[(&b2, &s2), (&b2, &s2)]),
+            Err(Error::Invalid { .. })
+        ),
+        "a bookmark listed twice"
+    );
     assert!(!z.exists(&b2));
     let m = p.ds("missing");
     expect_err(z.get_bookmarks(&m), libc::ENOENT, &[&m]);
@@ -656,7 +879,12 @@ fn pipe() -> (std::fs::File, std::fs::File) {
     assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
     use std::os::fd::FromRawFd;
     // SAFETY: fresh descriptors we own.
-    unsafe { (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) }
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    }
 }
 
 #[test]
@@ -675,16 +903,41 @@ fn send_full_and_incremental_streams() {
     let stream = send_to_pipe(&s1, None).unwrap();
     eprintln!("full send: estimate {est}, stream {} bytes", stream.len());
     assert!(est > 0 && stream.len() > 32 * 4096);
-    assert_eq!(u32::from_le_bytes(stream[0..4].try_into().unwrap()), 0, "DRR_BEGIN record first");
-    assert_eq!(u64::from_le_bytes(stream[8..16].try_into().unwrap()), DMU_BACKUP_MAGIC);
+    assert_eq!(
+        u32::from_le_bytes(stream[0..4].try_into().unwrap()),
+        0,
+        "DRR_BEGIN record first"
+    );
+    assert_eq!(
+        u64::from_le_bytes(stream[8..16].try_into().unwrap()),
+        DMU_BACKUP_MAGIC
+    );
     // To a regular file, and received back.
     let path = format!("/var/tmp/{}-s1.zstream", p.name);
     let f = std::fs::File::create(&path).unwrap();
-    z.send(&s1, None, f.as_raw_fd(), SendFlags { compress: true, embed_data: true, ..Default::default() }).unwrap();
+    z.send(
+        &s1,
+        None,
+        f.as_raw_fd(),
+        SendFlags {
+            compress: true,
+            embed_data: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     drop(f);
     assert!(std::fs::metadata(&path).unwrap().len() > 0);
-    let out = Command::new("sh").arg("-c").arg(format!("zfs receive {}/copy < {path}", p.name)).output().unwrap();
-    assert!(out.status.success(), "receive: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("zfs receive {}/copy < {path}", p.name))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "receive: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _ = std::fs::remove_file(&path);
     assert_eq!(read_direct(&p.ds("copy"), 31 * 4096), pattern(31));
     // Incremental.
@@ -698,9 +951,17 @@ fn send_full_and_incremental_streams() {
     // Errors.
     let m = format!("{v}@missing");
     expect_err(send_to_pipe(&m, None), libc::ENOENT, &[&m]);
-    expect_err(z.send_space(&m, None, SendFlags::default()), libc::ENOENT, &[&m]);
+    expect_err(
+        z.send_space(&m, None, SendFlags::default()),
+        libc::ENOENT,
+        &[&m],
+    );
     expect_err(send_to_pipe(&s1, Some(&s2)), libc::EXDEV, &[&s1]);
-    expect_err(z.send(&s1, None, -1, SendFlags::default()), libc::EBADF, &[&s1]);
+    expect_err(
+        z.send(&s1, None, -1, SendFlags::default()),
+        libc::EBADF,
+        &[&s1],
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -721,11 +982,59 @@ fn sync_pool() {
 fn pool_status_health_and_top_vdevs() {
     let z = zfs();
     let cases: Vec<(&[&str], usize, Vec<TopVdev>)> = vec![
-        (&[], 1, vec![TopVdev { nparity: 0, children: 0, ashift: 9, raidz: false }]),
-        (&[], 2, vec![TopVdev { nparity: 0, children: 0, ashift: 9, raidz: false }; 2]),
-        (&["mirror"], 2, vec![TopVdev { nparity: 0, children: 2, ashift: 9, raidz: false }]),
-        (&["raidz1"], 3, vec![TopVdev { nparity: 1, children: 3, ashift: 9, raidz: true }]),
-        (&["raidz2"], 5, vec![TopVdev { nparity: 2, children: 5, ashift: 9, raidz: true }]),
+        (
+            &[],
+            1,
+            vec![TopVdev {
+                nparity: 0,
+                children: 0,
+                ashift: 9,
+                raidz: false,
+            }],
+        ),
+        (
+            &[],
+            2,
+            vec![
+                TopVdev {
+                    nparity: 0,
+                    children: 0,
+                    ashift: 9,
+                    raidz: false
+                };
+                2
+            ],
+        ),
+        (
+            &["mirror"],
+            2,
+            vec![TopVdev {
+                nparity: 0,
+                children: 2,
+                ashift: 9,
+                raidz: false,
+            }],
+        ),
+        (
+            &["raidz1"],
+            3,
+            vec![TopVdev {
+                nparity: 1,
+                children: 3,
+                ashift: 9,
+                raidz: true,
+            }],
+        ),
+        (
+            &["raidz2"],
+            5,
+            vec![TopVdev {
+                nparity: 2,
+                children: 5,
+                ashift: 9,
+                raidz: true,
+            }],
+        ),
     ];
     for (kind, n, want) in cases {
         let p = layout("pst", 128, &[], kind, n);
@@ -745,7 +1054,10 @@ fn pool_status_health_and_top_vdevs() {
     assert_eq!(z.pool_status(&p.name).unwrap().health, PoolHealth::Degraded);
     // Errors.
     expect_err(z.pool_status("nosuchpool"), libc::ENOENT, &["nosuchpool"]);
-    assert!(matches!(z.pool_status(&p.ds("x")), Err(Error::Invalid { .. })));
+    assert!(matches!(
+        z.pool_status(&p.ds("x")),
+        Err(Error::Invalid { .. })
+    ));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -757,30 +1069,57 @@ fn set_properties_volsize_grow_is_seen_by_the_device() {
     let p = pool("spv", 512);
     let z = zfs();
     let v = p.ds("v");
-    z.create_volume(&v, &VolumeSpec::new(32 * MIB).volblocksize(8192)).unwrap();
+    z.create_volume(&v, &VolumeSpec::new(32 * MIB).volblocksize(8192))
+        .unwrap();
     assert_eq!(dev_size(&v), 32 * MIB);
-    z.set_properties(&v, &Props::new().u64("volsize", 64 * MIB)).unwrap();
+    z.set_properties(&v, &Props::new().u64("volsize", 64 * MIB))
+        .unwrap();
     assert_eq!(zfs_get(&v, "volsize"), (64 * MIB).to_string());
     let t = Instant::now();
     while dev_size(&v) != 64 * MIB {
-        assert!(t.elapsed() < Duration::from_secs(10), "device size {} after grow", dev_size(&v));
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "device size {} after grow",
+            dev_size(&v)
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // Thick: volsize and refreservation in one call.
     let k = p.ds("k");
     let top = z.pool_status(&p.name).unwrap().top_vdevs();
     let r1 = thick_refreservation(32 * MIB, 8192, &top, 1);
-    z.create_volume(&k, &VolumeSpec::new(32 * MIB).volblocksize(8192).refreservation(r1)).unwrap();
+    z.create_volume(
+        &k,
+        &VolumeSpec::new(32 * MIB)
+            .volblocksize(8192)
+            .refreservation(r1),
+    )
+    .unwrap();
     let r2 = thick_refreservation(96 * MIB, 8192, &top, 1);
-    z.set_properties(&k, &Props::new().u64("volsize", 96 * MIB).u64("refreservation", r2)).unwrap();
+    z.set_properties(
+        &k,
+        &Props::new()
+            .u64("volsize", 96 * MIB)
+            .u64("refreservation", r2),
+    )
+    .unwrap();
     assert_eq!(zfs_get(&k, "volsize"), (96 * MIB).to_string());
     assert_eq!(zfs_get(&k, "refreservation"), r2.to_string());
     // A size that is not a multiple of the block size.
-    expect_err(z.set_properties(&v, &Props::new().u64("volsize", 64 * MIB + 512)), libc::EINVAL, &[&v, "volsize"]);
+    expect_err(
+        z.set_properties(&v, &Props::new().u64("volsize", 64 * MIB + 512)),
+        libc::EINVAL,
+        &[&v, "volsize"],
+    );
     assert_eq!(zfs_get(&v, "volsize"), (64 * MIB).to_string());
     // Growing past what the reservation can hold.
     expect_err(
-        z.set_properties(&k, &Props::new().u64("volsize", 2 * GIB).u64("refreservation", 2 * GIB)),
+        z.set_properties(
+            &k,
+            &Props::new()
+                .u64("volsize", 2 * GIB)
+                .u64("refreservation", 2 * GIB),
+        ),
         libc::ENOSPC,
         &[&k, "refreservation"],
     );
@@ -805,15 +1144,23 @@ fn set_properties_readonly_volmode_user_and_errors() {
     // volmode=none hides the device; dev brings it back. (udev re-probes a device after
     // a write: let it finish, an open zvol keeps its minor.)
     settle();
-    z.set_properties(&v, &Props::new().volmode(VolMode::None)).unwrap();
+    z.set_properties(&v, &Props::new().volmode(VolMode::None))
+        .unwrap();
     assert_eq!(zfs_get(&v, "volmode"), "none");
     assert!(wait_no_dev(&v), "volmode=none removes the device");
-    z.set_properties(&v, &Props::new().volmode(VolMode::Dev)).unwrap();
+    z.set_properties(&v, &Props::new().volmode(VolMode::Dev))
+        .unwrap();
     assert_eq!(zfs_get(&v, "volmode"), "dev");
     wait_dev(&v);
     // User properties and string native ones, several in one call.
-    z.set_properties(&v, &Props::new().user("xz:a", "1").user("xz:b", "two words").compression(Compression::Zle))
-        .unwrap();
+    z.set_properties(
+        &v,
+        &Props::new()
+            .user("xz:a", "1")
+            .user("xz:b", "two words")
+            .compression(Compression::Zle),
+    )
+    .unwrap();
     assert_eq!(zfs_get(&v, "xz:a"), "1");
     assert_eq!(zfs_get(&v, "xz:b"), "two words");
     assert_eq!(zfs_get(&v, "compression"), "zle");
@@ -825,24 +1172,47 @@ fn set_properties_readonly_volmode_user_and_errors() {
         zfs_core_sys::ZFS_ERR_BADPROP as i32,
         &[&v, "volmode"],
     );
-    expect_err(z.set_properties(&v, &Props::new().u64("nosuchprop", 1)), libc::EINVAL, &[&v, "nosuchprop"]);
-    expect_err(z.set_properties(&v, &Props::new().string("compression", "lz4")), libc::EINVAL, &[&v, "compression"]);
+    expect_err(
+        z.set_properties(&v, &Props::new().u64("nosuchprop", 1)),
+        libc::EINVAL,
+        &[&v, "nosuchprop"],
+    );
+    expect_err(
+        z.set_properties(&v, &Props::new().string("compression", "lz4")),
+        libc::EINVAL,
+        &[&v, "compression"],
+    );
     let m = p.ds("missing");
-    expect_err(z.set_properties(&m, &Props::new().user("xz:a", "1")), libc::ENOENT, &[&m]);
+    expect_err(
+        z.set_properties(&m, &Props::new().user("xz:a", "1")),
+        libc::ENOENT,
+        &[&m],
+    );
     // Read-only and create-only properties are refused before reaching the kernel (which
     // would store them).
     let vbs = zfs_get(&v, "volblocksize");
     for ro in ["used", "volblocksize", "guid"] {
         match z.set_properties(&v, &Props::new().u64(ro, 16384)) {
-            Err(Error::Invalid { reason, .. }) => assert!(reason.contains(ro) && reason.contains(&v), "{reason}"),
+            Err(Error::Invalid { reason, .. }) => {
+                assert!(reason.contains(ro) && reason.contains(&v), "{reason}")
+            }
             other => panic!("{ro} must be refused: {other:?}"),
         }
     }
     assert_eq!(zfs_get(&v, "volblocksize"), vbs);
     // Not atomic: a bad value does not stop the other (generic) properties of the call.
-    let e = z.set_properties(&v, &Props::new().user("xz:partial", "yes").u64("volmode", 99)).unwrap_err();
+    let e = z
+        .set_properties(
+            &v,
+            &Props::new().user("xz:partial", "yes").u64("volmode", 99),
+        )
+        .unwrap_err();
     assert!(e.is_errno(zfs_core_sys::ZFS_ERR_BADPROP as i32), "{e}");
-    assert_eq!(zfs_get(&v, "xz:partial"), "yes", "documented: set_properties is not atomic");
+    assert_eq!(
+        zfs_get(&v, "xz:partial"),
+        "yes",
+        "documented: set_properties is not atomic"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -856,23 +1226,43 @@ fn get_properties_values_and_sources() {
     let f = p.ds("f");
     fs(&f);
     let v = p.ds("f/v");
-    z.create_volume(&v, &VolumeSpec::new(16 * MIB).volblocksize(8192)).unwrap();
+    z.create_volume(&v, &VolumeSpec::new(16 * MIB).volblocksize(8192))
+        .unwrap();
     run("zfs", &["set", "compression=lz4", &f]);
     run("zfs", &["set", "xz:inh=parent", &f]);
     run("zfs", &["set", "xz:loc=mine", &v]);
-    let got = z.get_properties(&v, &["volsize", "volblocksize", "compression", "refreservation", "xz:inh", "mountpoint"]);
+    let got = z.get_properties(
+        &v,
+        &[
+            "volsize",
+            "volblocksize",
+            "compression",
+            "refreservation",
+            "xz:inh",
+            "mountpoint",
+        ],
+    );
     let got = got.unwrap();
-    assert!(!got.contains_key("mountpoint"), "a property that does not apply to a volume is left out: {got:?}");
+    assert!(
+        !got.contains_key("mountpoint"),
+        "a property that does not apply to a volume is left out: {got:?}"
+    );
     eprintln!("{got:?}");
     assert_eq!(got["volsize"].as_u64(), Some(16 * MIB));
     assert_eq!(got["volblocksize"].as_u64(), Some(8192));
     assert_eq!(got["compression"].as_str(), Some("lz4"));
-    assert_eq!(got["compression"].source, f, "inherited: source is the ancestor");
+    assert_eq!(
+        got["compression"].source, f,
+        "inherited: source is the ancestor"
+    );
     assert_eq!(got["refreservation"].as_u64(), Some(0));
     run("zfs", &["set", "compression=zle", &v]);
     let got = z.get_properties(&v, &["compression"]).unwrap();
     assert_eq!(got["compression"].as_str(), Some("zle"));
-    assert_eq!(got["compression"].source, v, "local: source is the dataset itself");
+    assert_eq!(
+        got["compression"].source, v,
+        "local: source is the dataset itself"
+    );
     // user_properties: local vs inherited.
     let u = z.user_properties(&v).unwrap();
     assert_eq!(u["xz:loc"].value, PropValue::Str("mine".into()));
@@ -880,14 +1270,28 @@ fn get_properties_values_and_sources() {
     assert_eq!(u["xz:inh"].value, PropValue::Str("parent".into()));
     assert_eq!(u["xz:inh"].source, f);
     // Snapshots too.
-    z.snapshot(&[&format!("{v}@s")], &[("xz:snap", "1")]).unwrap();
-    let s = z.get_properties(&format!("{v}@s"), &["createtxg", "used"]).unwrap();
+    z.snapshot(&[&format!("{v}@s")], &[("xz:snap", "1")])
+        .unwrap();
+    let s = z
+        .get_properties(&format!("{v}@s"), &["createtxg", "used"])
+        .unwrap();
     assert!(s["createtxg"].as_u64().unwrap() > 0);
-    assert_eq!(z.user_properties(&format!("{v}@s")).unwrap()["xz:snap"].value, PropValue::Str("1".into()));
+    assert_eq!(
+        z.user_properties(&format!("{v}@s")).unwrap()["xz:snap"].value,
+        PropValue::Str("1".into())
+    );
     // Missing dataset.
     let m = p.ds("missing");
-    expect_err(z.get_properties(&m, &["volsize"]), libc::ENOENT, &[&m, "does not exist"]);
-    expect_err(z.get_properties(&v, &["volsize", "nosuch"]), libc::EINVAL, &[&v, "nosuch", "not a valid property"]);
+    expect_err(
+        z.get_properties(&m, &["volsize"]),
+        libc::ENOENT,
+        &[&m, "does not exist"],
+    );
+    expect_err(
+        z.get_properties(&v, &["volsize", "nosuch"]),
+        libc::EINVAL,
+        &[&v, "nosuch", "not a valid property"],
+    );
     expect_err(z.user_properties(&m), libc::ENOENT, &[&m]);
 }
 
@@ -898,23 +1302,35 @@ fn update_user_properties_is_atomic() {
     let z = zfs();
     let v = p.ds("v");
     vol(&v, 16 * MIB);
-    z.update_user_properties(&v, &[("xz:a", "1"), ("xz:b", "2")], &[]).unwrap();
+    z.update_user_properties(&v, &[("xz:a", "1"), ("xz:b", "2")], &[])
+        .unwrap();
     assert_eq!(zfs_get(&v, "xz:a"), "1");
-    z.update_user_properties(&v, &[("xz:c", "3")], &["xz:a", "xz:never"]).unwrap();
+    z.update_user_properties(&v, &[("xz:c", "3")], &["xz:a", "xz:never"])
+        .unwrap();
     assert_eq!(zfs_get(&v, "xz:a"), "-", "unset");
     assert_eq!(zfs_get(&v, "xz:b"), "2");
     assert_eq!(zfs_get(&v, "xz:c"), "3");
     // A name without ':' is refused before anything happens.
     match z.update_user_properties(&v, &[("xz:d", "4"), ("nocolon", "x")], &["xz:b"]) {
-        Err(Error::Invalid { what, reason }) => assert!(reason.contains("nocolon"), "{what}: {reason}"),
+        Err(Error::Invalid { what, reason }) => {
+            assert!(reason.contains("nocolon"), "{what}: {reason}")
+        }
         other => panic!("expected Invalid: {other:?}"),
     }
     // A name the kernel refuses (upper case): nothing changes either.
-    expect_err(z.update_user_properties(&v, &[("xz:d", "4"), ("xz:BAD", "x")], &["xz:b"]), libc::EINVAL, &[&v, "xz:BAD"]);
+    expect_err(
+        z.update_user_properties(&v, &[("xz:d", "4"), ("xz:BAD", "x")], &["xz:b"]),
+        libc::EINVAL,
+        &[&v, "xz:BAD"],
+    );
     assert_eq!(zfs_get(&v, "xz:d"), "-");
     assert_eq!(zfs_get(&v, "xz:b"), "2");
     let m = p.ds("missing");
-    expect_err(z.update_user_properties(&m, &[("xz:a", "1")], &[]), libc::ENOENT, &[&m]);
+    expect_err(
+        z.update_user_properties(&m, &[("xz:a", "1")], &[]),
+        libc::ENOENT,
+        &[&m],
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -948,7 +1364,9 @@ fn programs_typed_args_and_output() {
             z.program_nosync(&p.name, &ECHO, &args, Limits::default())
         }
         .unwrap();
-        let NvValue::List(t) = out else { panic!("{out:?}") };
+        let NvValue::List(t) = out else {
+            panic!("{out:?}")
+        };
         assert_eq!(t.get("s"), Some(&NvValue::Str("x".into())));
         assert_eq!(t.get("n"), Some(&NvValue::I64(42)));
         assert_eq!(t.get("b"), Some(&NvValue::Bool(true)));
@@ -956,19 +1374,32 @@ fn programs_typed_args_and_output() {
         assert_eq!(t.get("count"), Some(&NvValue::I64(3)));
         assert_eq!(t.get("first"), Some(&NvValue::Str("p".into())));
         assert_eq!(t.get("i2"), Some(&NvValue::I64(6)));
-        let Some(NvValue::List(n)) = t.get("nested") else { panic!("{t:?}") };
+        let Some(NvValue::List(n)) = t.get("nested") else {
+            panic!("{t:?}")
+        };
         assert_eq!(n.get("y"), Some(&NvValue::Str("z".into())));
     }
     // No return value.
     let none = Program::new("none", "local x = 1");
-    assert_eq!(z.program_nosync(&p.name, &none, &NvList::new().unwrap(), Limits::default()).unwrap(), NvValue::Flag);
+    assert_eq!(
+        z.program_nosync(&p.name, &none, &NvList::new().unwrap(), Limits::default())
+            .unwrap(),
+        NvValue::Flag
+    );
     // A sync program changes things in one txg.
     let v = p.ds("v");
     vol(&v, 16 * MIB);
-    let snap2 = Program::new("snap2", "local a = ... ; local e = zfs.sync.snapshot(a.s) ; return e");
+    let snap2 = Program::new(
+        "snap2",
+        "local a = ... ; local e = zfs.sync.snapshot(a.s) ; return e",
+    );
     let mut a = NvList::new().unwrap();
     a.add_string("s", &format!("{v}@cp")).unwrap();
-    assert_eq!(z.program_sync(&p.name, &snap2, &a, Limits::default()).unwrap(), NvValue::I64(0));
+    assert_eq!(
+        z.program_sync(&p.name, &snap2, &a, Limits::default())
+            .unwrap(),
+        NvValue::I64(0)
+    );
     assert!(z.exists(&format!("{v}@cp")));
 }
 
@@ -980,56 +1411,115 @@ fn program_errors() {
     let empty = NvList::new().unwrap();
     // Lua runtime error: the message comes back.
     let boom = Program::new("boom", "error('boom: the frobnicator is missing')");
-    let e = expect_err(z.program_nosync(&p.name, &boom, &empty, Limits::default()), libc::ECHRNG, &["boom", &p.name]);
+    let e = expect_err(
+        z.program_nosync(&p.name, &boom, &empty, Limits::default()),
+        libc::ECHRNG,
+        &["boom", &p.name],
+    );
     assert!(e.to_string().contains("the frobnicator is missing"), "{e}");
     assert!(matches!(e, Error::Program { .. }));
     // Compile error.
     let bad = Program::new("bad", "this is not lua");
-    let e = expect_err(z.program_sync(&p.name, &bad, &empty, Limits::default()), libc::EINVAL, &["bad", &p.name]);
+    let e = expect_err(
+        z.program_sync(&p.name, &bad, &empty, Limits::default()),
+        libc::EINVAL,
+        &["bad", &p.name],
+    );
     assert!(matches!(e, Error::Program { .. }));
     // Instruction limit.
     let spin = Program::new("spin", "while true do end");
     expect_err(
-        z.program_nosync(&p.name, &spin, &empty, Limits { instructions: 10_000, memory: 10 << 20 }),
+        z.program_nosync(
+            &p.name,
+            &spin,
+            &empty,
+            Limits {
+                instructions: 10_000,
+                memory: 10 << 20,
+            },
+        ),
         libc::ETIME,
         &["spin", "instruction limit"],
     );
     // Memory limit.
-    let hog = Program::new("hog", "local t = {} for i = 1, 10000000 do t[i] = string.rep('x', 100) .. i end");
-    let e = z.program_nosync(&p.name, &hog, &empty, Limits { instructions: 100_000_000, memory: 1 << 20 }).unwrap_err();
+    let hog = Program::new(
+        "hog",
+        "local t = {} for i = 1, 10000000 do t[i] = string.rep('x', 100) .. i end",
+    );
+    let e = z
+        .program_nosync(
+            &p.name,
+            &hog,
+            &empty,
+            Limits {
+                instructions: 100_000_000,
+                memory: 1 << 20,
+            },
+        )
+        .unwrap_err();
     eprintln!("memory limit: {e}");
     expect_err(Err::<(), _>(e), libc::ENOSPC, &["hog", "memory"]);
     // A sync function in a nosync program.
     let snap = Program::new("nosyncsnap", "return zfs.sync.snapshot('x@y')");
-    let e = z.program_nosync(&p.name, &snap, &empty, Limits::default()).unwrap_err();
+    let e = z
+        .program_nosync(&p.name, &snap, &empty, Limits::default())
+        .unwrap_err();
     eprintln!("sync call in nosync program: {e}");
     assert!(matches!(e, Error::Program { .. }), "{e:?}");
     // A uint64 argument is not accepted by channel programs.
     let mut a = NvList::new().unwrap();
     a.add_uint64("u", 1).unwrap();
-    let e = z.program_nosync(&p.name, &ECHO, &a, Limits::default()).unwrap_err();
+    let e = z
+        .program_nosync(&p.name, &ECHO, &a, Limits::default())
+        .unwrap_err();
     eprintln!("uint64 argument: {e}");
     assert!(e.is_errno(libc::EINVAL), "{e}");
     // Limits refused before the call / by the kernel.
     assert!(matches!(
-        z.program_nosync(&p.name, &ECHO, &empty, Limits { instructions: 0, memory: 1 << 20 }),
+        z.program_nosync(
+            &p.name,
+            &ECHO,
+            &empty,
+            Limits {
+                instructions: 0,
+                memory: 1 << 20
+            }
+        ),
         Err(Error::Invalid { .. })
     ));
-    for l in [Limits { instructions: 10_000, memory: 1 << 40 }, Limits { instructions: 1 << 40, memory: 1 << 20 }] {
+    for l in [
+        Limits {
+            instructions: 10_000,
+            memory: 1 << 40,
+        },
+        Limits {
+            instructions: 1 << 40,
+            memory: 1 << 20,
+        },
+    ] {
         match z.program_nosync(&p.name, &spin, &empty, l) {
-            Err(Error::Invalid { reason, .. }) => assert!(reason.contains("zfs_lua_max"), "{reason}"),
+            Err(Error::Invalid { reason, .. }) => {
+                assert!(reason.contains("zfs_lua_max"), "{reason}")
+            }
             other => panic!("limits above the module maximum must be refused: {other:?}"),
         }
     }
     // No such pool.
-    expect_err(z.program_nosync("nosuchpool", &ECHO, &empty, Limits::default()), libc::ENOENT, &["nosuchpool"]);
+    expect_err(
+        z.program_nosync("nosuchpool", &ECHO, &empty, Limits::default()),
+        libc::ENOENT,
+        &["nosuchpool"],
+    );
 }
 
 #[test]
 #[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
 fn capabilities_match_the_module_version() {
     let p = pool("cap", 128);
-    let ver = std::fs::read_to_string("/sys/module/zfs/version").unwrap().trim().to_string();
+    let ver = std::fs::read_to_string("/sys/module/zfs/version")
+        .unwrap()
+        .trim()
+        .to_string();
     let caps = zfs().capabilities(&p.name).unwrap();
     eprintln!("capabilities: {caps:?}");
     assert_eq!(caps.version, ver);
@@ -1037,7 +1527,11 @@ fn capabilities_match_the_module_version() {
     let (maj, min, _) = caps.numeric;
     assert_eq!(maj, 2);
     assert_eq!(caps.sync_clone, min >= 4, "zfs.sync.clone from 2.4");
-    assert_eq!(caps.sync_rename_snapshot, min >= 2, "zfs.sync.rename_snapshot from 2.2");
+    assert_eq!(
+        caps.sync_rename_snapshot,
+        min >= 2,
+        "zfs.sync.rename_snapshot from 2.2"
+    );
     if ver.starts_with("2.1") {
         assert!(!caps.sync_clone);
     }
@@ -1048,7 +1542,10 @@ fn capabilities_match_the_module_version() {
     assert!(std::ptr::eq(caps, zfs().capabilities(&p.name).unwrap()));
     // The version table is what the kernel really has (the probe looks the functions up).
     let probed = zfs().probe_capabilities(&p.name).unwrap();
-    assert_eq!(&probed, caps, "capabilities from the version table differ from the kernel's");
+    assert_eq!(
+        &probed, caps,
+        "capabilities from the version table differ from the kernel's"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1070,8 +1567,10 @@ fn thick_refreservation_equals_zfs_create() {
     ];
     let sizes = [64 * MIB, GIB, 5 * GIB + 384 * 1024];
     let blocks = [4096u64, 8192, 16384, 65536, 131072];
-    let mut table = vec![format!("# thick_refreservation vs zfs create -V (zfs {ver})"),
-        "layout\tvolsize\tvolblocksize\tzfs_create\tlzc_formula\tequal".to_string()];
+    let mut table = vec![
+        format!("# thick_refreservation vs zfs create -V (zfs {ver})"),
+        "layout\tvolsize\tvolblocksize\tzfs_create\tlzc_formula\tequal".to_string(),
+    ];
     let mut mismatches = vec![];
     for (lname, opts, kind, n) in layouts {
         let p = layout("trf", 16 * 1024, opts, kind, n);
@@ -1079,10 +1578,23 @@ fn thick_refreservation_equals_zfs_create() {
         for size in sizes {
             for b in blocks {
                 let ds = p.ds(&format!("v{size}-{b}"));
-                run("zfs", &["create", "-V", &size.to_string(), "-o", &format!("volblocksize={b}"), &ds]);
+                run(
+                    "zfs",
+                    &[
+                        "create",
+                        "-V",
+                        &size.to_string(),
+                        "-o",
+                        &format!("volblocksize={b}"),
+                        &ds,
+                    ],
+                );
                 let cli: u64 = zfs_get(&ds, "refreservation").parse().unwrap();
                 let ours = thick_refreservation(size, b, &top, 1);
-                table.push(format!("{lname}\t{size}\t{b}\t{cli}\t{ours}\t{}", cli == ours));
+                table.push(format!(
+                    "{lname}\t{size}\t{b}\t{cli}\t{ours}\t{}",
+                    cli == ours
+                ));
                 if cli != ours {
                     mismatches.push(format!("{lname} {size} {b}: cli {cli} ours {ours}"));
                 }
@@ -1093,14 +1605,26 @@ fn thick_refreservation_equals_zfs_create() {
         // And through lzc: what we pass is what ZFS keeps.
         let ds = p.ds("lzc");
         let r = thick_refreservation(GIB, 16384, &top, 1);
-        z.create_volume(&ds, &VolumeSpec::new(GIB).volblocksize(16384).refreservation(r)).unwrap();
+        z.create_volume(
+            &ds,
+            &VolumeSpec::new(GIB).volblocksize(16384).refreservation(r),
+        )
+        .unwrap();
         assert_eq!(zfs_get(&ds, "refreservation"), r.to_string());
     }
     let text = table.join("\n") + "\n";
     eprintln!("{text}");
-    let out = format!("{}/../target/refres-{}.txt", env!("CARGO_MANIFEST_DIR"), ver);
+    let out = format!(
+        "{}/../target/refres-{}.txt",
+        env!("CARGO_MANIFEST_DIR"),
+        ver
+    );
     let _ = std::fs::write(&out, &text);
-    assert!(mismatches.is_empty(), "thick_refreservation differs from zfs create -V:\n{}", mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "thick_refreservation differs from zfs create -V:\n{}",
+        mismatches.join("\n")
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1122,7 +1646,8 @@ fn zfs_is_send_sync_and_works_from_threads() {
         for d in &dss {
             sc.spawn(move || {
                 for i in 0..5 {
-                    z.snapshot(&[&format!("{d}@s{i}")], &[("xz:i", &i.to_string())]).unwrap();
+                    z.snapshot(&[&format!("{d}@s{i}")], &[("xz:i", &i.to_string())])
+                        .unwrap();
                     assert!(z.exists(&format!("{d}@s{i}")));
                     let _ = z.get_properties(d, &["used"]).unwrap();
                 }
@@ -1137,12 +1662,17 @@ fn zfs_is_send_sync_and_works_from_threads() {
         });
     });
     for d in &dss {
-        let snaps: Vec<_> = zfs_list_all(d).into_iter().filter(|n| n.contains('@')).collect();
+        let snaps: Vec<_> = zfs_list_all(d)
+            .into_iter()
+            .filter(|n| n.contains('@'))
+            .collect();
         assert_eq!(snaps.len(), 5, "{snaps:?}");
     }
     // And Zfs::get from many threads at once gives one handle.
     let ptrs: Vec<usize> = std::thread::scope(|sc| {
-        let hs: Vec<_> = (0..8).map(|_| sc.spawn(|| Zfs::get().unwrap() as *const Zfs as usize)).collect();
+        let hs: Vec<_> = (0..8)
+            .map(|_| sc.spawn(|| Zfs::get().unwrap() as *const Zfs as usize))
+            .collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert!(ptrs.windows(2).all(|w| w[0] == w[1]));
@@ -1185,7 +1715,14 @@ fn bench_lzc_snapshot_vs_cli() {
         cm as f64 / lm as f64
     );
     eprintln!("{line}");
-    let out = format!("{}/../target/bench-lzc-{ver}.txt", env!("CARGO_MANIFEST_DIR"));
-    let mut f = OpenOptions::new().create(true).append(true).open(&out).unwrap();
+    let out = format!(
+        "{}/../target/bench-lzc-{ver}.txt",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&out)
+        .unwrap();
     writeln!(f, "{line}").unwrap();
 }

@@ -52,9 +52,15 @@ impl Rng {
 }
 
 fn check_vdi(sr: &Sr, key: &str, m: &MVdi, ctx: &str) {
-    let st = sr.volume_stat(key).unwrap_or_else(|e| panic!("{ctx}: stat {key}: {e}"));
+    let st = sr
+        .volume_stat(key)
+        .unwrap_or_else(|e| panic!("{ctx}: stat {key}: {e}"));
     assert_eq!(st.kind, m.kind, "{ctx}: kind of {key}");
-    assert_eq!(st.read_write(), m.kind == Kind::Volume, "{ctx}: read_write of {key}");
+    assert_eq!(
+        st.read_write(),
+        m.kind == Kind::Volume,
+        "{ctx}: read_write of {key}"
+    );
     assert_eq!(st.virtual_size, m.size, "{ctx}: size of {key}");
     assert_eq!(st.name, m.name, "{ctx}: name of {key}");
     assert_eq!(st.keys, m.keys, "{ctx}: keys of {key}");
@@ -68,7 +74,11 @@ fn check_vdi(sr: &Sr, key: &str, m: &MVdi, ctx: &str) {
             ok,
             "{ctx}: {key} block {i}: expected {:?}, found {}",
             want,
-            if b.iter().all(|x| *x == 0) { "zeros".into() } else { format!("{:?}", which_seed(&b)) }
+            if b.iter().all(|x| *x == 0) {
+                "zeros".into()
+            } else {
+                format!("{:?}", which_seed(&b))
+            }
         );
     }
 }
@@ -78,7 +88,11 @@ fn run_seed(seed: u64, ops: usize) -> usize {
     let uuid = format!("{:08x}-0000-4000-8000-{:012x}", seed as u32, seed);
     let cfg = SrConfig {
         source: PoolSource::Existing(pool.name.clone()),
-        provisioning: if seed % 4 == 3 { Provisioning::Thick } else { Provisioning::Thin },
+        provisioning: if seed % 4 == 3 {
+            Provisioning::Thick
+        } else {
+            Provisioning::Thin
+        },
         volblocksize: 16384,
         compression: None,
     };
@@ -88,17 +102,35 @@ fn run_seed(seed: u64, ops: usize) -> usize {
     let mut log: Vec<String> = vec![];
     let mut done = 0;
     for step in 0..ops {
-        let vols: Vec<String> = model.iter().filter(|(_, v)| v.kind == Kind::Volume).map(|(k, _)| k.clone()).collect();
-        let snaps: Vec<String> = model.iter().filter(|(_, v)| v.kind == Kind::Snapshot).map(|(k, _)| k.clone()).collect();
+        let vols: Vec<String> = model
+            .iter()
+            .filter(|(_, v)| v.kind == Kind::Volume)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let snaps: Vec<String> = model
+            .iter()
+            .filter(|(_, v)| v.kind == Kind::Snapshot)
+            .map(|(k, _)| k.clone())
+            .collect();
         let all: Vec<String> = model.keys().cloned().collect();
         let op = rng.below(100);
-        let ctx = |log: &Vec<String>| format!("seed {seed} step {step}; log:\n  {}", log.join("\n  "));
+        let ctx =
+            |log: &Vec<String>| format!("seed {seed} step {step}; log:\n  {}", log.join("\n  "));
         let touched: Option<String>;
         if all.is_empty() || (op < 12 && model.len() < 14) {
             let size = (4 + rng.below(5)) * STRIDE;
             let v = sr.volume_create("v", "", size, false).unwrap();
             log.push(format!("create {} {size}", v.key));
-            model.insert(v.key.clone(), MVdi { kind: Kind::Volume, size, blocks: [None; 4], name: "v".into(), keys: BTreeMap::new() });
+            model.insert(
+                v.key.clone(),
+                MVdi {
+                    kind: Kind::Volume,
+                    size,
+                    blocks: [None; 4],
+                    name: "v".into(),
+                    keys: BTreeMap::new(),
+                },
+            );
             touched = Some(v.key);
         } else if op < 35 && !vols.is_empty() {
             let k = rng.pick(&vols).unwrap().clone();
@@ -111,29 +143,53 @@ fn run_seed(seed: u64, ops: usize) -> usize {
             touched = Some(k);
         } else if op < 50 && model.len() < 16 {
             let k = rng.pick(&all).unwrap().clone();
-            let s = sr.volume_snapshot(&k).unwrap_or_else(|e| panic!("{}: snapshot {k}: {e}", ctx(&log)));
+            let s = sr
+                .volume_snapshot(&k)
+                .unwrap_or_else(|e| panic!("{}: snapshot {k}: {e}", ctx(&log)));
             log.push(format!("snapshot {k} -> {}", s.key));
             let src = model[&k].clone();
-            model.insert(s.key.clone(), MVdi { kind: Kind::Snapshot, keys: BTreeMap::new(), ..src });
+            model.insert(
+                s.key.clone(),
+                MVdi {
+                    kind: Kind::Snapshot,
+                    keys: BTreeMap::new(),
+                    ..src
+                },
+            );
             touched = Some(s.key);
         } else if op < 60 && model.len() < 16 {
             let k = rng.pick(&all).unwrap().clone();
-            let c = sr.volume_clone(&k).unwrap_or_else(|e| panic!("{}: clone {k}: {e}", ctx(&log)));
+            let c = sr
+                .volume_clone(&k)
+                .unwrap_or_else(|e| panic!("{}: clone {k}: {e}", ctx(&log)));
             log.push(format!("clone {k} -> {}", c.key));
             let src = model[&k].clone();
-            model.insert(c.key.clone(), MVdi { kind: Kind::Volume, keys: BTreeMap::new(), ..src });
+            model.insert(
+                c.key.clone(),
+                MVdi {
+                    kind: Kind::Volume,
+                    keys: BTreeMap::new(),
+                    ..src
+                },
+            );
             touched = Some(c.key);
         } else if op < 75 {
             // destroy, sometimes of a key that is already gone (xapi does that)
-            let k = if rng.below(10) == 0 { "0a0a0a0a-0000-4000-8000-000000000000".to_string() } else { rng.pick(&all).unwrap().clone() };
-            sr.volume_destroy(&k).unwrap_or_else(|e| panic!("{}: destroy {k}: {e}", ctx(&log)));
+            let k = if rng.below(10) == 0 {
+                "0a0a0a0a-0000-4000-8000-000000000000".to_string()
+            } else {
+                rng.pick(&all).unwrap().clone()
+            };
+            sr.volume_destroy(&k)
+                .unwrap_or_else(|e| panic!("{}: destroy {k}: {e}", ctx(&log)));
             log.push(format!("destroy {k}"));
             model.remove(&k);
             touched = None;
         } else if op < 83 && !snaps.is_empty() && !vols.is_empty() {
             let s = rng.pick(&snaps).unwrap().clone();
             let v = rng.pick(&vols).unwrap().clone();
-            sr.volume_revert(&s, &v).unwrap_or_else(|e| panic!("{}: revert {v} to {s}: {e}", ctx(&log)));
+            sr.volume_revert(&s, &v)
+                .unwrap_or_else(|e| panic!("{}: revert {v} to {s}: {e}", ctx(&log)));
             log.push(format!("revert {v} to {s}"));
             let src = model[&s].clone();
             let m = model.get_mut(&v).unwrap();
@@ -144,25 +200,38 @@ fn run_seed(seed: u64, ops: usize) -> usize {
             // xapi < 26.16: destroy the live VDI, then clone the snapshot
             let s = rng.pick(&snaps).unwrap().clone();
             let v = rng.pick(&vols).unwrap().clone();
-            sr.volume_destroy(&v).unwrap_or_else(|e| panic!("{}: destroy {v}: {e}", ctx(&log)));
+            sr.volume_destroy(&v)
+                .unwrap_or_else(|e| panic!("{}: destroy {v}: {e}", ctx(&log)));
             model.remove(&v);
-            let c = sr.volume_clone(&s).unwrap_or_else(|e| panic!("{}: clone {s}: {e}", ctx(&log)));
+            let c = sr
+                .volume_clone(&s)
+                .unwrap_or_else(|e| panic!("{}: clone {s}: {e}", ctx(&log)));
             log.push(format!("old-revert: destroy {v}, clone {s} -> {}", c.key));
             let src = model[&s].clone();
-            model.insert(c.key.clone(), MVdi { kind: Kind::Volume, keys: BTreeMap::new(), ..src });
+            model.insert(
+                c.key.clone(),
+                MVdi {
+                    kind: Kind::Volume,
+                    keys: BTreeMap::new(),
+                    ..src
+                },
+            );
             touched = Some(c.key);
         } else if op < 94 && !vols.is_empty() {
             let k = rng.pick(&vols).unwrap().clone();
             let new = model[&k].size + STRIDE * (1 + rng.below(3));
-            sr.volume_resize(&k, new).unwrap_or_else(|e| panic!("{}: resize {k}: {e}", ctx(&log)));
+            sr.volume_resize(&k, new)
+                .unwrap_or_else(|e| panic!("{}: resize {k}: {e}", ctx(&log)));
             log.push(format!("resize {k} {new}"));
             model.get_mut(&k).unwrap().size = new;
             touched = Some(k);
         } else {
             let k = rng.pick(&all).unwrap().clone();
-            let key = ["vdi-type", "content_id", "_sm_config_X Y", "is_a_snapshot"][rng.below(4) as usize];
+            let key = ["vdi-type", "content_id", "_sm_config_X Y", "is_a_snapshot"]
+                [rng.below(4) as usize];
             let val = format!("v{}", rng.below(100));
-            sr.volume_set(&k, key, &val).unwrap_or_else(|e| panic!("{}: set {k}: {e}", ctx(&log)));
+            sr.volume_set(&k, key, &val)
+                .unwrap_or_else(|e| panic!("{}: set {k}: {e}", ctx(&log)));
             log.push(format!("set {k} {key}={val}"));
             model.get_mut(&k).unwrap().keys.insert(key.to_string(), val);
             touched = Some(k);
@@ -171,8 +240,14 @@ fn run_seed(seed: u64, ops: usize) -> usize {
         // I1/I7: the listing is exactly the model (after every destroy, and every 5 steps:
         // each listing reads the whole SR, the dominant cost of this test in the VM).
         if touched.is_none() || step % 5 == 4 {
-            let ls: BTreeMap<String, Kind> = sr.ls().unwrap().into_iter().map(|v| (v.key, v.kind)).collect();
-            let want: BTreeMap<String, Kind> = model.iter().map(|(k, v)| (k.clone(), v.kind)).collect();
+            let ls: BTreeMap<String, Kind> = sr
+                .ls()
+                .unwrap()
+                .into_iter()
+                .map(|v| (v.key, v.kind))
+                .collect();
+            let want: BTreeMap<String, Kind> =
+                model.iter().map(|(k, v)| (k.clone(), v.kind)).collect();
             assert_eq!(ls, want, "{}", ctx(&log));
         }
         if let Some(k) = touched {
@@ -207,7 +282,11 @@ fn record_result(what: &str, line: &str) {
     let _ = std::fs::create_dir_all(&dir);
     let v = zfs_volume::lzc::module_version().unwrap_or_default();
     let v = v.split('-').next().unwrap_or("unknown").to_string();
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{what}-zfs{v}.txt"))) {
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("{what}-zfs{v}.txt")))
+    {
         let _ = writeln!(f, "{line}");
     }
 }
@@ -215,7 +294,12 @@ fn record_result(what: &str, line: &str) {
 #[test]
 #[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
 fn random_operation_sequences_match_the_model() {
-    let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
     let seeds = env("XZVOL_MODEL_SEEDS", 20);
     let ops = env("XZVOL_MODEL_OPS", 200) as usize;
     let first = env("XZVOL_MODEL_FIRST_SEED", 1);
@@ -236,7 +320,11 @@ fn random_operation_sequences_match_the_model() {
         }
     });
     let total = total.into_inner();
-    assert_eq!(total, seeds as usize * ops, "every seed must run all its operations");
+    assert_eq!(
+        total,
+        seeds as usize * ops,
+        "every seed must run all its operations"
+    );
     let line = format!(
         "model: seeds {first}..{} x {ops} ops = {total} operations on zfs {}, zero leaks, {:.0} s",
         first + seeds - 1,

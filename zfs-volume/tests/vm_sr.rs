@@ -23,15 +23,23 @@ fn sr_on(pool: &TestPool, provisioning: Provisioning) -> Sr {
 }
 
 fn uuid_for(s: &str) -> String {
-    let h = s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
-    format!("{:08x}-0000-4000-8000-{:012x}", h as u32, h & 0xffff_ffff_ffff)
+    let h = s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    });
+    format!(
+        "{:08x}-0000-4000-8000-{:012x}",
+        h as u32,
+        h & 0xffff_ffff_ffff
+    )
 }
 
 /// I4: nothing but the SR dataset and its three containers, and no snapshot.
 fn assert_clean(sr: &Sr) {
     let all = zfs_list_all(sr.dataset());
-    let want: BTreeSet<String> =
-        ["", "/vol", "/snap", "/gc"].iter().map(|c| format!("{}{c}", sr.dataset())).collect();
+    let want: BTreeSet<String> = ["", "/vol", "/snap", "/gc"]
+        .iter()
+        .map(|c| format!("{}{c}", sr.dataset()))
+        .collect();
     let got: BTreeSet<String> = all.iter().cloned().collect();
     assert_eq!(got, want, "leftovers under the SR: {all:#?}");
 }
@@ -59,8 +67,14 @@ fn snapshot_is_read_only_attachable_and_frozen() {
     write_block(&v.dataset, 0, 2);
     assert_block(&s.dataset, 0, 1, "snapshot must keep the old data");
     assert_block(&v.dataset, 0, 2, "");
-    assert!(!writable(&s.dataset), "a snapshot VDI device must not be writable (I5)");
-    assert_eq!(keys(&sr), [v.key.clone(), s.key.clone()].into_iter().collect());
+    assert!(
+        !writable(&s.dataset),
+        "a snapshot VDI device must not be writable (I5)"
+    );
+    assert_eq!(
+        keys(&sr),
+        [v.key.clone(), s.key.clone()].into_iter().collect()
+    );
     // Snapshot of a snapshot: same content, no new ZFS snapshot needed.
     let ss = sr.volume_snapshot(&s.key).unwrap();
     assert_block(&ss.dataset, 0, 1, "");
@@ -101,8 +115,14 @@ fn revert_to_latest_and_to_older_keeps_identity_and_newer_snapshots() {
     write_block(&v.dataset, 4096, 14);
     assert_block(&s1.dataset, 4096, 10, "");
     // Refusals.
-    assert!(matches!(sr.volume_revert(&v.key, &s1.key), Err(Error::Refused { .. })));
-    assert!(matches!(sr.volume_revert(&s1.key, &s2.key), Err(Error::Refused { .. })));
+    assert!(matches!(
+        sr.volume_revert(&v.key, &s1.key),
+        Err(Error::Refused { .. })
+    ));
+    assert!(matches!(
+        sr.volume_revert(&s1.key, &s2.key),
+        Err(Error::Refused { .. })
+    ));
     for k in [&s2.key, &v.key, &s1.key] {
         sr.volume_destroy(k).unwrap();
     }
@@ -121,7 +141,10 @@ fn old_xapi_revert_destroys_the_volume_then_clones_its_snapshot() {
     let s2 = sr.volume_snapshot(&v.key).unwrap();
     write_block(&v.dataset, 0, 22);
     sr.volume_destroy(&v.key).unwrap();
-    assert!(matches!(sr.volume_stat(&v.key), Err(Error::VolumeNotFound(_))));
+    assert!(matches!(
+        sr.volume_stat(&v.key),
+        Err(Error::VolumeNotFound(_))
+    ));
     let c = sr.volume_clone(&s1.key).unwrap();
     assert!(c.read_write());
     assert_block(&c.dataset, 0, 20, "");
@@ -130,7 +153,10 @@ fn old_xapi_revert_destroys_the_volume_then_clones_its_snapshot() {
     assert_block(&s1.dataset, 0, 20, "");
     // Destroying the same key twice succeeds (daemon bug); a malformed key does not.
     sr.volume_destroy(&v.key).unwrap();
-    assert!(matches!(sr.volume_destroy("../x"), Err(Error::Invalid { .. })));
+    assert!(matches!(
+        sr.volume_destroy("../x"),
+        Err(Error::Invalid { .. })
+    ));
     for k in [&s1.key, &c.key, &s2.key] {
         sr.volume_destroy(k).unwrap();
     }
@@ -182,9 +208,16 @@ fn resize_grows_only_and_keeps_thick_reservation() {
     let pool = TestPool::new("resize", 512);
     let sr = sr_on(&pool, Provisioning::Thick);
     let v = sr.volume_create("thick", "", 10 * MIB + 1, false).unwrap();
-    assert_eq!(v.virtual_size, 10 * MIB + 16384, "rounded up to the volblocksize");
+    assert_eq!(
+        v.virtual_size,
+        10 * MIB + 16384,
+        "rounded up to the volblocksize"
+    );
     let r0: u64 = zfs_get(&v.dataset, "refreservation").parse().unwrap();
-    assert!(r0 > v.virtual_size, "thick volume must reserve more than its size, got {r0}");
+    assert!(
+        r0 > v.virtual_size,
+        "thick volume must reserve more than its size, got {r0}"
+    );
     write_block(&v.dataset, 0, 50);
     sr.volume_resize(&v.key, 40 * MIB).unwrap();
     let after = sr.volume_stat(&v.key).unwrap();
@@ -193,12 +226,17 @@ fn resize_grows_only_and_keeps_thick_reservation() {
     assert!(r1 > 40 * MIB && r1 > r0);
     assert_block(&v.dataset, 0, 50, "");
     match sr.volume_resize(&v.key, 20 * MIB) {
-        Err(Error::Shrink { current, requested, .. }) => assert_eq!((current, requested), (40 * MIB, 20 * MIB)),
+        Err(Error::Shrink {
+            current, requested, ..
+        }) => assert_eq!((current, requested), (40 * MIB, 20 * MIB)),
         other => panic!("shrink must be refused, got {other:?}"),
     }
     sr.volume_resize(&v.key, 40 * MIB).unwrap(); // same size: no-op
     let s = sr.volume_snapshot(&v.key).unwrap();
-    assert!(matches!(sr.volume_resize(&s.key, 80 * MIB), Err(Error::Refused { .. })));
+    assert!(matches!(
+        sr.volume_resize(&s.key, 80 * MIB),
+        Err(Error::Refused { .. })
+    ));
     sr.volume_destroy(&v.key).unwrap();
     sr.volume_destroy(&s.key).unwrap();
     assert_clean(&sr);
@@ -211,7 +249,14 @@ fn metadata_lives_in_user_properties() {
     let sr = sr_on(&pool, Provisioning::Thin);
     let v = sr.volume_create("n", "d", MIB, true).unwrap();
     assert!(v.sharable);
-    let awkward = ["vdi-type", "_sm_config_VHD Parent", "tags<x>", "is_a_snapshot", "CONTENT_ID", "ü"];
+    let awkward = [
+        "vdi-type",
+        "_sm_config_VHD Parent",
+        "tags<x>",
+        "is_a_snapshot",
+        "CONTENT_ID",
+        "ü",
+    ];
     for (i, k) in awkward.iter().enumerate() {
         sr.volume_set(&v.key, k, &format!("value {i}")).unwrap();
     }
@@ -232,7 +277,14 @@ fn metadata_lives_in_user_properties() {
     // Also on snapshots.
     let s = sr.volume_snapshot(&v.key).unwrap();
     sr.volume_set(&s.key, "is_a_snapshot", "true").unwrap();
-    assert_eq!(sr.volume_stat(&s.key).unwrap().keys.get("is_a_snapshot").map(String::as_str), Some("true"));
+    assert_eq!(
+        sr.volume_stat(&s.key)
+            .unwrap()
+            .keys
+            .get("is_a_snapshot")
+            .map(String::as_str),
+        Some("true")
+    );
     // Hostile values are refused and change nothing.
     let before = zfs_list_all(&pool.name);
     assert!(sr.volume_set(&v.key, "k", "a\0b").is_err());
@@ -257,7 +309,10 @@ fn sr_lifecycle_on_a_new_pool_and_probe() {
     let dir = format!("/var/tmp/xzsrlife{}", std::process::id());
     std::fs::create_dir_all(&dir).unwrap();
     let dev = format!("{dir}/d0");
-    std::fs::File::create(&dev).unwrap().set_len(256 * MIB).unwrap();
+    std::fs::File::create(&dev)
+        .unwrap()
+        .set_len(256 * MIB)
+        .unwrap();
     let uuid = uuid_for(&dir);
     let cfg = SrConfig {
         source: PoolSource::Devices(vec![dev.clone()]),
@@ -282,16 +337,24 @@ fn sr_lifecycle_on_a_new_pool_and_probe() {
     assert_eq!(sr2.volume_stat(&v.key).unwrap().name, "x");
     Sr::destroy_dataset(sr2.dataset()).unwrap();
     let pools = run("zpool", &["list", "-H", "-o", "name"]);
-    assert!(!pools.lines().any(|l| l == pool), "the pool we created must be destroyed");
+    assert!(
+        !pools.lines().any(|l| l == pool),
+        "the pool we created must be destroyed"
+    );
     // A pool we did not create survives SR.destroy.
     let other = TestPool::new("keep", 256);
     let sr3 = sr_on(&other, Provisioning::Thin);
     Sr::destroy_dataset(sr3.dataset()).unwrap();
-    assert!(run("zpool", &["list", "-H", "-o", "name"]).lines().any(|l| l == other.name));
+    assert!(run("zpool", &["list", "-H", "-o", "name"])
+        .lines()
+        .any(|l| l == other.name));
     assert_eq!(zfs_list_all(&other.name), vec![other.name.clone()]);
     // Never touch a dataset without our marker.
     run("zfs", &["create", &other.ds("zvol-sr-foreign")]);
-    assert!(matches!(Sr::open(&other.ds("zvol-sr-foreign")), Err(Error::NotOurs(_))));
+    assert!(matches!(
+        Sr::open(&other.ds("zvol-sr-foreign")),
+        Err(Error::NotOurs(_))
+    ));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -306,7 +369,9 @@ const CHILD_ENV: &str = "XZVOL_CRASH_CHILD";
 #[test]
 #[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
 fn crash_child() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else { return };
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let parts: Vec<&str> = spec.split('|').collect();
     let sr = || Sr::open(parts[0]).unwrap();
     let r = match parts[1] {
@@ -378,13 +443,20 @@ fn crash_at_every_fault_point_then_recover() {
         let _ = sr.volume_stat(&s1.key).unwrap();
         sr.recover().unwrap();
         let report = sr.check().unwrap();
-        assert!(report.problems.is_empty(), "after {point}: {:?}", report.problems);
+        assert!(
+            report.problems.is_empty(),
+            "after {point}: {:?}",
+            report.problems
+        );
         assert_block(&s1.dataset, 0, 60, &format!("after {point}"));
         assert_block(&s2.dataset, 0, 61, &format!("after {point}"));
         if let Ok(now) = sr.volume_stat(&v.key) {
             let b = read_block(&now.dataset, 0);
             match op {
-                "revert" => assert!(b == pattern(60) || b == pattern(62), "after {point}: half-reverted volume"),
+                "revert" => assert!(
+                    b == pattern(60) || b == pattern(62),
+                    "after {point}: half-reverted volume"
+                ),
                 _ => assert_eq!(b, pattern(62), "after {point}"),
             }
         } else {
@@ -399,10 +471,15 @@ fn crash_at_every_fault_point_then_recover() {
     }
     // Which points could fire depends on the version: with zfs.sync.clone, snapshot and
     // clone are one txg and have no intermediate point.
-    let mut expected: BTreeSet<&str> =
-        ["revert:after-clone", "revert:after-rename-old", "revert:after-rename-new", "destroy:after-destroy", "resize:after-resize"]
-            .into_iter()
-            .collect();
+    let mut expected: BTreeSet<&str> = [
+        "revert:after-clone",
+        "revert:after-rename-old",
+        "revert:after-rename-new",
+        "destroy:after-destroy",
+        "resize:after-resize",
+    ]
+    .into_iter()
+    .collect();
     if !sync_clone {
         expected.insert("snapshot:after-snapshot");
         expected.insert("clone:after-snapshot");
@@ -425,7 +502,10 @@ fn revert_while_the_old_device_is_open_succeeds_and_collects_later() {
     assert_block(&v.dataset, 0, 70, "after revert");
     // The SR keeps working while the old content is still open...
     let other = sr.volume_create("w", "", MIB, false).unwrap();
-    assert!(!sr.check().unwrap().tombstones.is_empty(), "the open old content waits as a tombstone");
+    assert!(
+        !sr.check().unwrap().tombstones.is_empty(),
+        "the open old content waits as a tombstone"
+    );
     drop(held);
     // ...and the next change collects it.
     sr.volume_destroy(&other.key).unwrap();
@@ -453,9 +533,16 @@ fn crash_in_sr_create_and_sr_destroy_then_recover() {
         let _s = sr.volume_snapshot(&v.key).unwrap();
         // SR.destroy killed half-way, then again: nothing of ours left, the pool kept.
         let st = run_child(&format!("{root}|sr-destroy"), "sr-destroy:after-volumes");
-        assert!(!st.success(), "sr-destroy:after-volumes must abort the child");
+        assert!(
+            !st.success(),
+            "sr-destroy:after-volumes must abort the child"
+        );
         Sr::destroy_dataset(&root).unwrap();
-        assert_eq!(zfs_list_all(&pool.name), vec![pool.name.clone()], "after {point}");
+        assert_eq!(
+            zfs_list_all(&pool.name),
+            vec![pool.name.clone()],
+            "after {point}"
+        );
     }
 }
 

@@ -55,7 +55,9 @@ fn parse_args() -> Res<Args> {
         runs: 15,
         scales: vec![10, 100, 1000],
         batches: vec![1, 4, 16, 64],
-        sections: ["single", "vdi", "batch", "scale", "query"].map(String::from).to_vec(),
+        sections: ["single", "vdi", "batch", "scale", "query"]
+            .map(String::from)
+            .to_vec(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -64,8 +66,18 @@ fn parse_args() -> Res<Args> {
             "--plugin" => a.plugin = PathBuf::from(val()?),
             "--out" => a.out = PathBuf::from(val()?),
             "--runs" => a.runs = val()?.parse()?,
-            "--scales" => a.scales = val()?.split(',').map(|s| s.parse()).collect::<Result<_, _>>()?,
-            "--batches" => a.batches = val()?.split(',').map(|s| s.parse()).collect::<Result<_, _>>()?,
+            "--scales" => {
+                a.scales = val()?
+                    .split(',')
+                    .map(|s| s.parse())
+                    .collect::<Result<_, _>>()?
+            }
+            "--batches" => {
+                a.batches = val()?
+                    .split(',')
+                    .map(|s| s.parse())
+                    .collect::<Result<_, _>>()?
+            }
             "--sections" => a.sections = val()?.split(',').map(String::from).collect(),
             "-h" | "--help" => {
                 println!("xapi-zvol-bench [--plugin PATH] [--out DIR] [--runs N] [--scales 10,100,1000] [--batches 1,4,16,64] [--sections single,vdi,batch,scale,query]");
@@ -74,7 +86,8 @@ fn parse_args() -> Res<Args> {
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
-    a.plugin = std::fs::canonicalize(&a.plugin).map_err(|e| format!("{}: {e}", a.plugin.display()))?;
+    a.plugin =
+        std::fs::canonicalize(&a.plugin).map_err(|e| format!("{}: {e}", a.plugin.display()))?;
     Ok(a)
 }
 
@@ -89,7 +102,12 @@ struct Stat {
 
 fn stat(mut v: Vec<Duration>) -> Stat {
     v.sort();
-    Stat { med: v[v.len() / 2], min: v[0], max: v[v.len() - 1], n: v.len() }
+    Stat {
+        med: v[v.len() / 2],
+        min: v[0],
+        max: v[v.len() - 1],
+        n: v.len(),
+    }
 }
 
 #[derive(Default)]
@@ -107,10 +125,15 @@ impl Report {
             ms(s.max),
             s.n
         );
-        self.rows.push((section.into(), case.into(), param.into(), s));
+        self.rows
+            .push((section.into(), case.into(), param.into(), s));
     }
     fn get(&self, section: &str, case: &str, param: &str) -> Stat {
-        self.rows.iter().find(|r| r.0 == section && r.1 == case && r.2 == param).map(|r| r.3).unwrap()
+        self.rows
+            .iter()
+            .find(|r| r.0 == section && r.1 == case && r.2 == param)
+            .map(|r| r.3)
+            .unwrap()
     }
     fn line(&mut self, s: String) {
         eprintln!("{s}");
@@ -145,7 +168,11 @@ fn call(entry: &Path, params: &serde_json::Value) -> Res<serde_json::Value> {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
-    child.stdin.take().unwrap().write_all(params.to_string().as_bytes())?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(params.to_string().as_bytes())?;
     let out = child.wait_with_output()?;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     if !out.status.success() {
@@ -168,16 +195,27 @@ impl Bench {
     }
 
     fn entry(&self, method: &str) -> PathBuf {
-        self.root.join("volume/org.xen.xapi.storage.zvol").join(method)
+        self.root
+            .join("volume/org.xen.xapi.storage.zvol")
+            .join(method)
     }
 
     /// 1. In-process lzc vs zfs CLI, one operation at a time.
     fn single(&mut self) -> Res<()> {
         let n = self.args.runs;
         let base = self.ds("single");
-        self.zfs.create_volume(&base, &VolumeSpec::new(64 << 20).volblocksize(16384))?;
-        let (mut ls, mut cs, mut lc, mut cc, mut lp, mut cp, mut ld, mut cd) =
-            (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+        self.zfs
+            .create_volume(&base, &VolumeSpec::new(64 << 20).volblocksize(16384))?;
+        let (mut ls, mut cs, mut lc, mut cc, mut lp, mut cp, mut ld, mut cd) = (
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+        );
         for i in 0..n {
             let s = format!("{base}@l{i}");
             ls.push(time(|| self.zfs.snapshot(&[&s], &[])).0);
@@ -195,9 +233,16 @@ impl Bench {
             ld.push(time(|| self.zfs.destroy(&c)).0);
             cd.push(time(|| run("zfs", &["destroy", &c2])).0);
         }
-        for (case, l, c) in [("snapshot", ls, cs), ("clone", lc, cc), ("promote", lp, cp), ("destroy", ld, cd)] {
-            self.rep.add("single", &format!("{case}: zfs-volume"), "", stat(l));
-            self.rep.add("single", &format!("{case}: zfs CLI"), "", stat(c));
+        for (case, l, c) in [
+            ("snapshot", ls, cs),
+            ("clone", lc, cc),
+            ("promote", lp, cp),
+            ("destroy", ld, cd),
+        ] {
+            self.rep
+                .add("single", &format!("{case}: zfs-volume"), "", stat(l));
+            self.rep
+                .add("single", &format!("{case}: zfs CLI"), "", stat(c));
         }
         run("zfs", &["destroy", "-r", &base])?;
         Ok(())
@@ -207,32 +252,50 @@ impl Bench {
     fn vdi(&mut self) -> Res<()> {
         let n = self.args.runs;
         let _ = std::fs::remove_dir_all(&self.root);
-        run(self.args.plugin.to_str().unwrap(), &["install", "--root", self.root.to_str().unwrap()])?;
+        run(
+            self.args.plugin.to_str().unwrap(),
+            &["install", "--root", self.root.to_str().unwrap()],
+        )?;
         let uuid = "b0b0b0b0-0000-4000-8000-00000000be0c";
         let cfg = call(
             &self.entry("SR.create"),
             &serde_json::json!({"dbg":"bench","uuid":uuid,"configuration":{"pool":self.pool},"name":"bench","description":""}),
         )?;
-        let sr = call(&self.entry("SR.attach"), &serde_json::json!({"dbg":"bench","configuration":cfg}))?;
-        let sr = sr.as_str().ok_or("SR.attach returned no string")?.to_string();
+        let sr = call(
+            &self.entry("SR.attach"),
+            &serde_json::json!({"dbg":"bench","configuration":cfg}),
+        )?;
+        let sr = sr
+            .as_str()
+            .ok_or("SR.attach returned no string")?
+            .to_string();
         let v = call(
             &self.entry("Volume.create"),
             &serde_json::json!({"dbg":"bench","sr":sr,"name":"v","description":"","size":64<<20,"sharable":false}),
         )?;
         let key = v["key"].as_str().unwrap().to_string();
         let floor_ds = self.ds("floor");
-        self.zfs.create_volume(&floor_ds, &VolumeSpec::new(64 << 20).volblocksize(16384))?;
+        self.zfs
+            .create_volume(&floor_ds, &VolumeSpec::new(64 << 20).volblocksize(16384))?;
         let peer = self.ds("peer");
-        self.zfs.create_volume(&peer, &VolumeSpec::new(64 << 20).volblocksize(16384))?;
+        self.zfs
+            .create_volume(&peer, &VolumeSpec::new(64 << 20).volblocksize(16384))?;
         let (mut snap, mut clone, mut destroy, mut revert) = (vec![], vec![], vec![], vec![]);
-        let (mut psnap, mut pclone, mut pdestroy, mut prevert, mut floor) = (vec![], vec![], vec![], vec![], vec![]);
-        let (mut bare_sc, mut proc_only, mut snap_sync, mut floor_sync) = (vec![], vec![], vec![], vec![]);
+        let (mut psnap, mut pclone, mut pdestroy, mut prevert, mut floor) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        let (mut bare_sc, mut proc_only, mut snap_sync, mut floor_sync) =
+            (vec![], vec![], vec![], vec![]);
         let sync_clone = self.zfs.capabilities(&self.pool)?.sync_clone;
         let query = self.entry("Plugin.Query");
         let mut first_snap = None;
         for i in 0..n {
             let before = txg_times(&self.pool);
-            let (t, s) = time(|| call(&self.entry("Volume.snapshot"), &serde_json::json!({"dbg":"b","sr":sr,"key":key})));
+            let (t, s) = time(|| {
+                call(
+                    &self.entry("Volume.snapshot"),
+                    &serde_json::json!({"dbg":"b","sr":sr,"key":key}),
+                )
+            });
             snap.push(t);
             snap_sync.push(sync_since(&self.pool, &before));
             let s = s?;
@@ -240,16 +303,29 @@ impl Bench {
             if first_snap.is_none() {
                 first_snap = Some(skey.clone());
             }
-            let (t, c) = time(|| call(&self.entry("Volume.clone"), &serde_json::json!({"dbg":"b","sr":sr,"key":key})));
+            let (t, c) = time(|| {
+                call(
+                    &self.entry("Volume.clone"),
+                    &serde_json::json!({"dbg":"b","sr":sr,"key":key}),
+                )
+            });
             clone.push(t);
             let ckey = c?["key"].as_str().unwrap().to_string();
-            let (t, r) = time(|| call(&self.entry("Volume.destroy"), &serde_json::json!({"dbg":"b","sr":sr,"key":ckey})));
+            let (t, r) = time(|| {
+                call(
+                    &self.entry("Volume.destroy"),
+                    &serde_json::json!({"dbg":"b","sr":sr,"key":ckey}),
+                )
+            });
             destroy.push(t);
             r?;
             // revert to the oldest snapshot: the general (non-latest) case
             let target = first_snap.clone().unwrap();
             let (t, r) = time(|| {
-                call(&self.entry("Volume.revert"), &serde_json::json!({"dbg":"b","sr":sr,"snapshot":target,"key":key}))
+                call(
+                    &self.entry("Volume.revert"),
+                    &serde_json::json!({"dbg":"b","sr":sr,"snapshot":target,"key":key}),
+                )
             });
             revert.push(t);
             r?;
@@ -265,7 +341,12 @@ impl Bench {
                     let mut a = NvList::new()?;
                     a.add_string("snap", &bs)?;
                     a.add_string("clone", &bc)?;
-                    self.zfs.program_sync(&self.pool, &BARE_SNAPSHOT_CLONE, &a, Limits::default())?;
+                    self.zfs.program_sync(
+                        &self.pool,
+                        &BARE_SNAPSHOT_CLONE,
+                        &a,
+                        Limits::default(),
+                    )?;
                 } else {
                     self.zfs.snapshot(&[&bs], &[])?;
                     self.zfs.clone(&bc, &bs, &Props::new())?;
@@ -281,14 +362,45 @@ impl Bench {
             let py = || run("python3", &["-c", "pass"]);
             let ps = format!("{peer}@s{i}");
             let pc = self.ds(&format!("peer-s{i}"));
-            psnap.push(time(|| -> Res<()> { py()?; run("zfs", &["snapshot", &ps])?; run("zfs", &["clone", &ps, &pc])?; Ok(()) }).0);
+            psnap.push(
+                time(|| -> Res<()> {
+                    py()?;
+                    run("zfs", &["snapshot", &ps])?;
+                    run("zfs", &["clone", &ps, &pc])?;
+                    Ok(())
+                })
+                .0,
+            );
             let pcs = format!("{peer}@c{i}");
             let pcc = self.ds(&format!("peer-c{i}"));
-            pclone.push(time(|| -> Res<()> { py()?; run("zfs", &["snapshot", &pcs])?; run("zfs", &["clone", &pcs, &pcc])?; Ok(()) }).0);
-            pdestroy.push(time(|| -> Res<()> { py()?; run("zfs", &["destroy", &pcc])?; Ok(()) }).0);
+            pclone.push(
+                time(|| -> Res<()> {
+                    py()?;
+                    run("zfs", &["snapshot", &pcs])?;
+                    run("zfs", &["clone", &pcs, &pcc])?;
+                    Ok(())
+                })
+                .0,
+            );
+            pdestroy.push(
+                time(|| -> Res<()> {
+                    py()?;
+                    run("zfs", &["destroy", &pcc])?;
+                    Ok(())
+                })
+                .0,
+            );
             // peer revert (new-style, as zfs-vol would have to): clone the snapshot, promote
             let prc = self.ds(&format!("peer-r{i}"));
-            prevert.push(time(|| -> Res<()> { py()?; run("zfs", &["clone", &ps, &prc])?; run("zfs", &["promote", &prc])?; Ok(()) }).0);
+            prevert.push(
+                time(|| -> Res<()> {
+                    py()?;
+                    run("zfs", &["clone", &ps, &prc])?;
+                    run("zfs", &["promote", &prc])?;
+                    Ok(())
+                })
+                .0,
+            );
             // undo the peer promote so the next iteration starts from the same shape
             run("zfs", &["promote", &peer])?;
             run("zfs", &["destroy", &prc])?;
@@ -300,20 +412,64 @@ impl Bench {
             ("Volume.revert (older snapshot)", revert, prevert),
         ];
         for (case, ours, theirs) in rows {
-            self.rep.add("vdi", &format!("{case}: xapi-zvol"), "", stat(ours));
-            self.rep.add("vdi", &format!("{case}: python3 + zfs CLI"), "", stat(theirs));
+            self.rep
+                .add("vdi", &format!("{case}: xapi-zvol"), "", stat(ours));
+            self.rep.add(
+                "vdi",
+                &format!("{case}: python3 + zfs CLI"),
+                "",
+                stat(theirs),
+            );
         }
-        self.rep.add("vdi", "bare lzc_snapshot (floor)", "", stat(floor));
-        let work = if sync_clone { "one program: sync.snapshot + sync.clone" } else { "lzc_snapshot + lzc_clone" };
-        self.rep.add("vdi", &format!("part: bare snapshot+clone ({work})"), "", stat(bare_sc));
-        self.rep.add("vdi", "part: plugin process, no ZFS work (Plugin.Query)", "", stat(proc_only));
-        self.rep.add("vdi", "part: txg sync time in the kernel during Volume.snapshot", "", stat(snap_sync));
-        self.rep.add("vdi", "part: txg sync time in the kernel during bare lzc_snapshot", "", stat(floor_sync));
+        self.rep
+            .add("vdi", "bare lzc_snapshot (floor)", "", stat(floor));
+        let work = if sync_clone {
+            "one program: sync.snapshot + sync.clone"
+        } else {
+            "lzc_snapshot + lzc_clone"
+        };
+        self.rep.add(
+            "vdi",
+            &format!("part: bare snapshot+clone ({work})"),
+            "",
+            stat(bare_sc),
+        );
+        self.rep.add(
+            "vdi",
+            "part: plugin process, no ZFS work (Plugin.Query)",
+            "",
+            stat(proc_only),
+        );
+        self.rep.add(
+            "vdi",
+            "part: txg sync time in the kernel during Volume.snapshot",
+            "",
+            stat(snap_sync),
+        );
+        self.rep.add(
+            "vdi",
+            "part: txg sync time in the kernel during bare lzc_snapshot",
+            "",
+            stat(floor_sync),
+        );
         // leave the pool clean for the next sections
-        for v in call(&self.entry("SR.ls"), &serde_json::json!({"dbg":"b","sr":sr}))?.as_array().cloned().unwrap_or_default() {
-            call(&self.entry("Volume.destroy"), &serde_json::json!({"dbg":"b","sr":sr,"key":v["key"]}))?;
+        for v in call(
+            &self.entry("SR.ls"),
+            &serde_json::json!({"dbg":"b","sr":sr}),
+        )?
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        {
+            call(
+                &self.entry("Volume.destroy"),
+                &serde_json::json!({"dbg":"b","sr":sr,"key":v["key"]}),
+            )?;
         }
-        call(&self.entry("SR.destroy"), &serde_json::json!({"dbg":"b","sr":sr}))?;
+        call(
+            &self.entry("SR.destroy"),
+            &serde_json::json!({"dbg":"b","sr":sr}),
+        )?;
         run("zfs", &["destroy", "-R", &floor_ds])?;
         run("zfs", &["destroy", "-R", &peer])?;
         Ok(())
@@ -327,7 +483,10 @@ impl Bench {
         for &k in &self.args.batches.clone() {
             let (mut one, mut many, mut sync) = (vec![], vec![], vec![]);
             for r in 0..self.args.runs {
-                let snaps: Vec<String> = vols[..k].iter().map(|v| format!("{v}@one{k}-{r}")).collect();
+                let snaps: Vec<String> = vols[..k]
+                    .iter()
+                    .map(|v| format!("{v}@one{k}-{r}"))
+                    .collect();
                 let refs: Vec<&str> = snaps.iter().map(|s| s.as_str()).collect();
                 let before = txg_times(&self.pool);
                 let (t, res) = time(|| self.zfs.snapshot(&refs, &[]));
@@ -335,7 +494,10 @@ impl Bench {
                 one.push(t);
                 // The kernel's own share: sync time of the txgs that completed during the call.
                 sync.push(sync_since(&self.pool, &before));
-                let snaps: Vec<String> = vols[..k].iter().map(|v| format!("{v}@many{k}-{r}")).collect();
+                let snaps: Vec<String> = vols[..k]
+                    .iter()
+                    .map(|v| format!("{v}@many{k}-{r}"))
+                    .collect();
                 let (t, res) = time(|| -> Res<()> {
                     for s in &snaps {
                         self.zfs.snapshot(&[s], &[])?;
@@ -345,9 +507,24 @@ impl Bench {
                 res?;
                 many.push(t);
             }
-            self.rep.add("batch", "one lzc_snapshot of k zvols", &k.to_string(), stat(one));
-            self.rep.add("batch", "k single lzc_snapshot calls", &k.to_string(), stat(many));
-            self.rep.add("batch", "txg sync time in the kernel during the one call", &k.to_string(), stat(sync));
+            self.rep.add(
+                "batch",
+                "one lzc_snapshot of k zvols",
+                &k.to_string(),
+                stat(one),
+            );
+            self.rep.add(
+                "batch",
+                "k single lzc_snapshot calls",
+                &k.to_string(),
+                stat(many),
+            );
+            self.rep.add(
+                "batch",
+                "txg sync time in the kernel during the one call",
+                &k.to_string(),
+                stat(sync),
+            );
         }
         for v in &vols {
             run("zfs", &["destroy", "-r", v])?;
@@ -368,25 +545,43 @@ impl Bench {
         let sr = Sr::create(uuid, &cfg, "scale", "")?;
         let l = layout::Layout::new(sr.dataset());
         let _ = std::fs::remove_dir_all(&self.root);
-        run(self.args.plugin.to_str().unwrap(), &["install", "--root", self.root.to_str().unwrap()])?;
+        run(
+            self.args.plugin.to_str().unwrap(),
+            &["install", "--root", self.root.to_str().unwrap()],
+        )?;
         let mut have = 0usize;
         let mut probe_key = String::new();
         for &n in &self.args.scales.clone() {
             // Populate up to n volumes + n snapshot VDIs with the SR's own layout and
             // properties, created concurrently so that many share a txg.
-            let keys: Vec<String> = (have..n).map(|i| format!("5ca1e000-0000-4000-8000-{i:012}")).collect();
-            let vols: Vec<String> = keys.iter().map(|k| l.vdi(k, layout::Kind::Volume)).collect();
+            let keys: Vec<String> = (have..n)
+                .map(|i| format!("5ca1e000-0000-4000-8000-{i:012}"))
+                .collect();
+            let vols: Vec<String> = keys
+                .iter()
+                .map(|k| l.vdi(k, layout::Kind::Volume))
+                .collect();
             parallel_create(self.zfs, &vols, &|ds: &str| {
                 let key = ds.rsplit('/').next().unwrap();
-                Props::new().user(meta::VDI_KEY, key).user(meta::VDI_NAME, "scale").user(meta::VDI_SHARABLE, "false")
+                Props::new()
+                    .user(meta::VDI_KEY, key)
+                    .user(meta::VDI_NAME, "scale")
+                    .user(meta::VDI_SHARABLE, "false")
             })?;
-            let snaps: Vec<String> = keys.iter().zip(&vols).map(|(k, v)| format!("{v}@{}", snap_key(k))).collect();
+            let snaps: Vec<String> = keys
+                .iter()
+                .zip(&vols)
+                .map(|(k, v)| format!("{v}@{}", snap_key(k)))
+                .collect();
             for chunk in snaps.chunks(500) {
                 let refs: Vec<&str> = chunk.iter().map(|s| s.as_str()).collect();
                 self.zfs.snapshot(&refs, &[])?;
             }
-            let clones: Vec<(String, String)> =
-                keys.iter().zip(&snaps).map(|(k, s)| (l.vdi(&snap_key(k), layout::Kind::Snapshot), s.clone())).collect();
+            let clones: Vec<(String, String)> = keys
+                .iter()
+                .zip(&snaps)
+                .map(|(k, s)| (l.vdi(&snap_key(k), layout::Kind::Snapshot), s.clone()))
+                .collect();
             parallel_clone(self.zfs, &clones)?;
             have = n;
             if probe_key.is_empty() {
@@ -399,13 +594,37 @@ impl Bench {
                 ls.push(t);
                 count = r?.len();
                 st.push(time(|| sr.volume_stat(&probe_key)).0);
-                zl.push(time(|| {
-                    run("zfs", &["list", "-Hp", "-t", "all", "-r", "-o", "name,volsize,used,referenced,origin", sr.dataset()])
-                }).0);
-                let (t, r) = time(|| call(&self.entry("SR.ls"), &serde_json::json!({"dbg":"b","sr":sr.dataset()})));
+                zl.push(
+                    time(|| {
+                        run(
+                            "zfs",
+                            &[
+                                "list",
+                                "-Hp",
+                                "-t",
+                                "all",
+                                "-r",
+                                "-o",
+                                "name,volsize,used,referenced,origin",
+                                sr.dataset(),
+                            ],
+                        )
+                    })
+                    .0,
+                );
+                let (t, r) = time(|| {
+                    call(
+                        &self.entry("SR.ls"),
+                        &serde_json::json!({"dbg":"b","sr":sr.dataset()}),
+                    )
+                });
                 let listed = r?.as_array().map(|a| a.len()).unwrap_or(0);
                 if listed != 2 * n {
-                    return Err(format!("SR.ls through the plugin listed {listed} VDIs, expected {}", 2 * n).into());
+                    return Err(format!(
+                        "SR.ls through the plugin listed {listed} VDIs, expected {}",
+                        2 * n
+                    )
+                    .into());
                 }
                 pls.push(t);
             }
@@ -415,7 +634,8 @@ impl Bench {
             let p = n.to_string();
             self.rep.add("scale", "SR.ls (in-process)", &p, stat(ls));
             self.rep.add("scale", "SR.ls (plugin call)", &p, stat(pls));
-            self.rep.add("scale", "Volume.stat (in-process)", &p, stat(st));
+            self.rep
+                .add("scale", "Volume.stat (in-process)", &p, stat(st));
             self.rep.add("scale", "zfs list -Hp -t all", &p, stat(zl));
         }
         run("zfs", &["destroy", "-r", sr.dataset()])?;
@@ -436,51 +656,117 @@ fn write_results(args: &Args, rep: &mut Report) -> Res<()> {
             st.max.as_micros()
         ));
     }
-    let version = zfs_volume::lzc::module_version().unwrap_or_else(|_| "host (no zfs module)".into());
-    let short = if version.starts_with("host") { "-host".to_string() } else { version.split('-').next().unwrap_or("x").to_string() };
+    let version =
+        zfs_volume::lzc::module_version().unwrap_or_else(|_| "host (no zfs module)".into());
+    let short = if version.starts_with("host") {
+        "-host".to_string()
+    } else {
+        version.split('-').next().unwrap_or("x").to_string()
+    };
     std::fs::write(args.out.join(format!("results-zfs{short}.csv")), csv)?;
     // Ratios.
     let r = |a: Stat, b: Stat| a.med.as_secs_f64() / b.med.as_secs_f64();
     let mut md = format!("### OpenZFS {version}\n\n| section | case | param | median ms | min | max |\n|---|---|---|---|---|---|\n");
     for (s, c, p, st) in &rep.rows {
-        md.push_str(&format!("| {s} | {c} | {p} | {:.2} | {:.2} | {:.2} |\n", ms(st.med), ms(st.min), ms(st.max)));
+        md.push_str(&format!(
+            "| {s} | {c} | {p} | {:.2} | {:.2} | {:.2} |\n",
+            ms(st.med),
+            ms(st.min),
+            ms(st.max)
+        ));
     }
     md.push_str("\nRatios (medians of this run):\n\n");
     let mut ratios: BTreeMap<String, f64> = BTreeMap::new();
     if rep.rows.iter().any(|x| x.0 == "single") {
         for case in ["snapshot", "clone", "promote", "destroy"] {
-            let x = r(rep.get("single", &format!("{case}: zfs CLI"), ""), rep.get("single", &format!("{case}: zfs-volume"), ""));
+            let x = r(
+                rep.get("single", &format!("{case}: zfs CLI"), ""),
+                rep.get("single", &format!("{case}: zfs-volume"), ""),
+            );
             ratios.insert(format!("single {case}: zfs CLI / zfs-volume"), x);
         }
     }
     if rep.rows.iter().any(|x| x.0 == "vdi") {
         let floor = rep.get("vdi", "bare lzc_snapshot (floor)", "");
         let snap = rep.get("vdi", "Volume.snapshot: xapi-zvol", "");
-        ratios.insert("Volume.snapshot / bare lzc_snapshot (target <= 1.3 on 2.4, <= 3.3 on 2.1)".into(), r(snap, floor));
-        if let Some(bare) = rep.rows.iter().find(|x| x.0 == "vdi" && x.1.starts_with("part: bare snapshot+clone")).map(|x| x.3) {
-            let proc_only = rep.get("vdi", "part: plugin process, no ZFS work (Plugin.Query)", "");
-            let sum = Stat { med: bare.med + proc_only.med, ..bare };
-            ratios.insert("floor of Volume.snapshot: (plugin process + bare snapshot+clone) / bare lzc_snapshot".into(), r(sum, floor));
-            ratios.insert("Volume.snapshot / (plugin process + bare snapshot+clone): our own overhead".into(), r(snap, sum));
-            ratios.insert("bare snapshot+clone / bare lzc_snapshot".into(), r(bare, floor));
-            ratios.insert("plugin process (no ZFS work) / bare lzc_snapshot".into(), r(proc_only, floor));
-            let (ss, fs) = (
-                rep.get("vdi", "part: txg sync time in the kernel during Volume.snapshot", ""),
-                rep.get("vdi", "part: txg sync time in the kernel during bare lzc_snapshot", ""),
+        ratios.insert(
+            "Volume.snapshot / bare lzc_snapshot (target <= 1.3 on 2.4, <= 3.3 on 2.1)".into(),
+            r(snap, floor),
+        );
+        if let Some(bare) = rep
+            .rows
+            .iter()
+            .find(|x| x.0 == "vdi" && x.1.starts_with("part: bare snapshot+clone"))
+            .map(|x| x.3)
+        {
+            let proc_only = rep.get(
+                "vdi",
+                "part: plugin process, no ZFS work (Plugin.Query)",
+                "",
             );
-            ratios.insert("kernel txg sync time: during Volume.snapshot / during bare lzc_snapshot".into(), r(ss, fs));
+            let sum = Stat {
+                med: bare.med + proc_only.med,
+                ..bare
+            };
+            ratios.insert("floor of Volume.snapshot: (plugin process + bare snapshot+clone) / bare lzc_snapshot".into(), r(sum, floor));
+            ratios.insert(
+                "Volume.snapshot / (plugin process + bare snapshot+clone): our own overhead".into(),
+                r(snap, sum),
+            );
+            ratios.insert(
+                "bare snapshot+clone / bare lzc_snapshot".into(),
+                r(bare, floor),
+            );
+            ratios.insert(
+                "plugin process (no ZFS work) / bare lzc_snapshot".into(),
+                r(proc_only, floor),
+            );
+            let (ss, fs) = (
+                rep.get(
+                    "vdi",
+                    "part: txg sync time in the kernel during Volume.snapshot",
+                    "",
+                ),
+                rep.get(
+                    "vdi",
+                    "part: txg sync time in the kernel during bare lzc_snapshot",
+                    "",
+                ),
+            );
+            ratios.insert(
+                "kernel txg sync time: during Volume.snapshot / during bare lzc_snapshot".into(),
+                r(ss, fs),
+            );
         }
-        for case in ["Volume.snapshot", "Volume.clone", "Volume.destroy", "Volume.revert (older snapshot)"] {
-            let x = r(rep.get("vdi", &format!("{case}: python3 + zfs CLI"), ""), rep.get("vdi", &format!("{case}: xapi-zvol"), ""));
+        for case in [
+            "Volume.snapshot",
+            "Volume.clone",
+            "Volume.destroy",
+            "Volume.revert (older snapshot)",
+        ] {
+            let x = r(
+                rep.get("vdi", &format!("{case}: python3 + zfs CLI"), ""),
+                rep.get("vdi", &format!("{case}: xapi-zvol"), ""),
+            );
             ratios.insert(format!("{case}: python peer / xapi-zvol (target >= 3)"), x);
         }
     }
     if rep.rows.iter().any(|x| x.0 == "batch" && x.2 == "16") {
         let b16 = rep.get("batch", "one lzc_snapshot of k zvols", "16");
         let b1 = rep.get("batch", "one lzc_snapshot of k zvols", "1");
-        ratios.insert("16-zvol batch / one snapshot (target <= 1.5)".into(), r(b16, b1));
-        let s16 = rep.get("batch", "txg sync time in the kernel during the one call", "16");
-        ratios.insert("16-zvol batch: kernel txg sync time / call time".into(), r(s16, b16));
+        ratios.insert(
+            "16-zvol batch / one snapshot (target <= 1.5)".into(),
+            r(b16, b1),
+        );
+        let s16 = rep.get(
+            "batch",
+            "txg sync time in the kernel during the one call",
+            "16",
+        );
+        ratios.insert(
+            "16-zvol batch: kernel txg sync time / call time".into(),
+            r(s16, b16),
+        );
         let m16 = rep.get("batch", "k single lzc_snapshot calls", "16");
         ratios.insert("16 single calls / one 16-zvol batch".into(), r(m16, b16));
     }
@@ -490,12 +776,21 @@ fn write_results(args: &Args, rep: &mut Report) -> Res<()> {
             let (lo, hi) = (lo.to_string(), hi.to_string());
             let ls = rep.get("scale", "SR.ls (in-process)", &hi);
             let zl = rep.get("scale", "zfs list -Hp -t all", &hi);
-            ratios.insert(format!("zfs list / SR.ls at {hi} volumes (target >= 3)"), r(zl, ls));
+            ratios.insert(
+                format!("zfs list / SR.ls at {hi} volumes (target >= 3)"),
+                r(zl, ls),
+            );
             let pls = rep.get("scale", "SR.ls (plugin call)", &hi);
-            ratios.insert(format!("zfs list / SR.ls plugin call at {hi} volumes"), r(zl, pls));
+            ratios.insert(
+                format!("zfs list / SR.ls plugin call at {hi} volumes"),
+                r(zl, pls),
+            );
             let s_hi = rep.get("scale", "Volume.stat (in-process)", &hi);
             let s_lo = rep.get("scale", "Volume.stat (in-process)", &lo);
-            ratios.insert(format!("Volume.stat at {hi} / at {lo} volumes (target <= 1.5)"), r(s_hi, s_lo));
+            ratios.insert(
+                format!("Volume.stat at {hi} / at {lo} volumes (target <= 1.5)"),
+                r(s_hi, s_lo),
+            );
         }
     }
     if rep.rows.iter().any(|x| x.0 == "query") {
@@ -514,7 +809,13 @@ fn write_results(args: &Args, rep: &mut Report) -> Res<()> {
 /// Sync time of the txgs committed since `before` (a `txg_times` reading).
 fn sync_since(pool: &str, before: &[(u64, u64)]) -> Duration {
     let after = txg_times(pool);
-    Duration::from_nanos(after.iter().filter(|(txg, _)| !before.iter().any(|(b, _)| b == txg)).map(|(_, ns)| ns).sum())
+    Duration::from_nanos(
+        after
+            .iter()
+            .filter(|(txg, _)| !before.iter().any(|(b, _)| b == txg))
+            .map(|(_, ns)| ns)
+            .sum(),
+    )
 }
 
 /// Clone-on-snapshot's bare ZFS work on 2.4+: one sync task, one txg.
@@ -531,11 +832,14 @@ return 0"#,
 /// (txg, sync time in ns) of every committed txg the pool's `txgs` kstat still lists
 /// (columns: txg birth state ndirty nread nwritten reads writes otime qtime wtime stime).
 fn txg_times(pool: &str) -> Vec<(u64, u64)> {
-    let text = std::fs::read_to_string(format!("/proc/spl/kstat/zfs/{pool}/txgs")).unwrap_or_default();
+    let text =
+        std::fs::read_to_string(format!("/proc/spl/kstat/zfs/{pool}/txgs")).unwrap_or_default();
     text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() >= 12 && f[2] == "C").then(|| Some((f[0].parse().ok()?, f[11].parse().ok()?))).flatten()
+            (f.len() >= 12 && f[2] == "C")
+                .then(|| Some((f[0].parse().ok()?, f[11].parse().ok()?)))
+                .flatten()
         })
         .collect()
 }
@@ -570,15 +874,32 @@ fn parallel<T: Sync>(items: &[T], f: &(dyn Fn(&T) -> zfs_volume::Result<()> + Sy
 }
 
 /// Create 16 MiB zvols concurrently, with per-dataset properties.
-fn parallel_create(zfs: &'static Zfs, vols: &[String], props: &(dyn Fn(&str) -> Props + Sync)) -> Res<()> {
-    parallel(vols, &|v: &String| zfs.create_volume(v, &VolumeSpec::new(16 << 20).volblocksize(16384).props(props(v))))
+fn parallel_create(
+    zfs: &'static Zfs,
+    vols: &[String],
+    props: &(dyn Fn(&str) -> Props + Sync),
+) -> Res<()> {
+    parallel(vols, &|v: &String| {
+        zfs.create_volume(
+            v,
+            &VolumeSpec::new(16 << 20)
+                .volblocksize(16384)
+                .props(props(v)),
+        )
+    })
 }
 
 /// Clone (dataset, origin) pairs concurrently, as scale-SR snapshot VDIs.
 fn parallel_clone(zfs: &'static Zfs, pairs: &[(String, String)]) -> Res<()> {
     parallel(pairs, &|(dst, origin): &(String, String)| {
         let key = dst.rsplit('/').next().unwrap_or_default();
-        zfs.clone(dst, origin, &Props::new().user(meta::VDI_KEY, key).user(meta::VDI_NAME, "scale"))
+        zfs.clone(
+            dst,
+            origin,
+            &Props::new()
+                .user(meta::VDI_KEY, key)
+                .user(meta::VDI_NAME, "scale"),
+        )
     })
 }
 
@@ -601,7 +922,10 @@ fn real_main() -> Res<()> {
     let root = PathBuf::from(format!("/var/tmp/{tag}-plugins"));
     let sections = args.sections.clone();
     let want = |s: &str| sections.iter().any(|x| x == s);
-    let mut rep = Report { rows: vec![], md: String::new() };
+    let mut rep = Report {
+        rows: vec![],
+        md: String::new(),
+    };
     let r = (|| -> Res<()> {
         if want("query") {
             query(&args, &root, &mut rep)?;
@@ -613,9 +937,22 @@ fn real_main() -> Res<()> {
         let pool = tag.clone();
         let file = format!("/var/tmp/{pool}.vdev");
         std::fs::File::create(&file)?.set_len(8 << 30)?;
-        run("zpool", &["create", "-f", "-O", "mountpoint=none", &pool, &file])?;
-        eprintln!("xapi-zvol-bench on zfs {} ({} runs per case)", zfs_volume::lzc::module_version()?, args.runs);
-        let mut b = Bench { zfs, pool: pool.clone(), args: Args { ..args.clone() }, rep: std::mem::take(&mut rep), root: root.clone() };
+        run(
+            "zpool",
+            &["create", "-f", "-O", "mountpoint=none", &pool, &file],
+        )?;
+        eprintln!(
+            "xapi-zvol-bench on zfs {} ({} runs per case)",
+            zfs_volume::lzc::module_version()?,
+            args.runs
+        );
+        let mut b = Bench {
+            zfs,
+            pool: pool.clone(),
+            args: Args { ..args.clone() },
+            rep: std::mem::take(&mut rep),
+            root: root.clone(),
+        };
         let r = (|| -> Res<()> {
             if want("single") {
                 b.single()?;
@@ -647,7 +984,10 @@ fn real_main() -> Res<()> {
 /// start of the same binary, and a python3 start (what every call of a Python peer pays).
 fn query(args: &Args, root: &Path, rep: &mut Report) -> Res<()> {
     let _ = std::fs::remove_dir_all(root);
-    run(args.plugin.to_str().unwrap(), &["install", "--root", root.to_str().unwrap()])?;
+    run(
+        args.plugin.to_str().unwrap(),
+        &["install", "--root", root.to_str().unwrap()],
+    )?;
     let vol = root.join("volume/org.xen.xapi.storage.zvol/Plugin.Query");
     let dp = root.join("datapath/zvol/Plugin.Query");
     let (mut v, mut d, mut bare, mut py) = (vec![], vec![], vec![], vec![]);
@@ -664,7 +1004,12 @@ fn query(args: &Args, root: &Path, rep: &mut Report) -> Res<()> {
     }
     rep.add("query", "Plugin.Query (volume plugin)", "", stat(v));
     rep.add("query", "Plugin.Query (datapath plugin)", "", stat(d));
-    rep.add("query", "xapi-zvol version (bare process start)", "", stat(bare));
+    rep.add(
+        "query",
+        "xapi-zvol version (bare process start)",
+        "",
+        stat(bare),
+    );
     rep.add("query", "python3 -c pass", "", stat(py));
     Ok(())
 }

@@ -48,7 +48,9 @@ fn check_kind(out: &mut Out, path: &str, v: &Value, kind: Kind) {
         (_, Value::Null) => push(out, path, "is null (options must be omitted, never null)"),
         (Kind::Str, Value::String(_)) | (Kind::Bool, Value::Bool(_)) => {}
         (Kind::Int64, Value::Number(n)) if n.is_i64() => {}
-        (Kind::Int64, Value::Number(n)) => push(out, path, format!("{n} is not an int64 JSON integer")),
+        (Kind::Int64, Value::Number(n)) => {
+            push(out, path, format!("{n} is not an int64 JSON integer"))
+        }
         (Kind::StrList, Value::Array(a)) => {
             for (i, x) in a.iter().enumerate() {
                 check_kind(out, &format!("{path}[{i}]"), x, Kind::Str);
@@ -104,8 +106,9 @@ fn object<'a>(
         }
     }
     for k in m.keys() {
-        let known =
-            required.iter().any(|(n, _)| n == k) || optional.iter().any(|(n, _)| n == k) || extra.contains(&k.as_str());
+        let known = required.iter().any(|(n, _)| n == k)
+            || optional.iter().any(|(n, _)| n == k)
+            || extra.contains(&k.as_str());
         if !known {
             push(out, path, format!("unexpected field {k:?}"));
         }
@@ -150,14 +153,25 @@ fn validate_volume_at(out: &mut Out, path: &str, v: &Value) {
         for (i, u) in uris.iter().enumerate() {
             if let Some(s) = u.as_str() {
                 if !s.contains("://") {
-                    push(out, &format!("{path}.uri[{i}]"), format!("{s:?} has no scheme://"));
+                    push(
+                        out,
+                        &format!("{path}.uri[{i}]"),
+                        format!("{s:?} has no scheme://"),
+                    );
                 }
             }
         }
     }
     if let Some(t) = m.get("volume_type") {
-        if !matches!(t.as_str(), Some("Data" | "CBT_Metadata" | "Data_and_CBT_Metadata")) {
-            push(out, &format!("{path}.volume_type"), format!("not a volume_type variant: {}", short(t)));
+        if !matches!(
+            t.as_str(),
+            Some("Data" | "CBT_Metadata" | "Data_and_CBT_Metadata")
+        ) {
+            push(
+                out,
+                &format!("{path}.volume_type"),
+                format!("not a volume_type variant: {}", short(t)),
+            );
         }
     }
 }
@@ -173,7 +187,11 @@ pub fn validate_volume(v: &Value) -> Vec<String> {
 pub fn validate_volume_list(v: &Value) -> Vec<String> {
     let mut out = Vec::new();
     let Value::Array(a) = v else {
-        push(&mut out, "$", format!("expected an array of volumes, got {}", short(v)));
+        push(
+            &mut out,
+            "$",
+            format!("expected an array of volumes, got {}", short(v)),
+        );
         return out;
     };
     let mut keys = std::collections::BTreeSet::new();
@@ -181,7 +199,11 @@ pub fn validate_volume_list(v: &Value) -> Vec<String> {
         validate_volume_at(&mut out, &format!("$[{i}]"), x);
         if let Some(k) = x.get("key").and_then(Value::as_str) {
             if !keys.insert(k.to_string()) {
-                push(&mut out, &format!("$[{i}].key"), format!("duplicate key {k:?}"));
+                push(
+                    &mut out,
+                    &format!("$[{i}].key"),
+                    format!("duplicate key {k:?}"),
+                );
             }
         }
     }
@@ -211,7 +233,11 @@ fn validate_sr_stat_at(out: &mut Out, path: &str, v: &Value) {
     let total = m.get("total_space").and_then(Value::as_i64);
     if let (Some(f), Some(t)) = (free, total) {
         if f < 0 || t < 0 || f > t {
-            push(out, path, format!("need 0 <= free_space <= total_space, got free {f}, total {t}"));
+            push(
+                out,
+                path,
+                format!("need 0 <= free_space <= total_space, got free {f}, total {t}"),
+            );
         }
     }
     match m.get("health") {
@@ -240,13 +266,20 @@ fn validate_probe_result_at(out: &mut Out, path: &str, v: &Value) {
         out,
         path,
         v,
-        &[("configuration", Kind::StrMap), ("complete", Kind::Bool), ("extra_info", Kind::StrMap)],
+        &[
+            ("configuration", Kind::StrMap),
+            ("complete", Kind::Bool),
+            ("extra_info", Kind::StrMap),
+        ],
         &[],
         &["sr"],
     ) else {
         return;
     };
-    let has_uuid = m.get("configuration").and_then(Value::as_object).is_some_and(|c| c.contains_key("sr_uuid"));
+    let has_uuid = m
+        .get("configuration")
+        .and_then(Value::as_object)
+        .is_some_and(|c| c.contains_key("sr_uuid"));
     if has_uuid && m.get("complete") != Some(&Value::Bool(true)) {
         push(out, path, "a configuration with sr_uuid must be complete (daemon: \"A configuration with a uuid cannot be incomplete\")");
     }
@@ -278,7 +311,11 @@ pub fn validate_probe_results(v: &Value) -> Vec<String> {
                 validate_probe_result_at(&mut out, &format!("$[{i}]"), x);
             }
         }
-        other => push(&mut out, "$", format!("expected an array, got {}", short(other))),
+        other => push(
+            &mut out,
+            "$",
+            format!("expected an array, got {}", short(other)),
+        ),
     }
     out
 }
@@ -309,7 +346,11 @@ pub fn validate_query_result(v: &Value) -> Vec<String> {
     };
     if let Some(p) = m.get("plugin").and_then(Value::as_str) {
         if p.is_empty() || p.contains('.') || p != p.to_lowercase() {
-            push(&mut out, "$.plugin", format!("{p:?} must be non-empty, lower-case, without '.'"));
+            push(
+                &mut out,
+                "$.plugin",
+                format!("{p:?} must be non-empty, lower-case, without '.'"),
+            );
         }
     }
     if let Some(r) = m.get("required_api_version").and_then(Value::as_str) {
@@ -336,16 +377,26 @@ pub fn validate_backend(v: &Value) -> Vec<String> {
         return out;
     };
     let Value::Array(imps) = imps else {
-        push(&mut out, "$.implementations", format!("expected an array, got {}", short(imps)));
+        push(
+            &mut out,
+            "$.implementations",
+            format!("expected an array, got {}", short(imps)),
+        );
         return out;
     };
     let mut xendisk = false;
     for (i, imp) in imps.iter().enumerate() {
         let path = format!("$.implementations[{i}]");
-        let (Some(tag), Some(payload), 2) =
-            (imp.get(0).and_then(Value::as_str), imp.get(1), imp.as_array().map_or(0, Vec::len))
-        else {
-            push(&mut out, &path, format!("expected [tag, payload], got {}", short(imp)));
+        let (Some(tag), Some(payload), 2) = (
+            imp.get(0).and_then(Value::as_str),
+            imp.get(1),
+            imp.as_array().map_or(0, Vec::len),
+        ) else {
+            push(
+                &mut out,
+                &path,
+                format!("expected [tag, payload], got {}", short(imp)),
+            );
             continue;
         };
         let p = format!("{path}[1]");
@@ -356,7 +407,11 @@ pub fn validate_backend(v: &Value) -> Vec<String> {
                     &mut out,
                     &p,
                     payload,
-                    &[("params", Kind::Str), ("extra", Kind::StrMap), ("backend_type", Kind::Str)],
+                    &[
+                        ("params", Kind::Str),
+                        ("extra", Kind::StrMap),
+                        ("backend_type", Kind::Str),
+                    ],
                     &[],
                     &[],
                 ) {
@@ -377,7 +432,11 @@ pub fn validate_backend(v: &Value) -> Vec<String> {
             "Nbd" => {
                 object(&mut out, &p, payload, &[("uri", Kind::Str)], &[], &[]);
             }
-            other => push(&mut out, &path, format!("unknown implementation tag {other:?}")),
+            other => push(
+                &mut out,
+                &path,
+                format!("unknown implementation tag {other:?}"),
+            ),
         }
     }
     if !xendisk {
@@ -395,23 +454,40 @@ pub fn validate_backend(v: &Value) -> Vec<String> {
 /// `[A-Z0-9_]` starting with a letter (e.g. `SR_BACKEND_FAILURE_79`).
 pub fn validate_error(v: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    let Some(m) = object(&mut out, "$", v, &[("code", Kind::Str), ("params", Kind::StrList)], &[], &["backtrace"])
-    else {
+    let Some(m) = object(
+        &mut out,
+        "$",
+        v,
+        &[("code", Kind::Str), ("params", Kind::StrList)],
+        &[],
+        &["backtrace"],
+    ) else {
         return out;
     };
     if let Some(code) = m.get("code").and_then(Value::as_str) {
         let ok = code.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-            && code.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            && code
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
         if !ok {
-            push(&mut out, "$.code", format!("{code:?} is not an upper-case error code"));
+            push(
+                &mut out,
+                "$.code",
+                format!("{code:?} is not an upper-case error code"),
+            );
         }
     }
     match m.get("backtrace") {
         None => push(&mut out, "$", "missing required field \"backtrace\""),
         Some(bt) => {
-            if let Some(b) =
-                object(&mut out, "$.backtrace", bt, &[("error", Kind::Str), ("files", Kind::StrList)], &[], &["lines"])
-            {
+            if let Some(b) = object(
+                &mut out,
+                "$.backtrace",
+                bt,
+                &[("error", Kind::Str), ("files", Kind::StrList)],
+                &[],
+                &["lines"],
+            ) {
                 match b.get("lines") {
                     None => push(&mut out, "$.backtrace", "missing required field \"lines\""),
                     Some(Value::Array(lines)) => {
@@ -433,9 +509,11 @@ pub fn validate_error(v: &Value) -> Vec<String> {
                             );
                         }
                     }
-                    Some(other) => {
-                        push(&mut out, "$.backtrace.lines", format!("expected an array, got {}", short(other)))
-                    }
+                    Some(other) => push(
+                        &mut out,
+                        "$.backtrace.lines",
+                        format!("expected an array, got {}", short(other)),
+                    ),
                 }
             }
         }
@@ -504,7 +582,8 @@ pub fn parse_stdout(stdout: &[u8]) -> Result<Value, String> {
     if text.trim().is_empty() {
         return Err("empty stdout".into());
     }
-    serde_json::from_str(text).map_err(|e| format!("stdout is not exactly one JSON value: {e}: {text:?}"))
+    serde_json::from_str(text)
+        .map_err(|e| format!("stdout is not exactly one JSON value: {e}: {text:?}"))
 }
 
 #[cfg(test)]
@@ -535,11 +614,16 @@ mod self_tests {
                 v[k] = x.clone();
             }
             let errs = validate_volume(&v);
-            assert!(errs.iter().any(|e| e.contains(needle)), "{patch} -> {errs:?}");
+            assert!(
+                errs.iter().any(|e| e.contains(needle)),
+                "{patch} -> {errs:?}"
+            );
         }
         let mut v = vol();
         v.as_object_mut().unwrap().remove("sharable");
-        assert!(validate_volume(&v).iter().any(|e| e.contains("\"sharable\"")));
+        assert!(validate_volume(&v)
+            .iter()
+            .any(|e| e.contains("\"sharable\"")));
     }
 
     #[test]
@@ -548,7 +632,10 @@ mod self_tests {
         assert!(validate_error(&good).is_empty());
         let bad = json!({"code": "oops", "params": ["a"], "backtrace": {"error": "e", "files": ["f"], "lines": []}});
         let errs = validate_error(&bad);
-        assert!(errs.iter().any(|e| e.contains("differ in length")), "{errs:?}");
+        assert!(
+            errs.iter().any(|e| e.contains("differ in length")),
+            "{errs:?}"
+        );
         assert!(errs.iter().any(|e| e.contains("upper-case")), "{errs:?}");
         assert!(!validate_error(&json!({"code": "X", "params": []})).is_empty());
     }
@@ -559,13 +646,21 @@ mod self_tests {
                           "datasources": [], "clustered": false, "health": ["Healthy", ""]});
         assert!(validate_sr_stat(&stat).is_empty());
         let p = json!({"configuration": {}, "complete": false, "extra_info": {}, "sr": stat});
-        assert!(validate_probe_result(&p).iter().any(|e| e.contains("sr_uuid")));
-        let p = json!({"configuration": {"sr_uuid": "u"}, "complete": false, "extra_info": {}});
-        assert!(validate_probe_result(&p).iter().any(|e| e.contains("complete")));
-        assert!(validate_backend(&json!({"implementations": [["BlockDevice", {"path": "/dev/zd0"}]]}))
+        assert!(validate_probe_result(&p)
             .iter()
-            .any(|e| e.contains("XenDisk")));
-        assert!(validate_result("SR.detach", &json!({})).iter().any(|e| e.contains("null")));
+            .any(|e| e.contains("sr_uuid")));
+        let p = json!({"configuration": {"sr_uuid": "u"}, "complete": false, "extra_info": {}});
+        assert!(validate_probe_result(&p)
+            .iter()
+            .any(|e| e.contains("complete")));
+        assert!(validate_backend(
+            &json!({"implementations": [["BlockDevice", {"path": "/dev/zd0"}]]})
+        )
+        .iter()
+        .any(|e| e.contains("XenDisk")));
+        assert!(validate_result("SR.detach", &json!({}))
+            .iter()
+            .any(|e| e.contains("null")));
         assert!(parse_stdout(b"").is_err());
         assert!(parse_stdout(b"null\nnull\n").is_err());
         assert_eq!(parse_stdout(b" null\n").unwrap(), Value::Null);

@@ -81,8 +81,12 @@ impl fmt::Display for DaemonError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DaemonError::ScriptMissing(p) => write!(f, "SCRIPT_MISSING {}", p.display()),
-            DaemonError::ScriptNotExecutable(p, e) => write!(f, "SCRIPT_NOT_EXECUTABLE {}: {e}", p.display()),
-            DaemonError::Plugin { code, params, exit, .. } => write!(f, "{code} {params:?} (exit {exit})"),
+            DaemonError::ScriptNotExecutable(p, e) => {
+                write!(f, "SCRIPT_NOT_EXECUTABLE {}: {e}", p.display())
+            }
+            DaemonError::Plugin {
+                code, params, exit, ..
+            } => write!(f, "{code} {params:?} (exit {exit})"),
             DaemonError::ScriptFailed(p) => write!(f, "SCRIPT_FAILED {p:?}"),
             DaemonError::Timeout(d) => write!(f, "timed out after {d:?}"),
             DaemonError::Spawn(e) => write!(f, "cannot start: {e}"),
@@ -211,7 +215,9 @@ impl FakeDaemon {
     }
 
     fn violation(&self, method: &str, what: impl AsRef<str>) {
-        self.violations.borrow_mut().push(format!("{method}: {}", what.as_ref()));
+        self.violations
+            .borrow_mut()
+            .push(format!("{method}: {}", what.as_ref()));
     }
 
     /// Resolves `method` in the plugin directory the way the daemon does (lower-case map).
@@ -226,12 +232,19 @@ impl FakeDaemon {
             .find(|e| e.file_name().to_string_lossy().to_lowercase() == want)
             .map(|e| e.path());
         let path = found.ok_or_else(|| DaemonError::ScriptMissing(dir.join(method)))?;
-        let meta = fs::metadata(&path).map_err(|e| DaemonError::ScriptNotExecutable(path.clone(), e.to_string()))?;
+        let meta = fs::metadata(&path)
+            .map_err(|e| DaemonError::ScriptNotExecutable(path.clone(), e.to_string()))?;
         if !meta.is_file() {
-            return Err(DaemonError::ScriptNotExecutable(path, "not a regular file".into()));
+            return Err(DaemonError::ScriptNotExecutable(
+                path,
+                "not a regular file".into(),
+            ));
         }
         if meta.permissions().mode() & 0o111 == 0 {
-            return Err(DaemonError::ScriptNotExecutable(path, "not executable".into()));
+            return Err(DaemonError::ScriptNotExecutable(
+                path,
+                "not executable".into(),
+            ));
         }
         Ok(path)
     }
@@ -244,7 +257,12 @@ impl FakeDaemon {
     /// Calls `method` with exactly `stdin` as its input (e.g. bytes replayed from a transcript).
     /// Returns the decoded success value or the daemon-level error; validates either and records
     /// violations.
-    pub fn call_raw(&self, plugin: Plugin, method: &str, stdin: &[u8]) -> Result<Value, DaemonError> {
+    pub fn call_raw(
+        &self,
+        plugin: Plugin,
+        method: &str,
+        stdin: &[u8],
+    ) -> Result<Value, DaemonError> {
         match self.run(plugin, method, stdin, None)? {
             FaultOutcome::Finished(r) => r,
             FaultOutcome::Killed(_) => unreachable!("no fault point armed"),
@@ -266,7 +284,12 @@ impl FakeDaemon {
         point: &str,
         at: AtFault<'_>,
     ) -> Result<FaultOutcome, DaemonError> {
-        self.run(plugin, method, params.to_string().as_bytes(), Some((point, at)))
+        self.run(
+            plugin,
+            method,
+            params.to_string().as_bytes(),
+            Some((point, at)),
+        )
     }
 
     fn run(
@@ -279,7 +302,11 @@ impl FakeDaemon {
         let path = self.resolve(plugin, method)?;
         let started = Instant::now();
         let mut cmd = Command::new(&path);
-        cmd.arg("--json").current_dir("/").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.arg("--json")
+            .current_dir("/")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -290,10 +317,14 @@ impl FakeDaemon {
                 RESUME_SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
             ));
             let _ = fs::remove_file(&f);
-            cmd.env("XAPI_ZVOL_FAULT", point).env("XAPI_ZVOL_FAULT_MODE", "hang").env("XAPI_ZVOL_FAULT_RESUME", &f);
+            cmd.env("XAPI_ZVOL_FAULT", point)
+                .env("XAPI_ZVOL_FAULT_MODE", "hang")
+                .env("XAPI_ZVOL_FAULT_RESUME", &f);
             f
         });
-        let mut child = cmd.spawn().map_err(|e| DaemonError::Spawn(format!("{}: {e}", path.display())))?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| DaemonError::Spawn(format!("{}: {e}", path.display())))?;
         let mut child_stdin = child.stdin.take().expect("piped stdin");
         let input = stdin.to_vec();
         let writer = thread::spawn(move || {
@@ -339,7 +370,8 @@ impl FakeDaemon {
                         }
                         AtFault::Run(f) => {
                             f();
-                            fs::write(resume.as_ref().unwrap(), b"go").expect("write the resume file");
+                            fs::write(resume.as_ref().unwrap(), b"go")
+                                .expect("write the resume file");
                         }
                     }
                 }
@@ -374,10 +406,21 @@ impl FakeDaemon {
         };
         self.records.borrow_mut().push(record.clone());
         if killed {
-            assert_eq!(record.signal, Some(9), "{method}: expected death by SIGKILL, got {:?}", record.exit);
+            assert_eq!(
+                record.signal,
+                Some(9),
+                "{method}: expected death by SIGKILL, got {:?}",
+                record.exit
+            );
             return Ok(FaultOutcome::Killed(record));
         }
-        Ok(FaultOutcome::Finished(self.decode(method, &path, status.code(), status.signal(), &stdout)))
+        Ok(FaultOutcome::Finished(self.decode(
+            method,
+            &path,
+            status.code(),
+            status.signal(),
+            &stdout,
+        )))
     }
 
     /// Applies the daemon's decoding rules to one finished call, validating as it goes.
@@ -393,7 +436,11 @@ impl FakeDaemon {
         let text = String::from_utf8_lossy(stdout).into_owned();
         if let Some(sig) = signal {
             self.violation(method, format!("killed by signal {sig}"));
-            return Err(DaemonError::ScriptFailed(vec![script, "signalled".into(), sig.to_string()]));
+            return Err(DaemonError::ScriptFailed(vec![
+                script,
+                "signalled".into(),
+                sig.to_string(),
+            ]));
         }
         let exit = exit.unwrap_or(-1);
         let parsed = contract::parse_stdout(stdout);
@@ -407,12 +454,19 @@ impl FakeDaemon {
                 }
                 Err(why) => {
                     self.violation(method, format!("exit 0 with bad stdout: {why}"));
-                    Err(DaemonError::ScriptFailed(vec![script, "bad json on stdout".into(), text]))
+                    Err(DaemonError::ScriptFailed(vec![
+                        script,
+                        "bad json on stdout".into(),
+                        text,
+                    ]))
                 }
             };
         }
         if exit != 1 {
-            self.violation(method, format!("failure exit status is {exit}, the contract says 1"));
+            self.violation(
+                method,
+                format!("failure exit status is {exit}, the contract says 1"),
+            );
         }
         let bad = |why: String| {
             self.violation(method, format!("exit {exit} with bad error JSON: {why}"));
@@ -437,7 +491,12 @@ impl FakeDaemon {
             .and_then(Value::as_array)
             .and_then(|a| a.iter().map(|p| p.as_str().map(str::to_string)).collect());
         match (code, params, v.get("backtrace").map(Value::is_object)) {
-            (Some(code), Some(params), Some(true)) => Err(DaemonError::Plugin { code, params, raw: v, exit }),
+            (Some(code), Some(params), Some(true)) => Err(DaemonError::Plugin {
+                code,
+                params,
+                raw: v,
+                exit,
+            }),
             _ => Err(DaemonError::ScriptFailed(vec![
                 script,
                 "non-zero exit and bad json on stdout".into(),

@@ -33,11 +33,17 @@ pub fn binary() -> PathBuf {
             let dir = PathBuf::from(format!("/var/tmp/xzvt-bin-{}", std::process::id()));
             let local = dir.join("xapi-zvol");
             let tmp = dir.join(".xapi-zvol.part");
-            let copied = std::fs::create_dir_all(&dir).and_then(|_| std::fs::copy(&built, &tmp)).and_then(|_| std::fs::rename(&tmp, &local));
+            let copied = std::fs::create_dir_all(&dir)
+                .and_then(|_| std::fs::copy(&built, &tmp))
+                .and_then(|_| std::fs::rename(&tmp, &local));
             match copied {
                 Ok(()) => local,
                 Err(e) => {
-                    eprintln!("tests: cannot copy {} to {}: {e}; running it from the share", built.display(), local.display());
+                    eprintln!(
+                        "tests: cannot copy {} to {}: {e}; running it from the share",
+                        built.display(),
+                        local.display()
+                    );
                     built
                 }
             }
@@ -47,7 +53,10 @@ pub fn binary() -> PathBuf {
 
 /// Runs the admin CLI (`xapi-zvol <args>`) and returns its output.
 pub fn admin(args: &[&str]) -> Output {
-    Command::new(binary()).args(args).output().expect("run xapi-zvol")
+    Command::new(binary())
+        .args(args)
+        .output()
+        .expect("run xapi-zvol")
 }
 
 /// `xapi-zvol install --root <root> [--shims]`, asserting success.

@@ -22,18 +22,32 @@ pub const MIB: u64 = 1 << 20;
 // ------------------------------------------------------------------------------------------
 
 pub fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e}"));
-    assert!(out.status.success(), "{cmd} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
 pub fn ok(cmd: &str, args: &[&str]) -> bool {
-    Command::new(cmd).args(args).output().map(|o| o.status.success()).unwrap_or(false)
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 /// `zfs list -H -o name -t all -r <root>`, raw bytes (compared byte for byte).
 pub fn zfs_names(root: &str) -> String {
-    let out = Command::new("zfs").args(["list", "-H", "-o", "name", "-t", "all", "-r", root]).output().unwrap();
+    let out = Command::new("zfs")
+        .args(["list", "-H", "-o", "name", "-t", "all", "-r", root])
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -53,20 +67,42 @@ pub fn zfs_state(pool: &str) -> String {
 /// only `used` of data still in flight would lag, and such a call writes none.
 pub fn zfs_state_unsynced(pool: &str) -> String {
     let out = Command::new("zfs")
-        .args(["list", "-H", "-p", "-t", "all", "-o", "name,used,volsize,refreservation", "-r", pool])
+        .args([
+            "list",
+            "-H",
+            "-p",
+            "-t",
+            "all",
+            "-o",
+            "name,used,volsize,refreservation",
+            "-r",
+            pool,
+        ])
         .output()
         .unwrap();
     let root = format!("{pool}\t");
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|l| if l.starts_with(&root) { format!("{pool}\n") } else { format!("{l}\n") })
+        .map(|l| {
+            if l.starts_with(&root) {
+                format!("{pool}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
         .collect()
 }
 
 /// The lines of `after` that are not in `before` (and the reverse), for messages.
 pub fn state_diff(before: &str, after: &str) -> String {
-    let gone: Vec<&str> = before.lines().filter(|l| !after.lines().any(|a| a == *l)).collect();
-    let new: Vec<&str> = after.lines().filter(|l| !before.lines().any(|b| b == *l)).collect();
+    let gone: Vec<&str> = before
+        .lines()
+        .filter(|l| !after.lines().any(|a| a == *l))
+        .collect();
+    let new: Vec<&str> = after
+        .lines()
+        .filter(|l| !before.lines().any(|b| b == *l))
+        .collect();
     format!("before only: {gone:#?}\nafter only: {new:#?}")
 }
 
@@ -77,7 +113,13 @@ pub fn record_result(what: &str, line: &str) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/vm-results");
     let _ = std::fs::create_dir_all(&dir);
     let v = std::fs::read_to_string("/sys/module/zfs/version").unwrap_or_default();
-    let v = v.trim().split('-').next().filter(|v| !v.is_empty()).unwrap_or("unknown").to_string();
+    let v = v
+        .trim()
+        .split('-')
+        .next()
+        .filter(|v| !v.is_empty())
+        .unwrap_or("unknown")
+        .to_string();
     let file = dir.join(format!("{what}-zfs{v}.txt"));
     if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(file) {
         let _ = writeln!(f, "{line}");
@@ -85,11 +127,16 @@ pub fn record_result(what: &str, line: &str) {
 }
 
 pub fn zfs_get(ds: &str, prop: &str) -> String {
-    run("zfs", &["get", "-Hp", "-o", "value", prop, ds]).trim().to_string()
+    run("zfs", &["get", "-Hp", "-o", "value", prop, ds])
+        .trim()
+        .to_string()
 }
 
 pub fn new_uuid() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/uuid").unwrap().trim().to_string()
+    std::fs::read_to_string("/proc/sys/kernel/random/uuid")
+        .unwrap()
+        .trim()
+        .to_string()
 }
 
 pub fn require_zfs() {
@@ -109,7 +156,11 @@ pub struct Scratch {
 impl Scratch {
     pub fn new(tag: &str) -> Scratch {
         require_zfs();
-        let dir = format!("/var/tmp/xzvt-{tag}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
+        let dir = format!(
+            "/var/tmp/xzvt-{tag}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        );
         std::fs::create_dir_all(&dir).unwrap();
         Scratch { dir, pools: vec![] }
     }
@@ -117,15 +168,25 @@ impl Scratch {
     /// A sparse file of `mib` MiB.
     pub fn file(&self, name: &str, mib: u64) -> String {
         let f = format!("{}/{name}", self.dir);
-        std::fs::File::create(&f).unwrap().set_len(mib * MIB).unwrap();
+        std::fs::File::create(&f)
+            .unwrap()
+            .set_len(mib * MIB)
+            .unwrap();
         f
     }
 
     /// A throw-away pool on one file vdev (destroyed on drop).
     pub fn pool(&mut self, mib: u64) -> String {
-        let name = format!("xzvt{}n{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
+        let name = format!(
+            "xzvt{}n{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        );
         let f = self.file(&format!("{name}.vdev"), mib);
-        run("zpool", &["create", "-f", "-O", "mountpoint=none", &name, &f]);
+        run(
+            "zpool",
+            &["create", "-f", "-O", "mountpoint=none", &name, &f],
+        );
         self.pools.push(name.clone());
         name
     }
@@ -159,14 +220,20 @@ pub struct Host {
 impl Host {
     pub fn new() -> Host {
         let (tmp, root) = super::installed_root(false);
-        Host { _tmp: tmp, d: FakeDaemon::new(&root) }
+        Host {
+            _tmp: tmp,
+            d: FakeDaemon::new(&root),
+        }
     }
 
     /// A successful call (panics with the daemon-level error otherwise).
     pub fn call(&self, plugin: Plugin, method: &str, params: Value) -> Value {
         match self.d.call(plugin, method, params.clone()) {
             Ok(v) => v,
-            Err(e) => panic!("{method} {params} failed: {e}\nstderr: {}", self.last_stderr()),
+            Err(e) => panic!(
+                "{method} {params} failed: {e}\nstderr: {}",
+                self.last_stderr()
+            ),
         }
     }
 
@@ -176,7 +243,10 @@ impl Host {
             "SR.create",
             json!({"dbg": "t", "uuid": new_uuid(), "configuration": configuration, "name": "n", "description": ""}),
         );
-        self.vol("SR.attach", json!({"dbg": "t", "configuration": conf})).as_str().unwrap().to_string()
+        self.vol("SR.attach", json!({"dbg": "t", "configuration": conf}))
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// Volume.create of `size` bytes named `name`: the new key.
@@ -202,7 +272,10 @@ impl Host {
     }
 
     pub fn last_stderr(&self) -> String {
-        self.d.last().map(|r| String::from_utf8_lossy(&r.stderr).into_owned()).unwrap_or_default()
+        self.d
+            .last()
+            .map(|r| String::from_utf8_lossy(&r.stderr).into_owned())
+            .unwrap_or_default()
     }
 
     pub fn stat(&self, sr: &str, key: &str) -> Value {
@@ -210,16 +283,29 @@ impl Host {
     }
 
     pub fn set(&self, sr: &str, key: &str, k: &str, v: &str) {
-        assert_eq!(self.vol("Volume.set", json!({"dbg": "t", "sr": sr, "key": key, "k": k, "v": v})), Value::Null);
+        assert_eq!(
+            self.vol(
+                "Volume.set",
+                json!({"dbg": "t", "sr": sr, "key": key, "k": k, "v": v})
+            ),
+            Value::Null
+        );
     }
 
     pub fn ls(&self, sr: &str) -> BTreeMap<String, Value> {
         let v = self.vol("SR.ls", json!({"dbg": "t", "sr": sr}));
-        v.as_array().unwrap().iter().map(|x| (x["key"].as_str().unwrap().to_string(), x.clone())).collect()
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| (x["key"].as_str().unwrap().to_string(), x.clone()))
+            .collect()
     }
 
     pub fn destroy(&self, sr: &str, key: &str) {
-        assert_eq!(self.vol("Volume.destroy", json!({"dbg": "t", "sr": sr, "key": key})), Value::Null);
+        assert_eq!(
+            self.vol("Volume.destroy", json!({"dbg": "t", "sr": sr, "key": key})),
+            Value::Null
+        );
     }
 
     /// VM start for one disk, as the daemon does it: stat → open → attach → stat → activate.
@@ -227,7 +313,14 @@ impl Host {
     pub fn plug(&self, sr: &str, key: &str, domain: &str) -> String {
         let uri = self.stat(sr, key)["uri"][0].as_str().unwrap().to_string();
         let p = json!({"dbg": "t", "uri": uri, "domain": domain});
-        assert_eq!(self.call(Plugin::Datapath, "Datapath.open", json!({"dbg": "t", "uri": uri, "persistent": true})), Value::Null);
+        assert_eq!(
+            self.call(
+                Plugin::Datapath,
+                "Datapath.open",
+                json!({"dbg": "t", "uri": uri, "persistent": true})
+            ),
+            Value::Null
+        );
         let b = self.call(Plugin::Datapath, "Datapath.attach", p.clone());
         let impls = b["implementations"].as_array().unwrap();
         assert_eq!(impls[0][0], "XenDisk");
@@ -238,7 +331,10 @@ impl Host {
         let ft = std::fs::metadata(&dev).unwrap().file_type();
         assert!(ft.is_block_device(), "{dev} is not a block device");
         self.stat(sr, key);
-        assert_eq!(self.call(Plugin::Datapath, "Datapath.activate", p), Value::Null);
+        assert_eq!(
+            self.call(Plugin::Datapath, "Datapath.activate", p),
+            Value::Null
+        );
         dev
     }
 
@@ -246,10 +342,23 @@ impl Host {
     pub fn unplug(&self, sr: &str, key: &str, domain: &str) {
         let uri = self.stat(sr, key)["uri"][0].as_str().unwrap().to_string();
         let p = json!({"dbg": "t", "uri": uri, "domain": domain});
-        assert_eq!(self.call(Plugin::Datapath, "Datapath.deactivate", p.clone()), Value::Null);
+        assert_eq!(
+            self.call(Plugin::Datapath, "Datapath.deactivate", p.clone()),
+            Value::Null
+        );
         self.stat(sr, key);
-        assert_eq!(self.call(Plugin::Datapath, "Datapath.detach", p), Value::Null);
-        assert_eq!(self.call(Plugin::Datapath, "Datapath.close", json!({"dbg": "t", "uri": uri})), Value::Null);
+        assert_eq!(
+            self.call(Plugin::Datapath, "Datapath.detach", p),
+            Value::Null
+        );
+        assert_eq!(
+            self.call(
+                Plugin::Datapath,
+                "Datapath.close",
+                json!({"dbg": "t", "uri": uri})
+            ),
+            Value::Null
+        );
     }
 
     /// Attach `key`, check every (offset, seed) block (seed 0 = zeros), detach. Strict: the
@@ -258,7 +367,10 @@ impl Host {
     pub fn expect(&self, sr: &str, key: &str, blocks: &[(u64, u64)], what: &str) {
         let dev = self.plug(sr, key, "u0-check");
         for &(off, seed) in blocks {
-            assert!(read_block(&dev, off) == pattern(seed), "{what}: {key} ({dev}) at {off}: not block {seed}");
+            assert!(
+                read_block(&dev, off) == pattern(seed),
+                "{what}: {key} ({dev}) at {off}: not block {seed}"
+            );
         }
         self.unplug(sr, key, "u0-check");
     }
@@ -307,7 +419,12 @@ pub fn aligned(buf: &mut [u8]) -> &mut [u8] {
 pub fn open_direct(dev: &str, write: bool) -> std::io::Result<std::fs::File> {
     let mut tries = 0;
     loop {
-        match OpenOptions::new().read(!write).write(write).custom_flags(libc::O_DIRECT).open(dev) {
+        match OpenOptions::new()
+            .read(!write)
+            .write(write)
+            .custom_flags(libc::O_DIRECT)
+            .open(dev)
+        {
             Err(e) if e.raw_os_error() == Some(512) && tries < 100 => {
                 tries += 1;
                 std::thread::sleep(std::time::Duration::from_millis(20));
@@ -322,7 +439,8 @@ pub fn write_block(dev: &str, off: u64, seed: u64) {
     let mut raw = vec![0u8; 8192];
     let b = aligned(&mut raw);
     b.copy_from_slice(&pattern(seed));
-    f.write_all_at(b, off).unwrap_or_else(|e| panic!("write {dev} at {off}: {e}"));
+    f.write_all_at(b, off)
+        .unwrap_or_else(|e| panic!("write {dev} at {off}: {e}"));
     f.sync_all().unwrap();
 }
 
@@ -330,7 +448,8 @@ pub fn read_block(dev: &str, off: u64) -> Vec<u8> {
     let f = open_direct(dev, false).unwrap_or_else(|e| panic!("open {dev}: {e}"));
     let mut raw = vec![0u8; 8192];
     let b = aligned(&mut raw);
-    f.read_exact_at(b, off).unwrap_or_else(|e| panic!("read {dev} at {off}: {e}"));
+    f.read_exact_at(b, off)
+        .unwrap_or_else(|e| panic!("read {dev} at {off}: {e}"));
     b.to_vec()
 }
 
@@ -345,4 +464,3 @@ pub fn accepts_writes(dev: &str) -> bool {
         }
     }
 }
-

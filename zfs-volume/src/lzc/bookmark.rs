@@ -36,7 +36,12 @@ impl Zfs {
         if rc == 0 {
             Ok(())
         } else {
-            Err(Error::zfs_items(Op::Bookmark, pairs.iter().map(|p| p.0).collect::<Vec<_>>().join(" "), Errno(rc), items))
+            Err(Error::zfs_items(
+                Op::Bookmark,
+                pairs.iter().map(|p| p.0).collect::<Vec<_>>().join(" "),
+                Errno(rc),
+                items,
+            ))
         }
     }
 
@@ -106,7 +111,12 @@ impl Zfs {
         if rc == 0 {
             Ok(())
         } else {
-            Err(Error::zfs_items(Op::DestroyBookmarks, bookmarks.join(" "), Errno(rc), items))
+            Err(Error::zfs_items(
+                Op::DestroyBookmarks,
+                bookmarks.join(" "),
+                Errno(rc),
+                items,
+            ))
         }
     }
 }

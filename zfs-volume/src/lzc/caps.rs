@@ -38,8 +38,14 @@ static CAPS: OnceLock<Capabilities> = OnceLock::new();
 /// ```
 pub fn parse_version(v: &str) -> (u32, u32, u32) {
     let start = v.find(|c: char| c.is_ascii_digit()).unwrap_or(v.len());
-    let mut it = v[start..].split(|c: char| !c.is_ascii_digit()).map(|s| s.parse().unwrap_or(0));
-    (it.next().unwrap_or(0), it.next().unwrap_or(0), it.next().unwrap_or(0))
+    let mut it = v[start..]
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|s| s.parse().unwrap_or(0));
+    (
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+    )
 }
 
 /// The loaded module's version string.
@@ -51,7 +57,10 @@ pub fn parse_version(v: &str) -> (u32, u32, u32) {
 pub fn module_version() -> Result<String> {
     std::fs::read_to_string("/sys/module/zfs/version")
         .map(|s| s.trim().to_string())
-        .map_err(|source| Error::Io { what: "read /sys/module/zfs/version (is the zfs module loaded?)".into(), source })
+        .map_err(|source| Error::Io {
+            what: "read /sys/module/zfs/version (is the zfs module loaded?)".into(),
+            source,
+        })
 }
 
 impl Zfs {

@@ -32,7 +32,10 @@ pub struct VolumeSpec {
 impl VolumeSpec {
     /// A sparse volume of `size` bytes.
     pub fn new(size: u64) -> VolumeSpec {
-        VolumeSpec { size, ..Default::default() }
+        VolumeSpec {
+            size,
+            ..Default::default()
+        }
     }
     /// Set the volblocksize.
     pub fn volblocksize(mut self, b: u64) -> VolumeSpec {
@@ -76,7 +79,15 @@ impl Zfs {
         }
         let c = name(dataset)?;
         // SAFETY: valid C string and nvlist; lzc only reads (borrows) the props.
-        let rc = unsafe { sys::lzc_create(c.as_ptr(), sys::LZC_DATSET_TYPE_ZVOL, props.as_mut_ptr(), ptr::null_mut(), 0) };
+        let rc = unsafe {
+            sys::lzc_create(
+                c.as_ptr(),
+                sys::LZC_DATSET_TYPE_ZVOL,
+                props.as_mut_ptr(),
+                ptr::null_mut(),
+                0,
+            )
+        };
         self.check_created(rc, Op::Create, dataset, dataset)
     }
 
@@ -91,7 +102,15 @@ impl Zfs {
         let mut nv = props.to_nvlist()?;
         let c = name(dataset)?;
         // SAFETY: as in create_volume.
-        let rc = unsafe { sys::lzc_create(c.as_ptr(), sys::LZC_DATSET_TYPE_ZFS, nv.as_mut_ptr(), ptr::null_mut(), 0) };
+        let rc = unsafe {
+            sys::lzc_create(
+                c.as_ptr(),
+                sys::LZC_DATSET_TYPE_ZFS,
+                nv.as_mut_ptr(),
+                ptr::null_mut(),
+                0,
+            )
+        };
         self.check_created(rc, Op::Create, dataset, dataset)
     }
 
@@ -164,14 +183,17 @@ impl Zfs {
         let c = name(dataset)?;
         let mut buf = [0 as libc::c_char; sys::ZFS_MAX_DATASET_NAME_LEN as usize];
         // SAFETY: buf is writable for its full length, which we pass.
-        let rc = unsafe { sys::lzc_promote(c.as_ptr(), buf.as_mut_ptr(), buf.len() as libc::c_int) };
+        let rc =
+            unsafe { sys::lzc_promote(c.as_ptr(), buf.as_mut_ptr(), buf.len() as libc::c_int) };
         if rc == 0 {
             return Ok(());
         }
         let mut e = Error::zfs(Op::Promote, dataset, Errno(rc));
         if rc == libc::EEXIST {
             // SAFETY: lzc wrote a NUL-terminated name into buf (it is zero-initialised).
-            let conflict = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned();
+            let conflict = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
+                .to_string_lossy()
+                .into_owned();
             if let Error::Zfs { reason, .. } = &mut e {
                 *reason = format!(
                     "the clone already has a snapshot named '{dataset}@{conflict}', as does the origin: \
@@ -235,4 +257,3 @@ impl Zfs {
         check(rc, Op::Rollback, &format!("{dataset} to {snapshot}"))
     }
 }
-

@@ -173,10 +173,19 @@ mod tests {
     #[test]
     fn zfs_names_match_the_headers() {
         use zfs_core_sys as sys;
-        assert_eq!(Errno(sys::ZFS_ERR_CHECKPOINT_EXISTS as i32).name(), "ZFS_ERR_CHECKPOINT_EXISTS");
-        assert_eq!(Errno(sys::ZFS_ERR_IOC_ARG_BADTYPE as i32).name(), "ZFS_ERR_IOC_ARG_BADTYPE");
+        assert_eq!(
+            Errno(sys::ZFS_ERR_CHECKPOINT_EXISTS as i32).name(),
+            "ZFS_ERR_CHECKPOINT_EXISTS"
+        );
+        assert_eq!(
+            Errno(sys::ZFS_ERR_IOC_ARG_BADTYPE as i32).name(),
+            "ZFS_ERR_IOC_ARG_BADTYPE"
+        );
         assert_eq!(Errno(sys::ZFS_ERR_BADPROP as i32).name(), "ZFS_ERR_BADPROP");
-        assert_eq!(Errno(sys::ZFS_ERR_IOC_CMD_UNAVAIL as i32).name(), "ZFS_ERR_IOC_CMD_UNAVAIL");
+        assert_eq!(
+            Errno(sys::ZFS_ERR_IOC_CMD_UNAVAIL as i32).name(),
+            "ZFS_ERR_IOC_CMD_UNAVAIL"
+        );
     }
 
     #[test]

@@ -57,7 +57,9 @@ impl Zfs {
     /// # Ok::<(), zfs_volume::Error>(())
     /// ```
     pub fn exists(&self, name: &str) -> bool {
-        let Ok(c) = cstring("dataset name", name) else { return false };
+        let Ok(c) = cstring("dataset name", name) else {
+            return false;
+        };
         if name.contains('#') {
             // lzc_exists (OBJSET_STATS) only knows datasets and snapshots.
             let mut props: *mut sys::nvlist_t = std::ptr::null_mut();
@@ -78,12 +80,26 @@ impl Zfs {
     /// # Safety
     /// `zc` must be a fully initialised `zfs_cmd_t` whose embedded pointers (if any) point
     /// to live buffers of the sizes given in it.
-    pub(crate) unsafe fn ioctl(&self, request: u32, zc: &mut sys::zfs_cmd_t) -> std::result::Result<(), Errno> {
-        let rc = unsafe { libc::ioctl(self.dev.as_raw_fd(), request as libc::c_ulong, zc as *mut sys::zfs_cmd_t) };
+    pub(crate) unsafe fn ioctl(
+        &self,
+        request: u32,
+        zc: &mut sys::zfs_cmd_t,
+    ) -> std::result::Result<(), Errno> {
+        let rc = unsafe {
+            libc::ioctl(
+                self.dev.as_raw_fd(),
+                request as libc::c_ulong,
+                zc as *mut sys::zfs_cmd_t,
+            )
+        };
         if rc == 0 {
             Ok(())
         } else {
-            Err(Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)))
+            Err(Errno(
+                std::io::Error::last_os_error()
+                    .raw_os_error()
+                    .unwrap_or(libc::EIO),
+            ))
         }
     }
 }

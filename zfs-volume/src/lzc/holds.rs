@@ -23,7 +23,11 @@ impl Zfs {
     /// assert!(missing.is_empty());
     /// # Ok::<(), zfs_volume::Error>(())
     /// ```
-    pub fn hold(&self, holds: &[(&str, &str)], cleanup_fd: Option<RawFd>) -> Result<Vec<(String, Errno)>> {
+    pub fn hold(
+        &self,
+        holds: &[(&str, &str)],
+        cleanup_fd: Option<RawFd>,
+    ) -> Result<Vec<(String, Errno)>> {
         if holds.is_empty() {
             return Ok(vec![]);
         }
@@ -46,7 +50,12 @@ impl Zfs {
         if rc == 0 {
             Ok(items)
         } else {
-            Err(Error::zfs_items(Op::Hold, holds.iter().map(|h| h.0).collect::<Vec<_>>().join(" "), Errno(rc), items))
+            Err(Error::zfs_items(
+                Op::Hold,
+                holds.iter().map(|h| h.0).collect::<Vec<_>>().join(" "),
+                Errno(rc),
+                items,
+            ))
         }
     }
 
@@ -88,7 +97,12 @@ impl Zfs {
         if rc == 0 {
             Ok(items)
         } else {
-            Err(Error::zfs_items(Op::Release, holds.iter().map(|h| h.0).collect::<Vec<_>>().join(" "), Errno(rc), items))
+            Err(Error::zfs_items(
+                Op::Release,
+                holds.iter().map(|h| h.0).collect::<Vec<_>>().join(" "),
+                Errno(rc),
+                items,
+            ))
         }
     }
 

@@ -29,7 +29,11 @@
 //! # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
 //! ```
 
-#![warn(missing_docs, unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+#![warn(
+    missing_docs,
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks
+)]
 
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::fmt;
@@ -357,7 +361,9 @@ impl NvValue {
             NvValue::U32Array(v) => arr(v, Json::from),
             NvValue::I64Array(v) => arr(v, Json::from),
             NvValue::U64Array(v) => arr(v, Json::from),
-            NvValue::StrArray(v) => Json::Array(v.iter().map(|s| Json::String(s.clone())).collect()),
+            NvValue::StrArray(v) => {
+                Json::Array(v.iter().map(|s| Json::String(s.clone())).collect())
+            }
             NvValue::ListArray(v) => Json::Array(v.iter().map(NvTree::to_json).collect()),
             NvValue::Unknown(_) => Json::Null,
         }
@@ -495,7 +501,12 @@ impl NvTree {
     /// assert_eq!(t.to_json(), serde_json::json!({"used": 42}));
     /// ```
     pub fn to_json(&self) -> Json {
-        Json::Object(self.0.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+        Json::Object(
+            self.0
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect(),
+        )
     }
 
     /// Builds an [`NvList`] from this tree (same as [`NvList::from_tree`]).
@@ -635,9 +646,9 @@ unsafe fn decode(p: *mut sys::nvpair_t) -> NvValue {
     match ty {
         sys::DATA_TYPE_BOOLEAN => NvValue::Flag,
         sys::DATA_TYPE_BOOLEAN_VALUE => {
-            scalar!(nvpair_value_boolean_value, sys::boolean_t, |v| NvValue::Bool(
-                v != sys::B_FALSE
-            ))
+            scalar!(nvpair_value_boolean_value, sys::boolean_t, |v| {
+                NvValue::Bool(v != sys::B_FALSE)
+            })
         }
         sys::DATA_TYPE_BYTE => scalar!(nvpair_value_byte, sys::uchar_t, NvValue::Byte),
         sys::DATA_TYPE_INT8 => scalar!(nvpair_value_int8, i8, NvValue::I8),
@@ -670,30 +681,64 @@ unsafe fn decode(p: *mut sys::nvpair_t) -> NvValue {
                 NvValue::Unknown(ty)
             }
         }
-        sys::DATA_TYPE_BOOLEAN_ARRAY => array!(nvpair_value_boolean_array, sys::boolean_t, |v: &[sys::boolean_t]| {
-            NvValue::BoolArray(v.iter().map(|b| *b != sys::B_FALSE).collect())
+        sys::DATA_TYPE_BOOLEAN_ARRAY => array!(
+            nvpair_value_boolean_array,
+            sys::boolean_t,
+            |v: &[sys::boolean_t]| {
+                NvValue::BoolArray(v.iter().map(|b| *b != sys::B_FALSE).collect())
+            }
+        ),
+        sys::DATA_TYPE_BYTE_ARRAY => array!(nvpair_value_byte_array, sys::uchar_t, |v: &[u8]| {
+            NvValue::ByteArray(v.to_vec())
         }),
-        sys::DATA_TYPE_BYTE_ARRAY => array!(nvpair_value_byte_array, sys::uchar_t, |v: &[u8]| NvValue::ByteArray(
-            v.to_vec()
-        )),
-        sys::DATA_TYPE_INT8_ARRAY => array!(nvpair_value_int8_array, i8, |v: &[i8]| NvValue::I8Array(v.to_vec())),
-        sys::DATA_TYPE_UINT8_ARRAY => array!(nvpair_value_uint8_array, u8, |v: &[u8]| NvValue::U8Array(v.to_vec())),
-        sys::DATA_TYPE_INT16_ARRAY => array!(nvpair_value_int16_array, i16, |v: &[i16]| NvValue::I16Array(v.to_vec())),
-        sys::DATA_TYPE_UINT16_ARRAY => array!(nvpair_value_uint16_array, u16, |v: &[u16]| NvValue::U16Array(
-            v.to_vec()
-        )),
-        sys::DATA_TYPE_INT32_ARRAY => array!(nvpair_value_int32_array, i32, |v: &[i32]| NvValue::I32Array(v.to_vec())),
-        sys::DATA_TYPE_UINT32_ARRAY => array!(nvpair_value_uint32_array, u32, |v: &[u32]| NvValue::U32Array(
-            v.to_vec()
-        )),
-        sys::DATA_TYPE_INT64_ARRAY => array!(nvpair_value_int64_array, i64, |v: &[i64]| NvValue::I64Array(v.to_vec())),
-        sys::DATA_TYPE_UINT64_ARRAY => array!(nvpair_value_uint64_array, u64, |v: &[u64]| NvValue::U64Array(
-            v.to_vec()
-        )),
-        sys::DATA_TYPE_STRING_ARRAY => array!(nvpair_value_string_array, *const c_char, |v: &[*const c_char]| {
-            // SAFETY: each element is a NUL-terminated string stored in the pair.
-            NvValue::StrArray(v.iter().map(|s| unsafe { lossy(*s) }).collect())
+        sys::DATA_TYPE_INT8_ARRAY => {
+            array!(nvpair_value_int8_array, i8, |v: &[i8]| NvValue::I8Array(
+                v.to_vec()
+            ))
+        }
+        sys::DATA_TYPE_UINT8_ARRAY => {
+            array!(nvpair_value_uint8_array, u8, |v: &[u8]| NvValue::U8Array(
+                v.to_vec()
+            ))
+        }
+        sys::DATA_TYPE_INT16_ARRAY => {
+            array!(
+                nvpair_value_int16_array,
+                i16,
+                |v: &[i16]| NvValue::I16Array(v.to_vec())
+            )
+        }
+        sys::DATA_TYPE_UINT16_ARRAY => array!(nvpair_value_uint16_array, u16, |v: &[u16]| {
+            NvValue::U16Array(v.to_vec())
         }),
+        sys::DATA_TYPE_INT32_ARRAY => {
+            array!(
+                nvpair_value_int32_array,
+                i32,
+                |v: &[i32]| NvValue::I32Array(v.to_vec())
+            )
+        }
+        sys::DATA_TYPE_UINT32_ARRAY => array!(nvpair_value_uint32_array, u32, |v: &[u32]| {
+            NvValue::U32Array(v.to_vec())
+        }),
+        sys::DATA_TYPE_INT64_ARRAY => {
+            array!(
+                nvpair_value_int64_array,
+                i64,
+                |v: &[i64]| NvValue::I64Array(v.to_vec())
+            )
+        }
+        sys::DATA_TYPE_UINT64_ARRAY => array!(nvpair_value_uint64_array, u64, |v: &[u64]| {
+            NvValue::U64Array(v.to_vec())
+        }),
+        sys::DATA_TYPE_STRING_ARRAY => array!(
+            nvpair_value_string_array,
+            *const c_char,
+            |v: &[*const c_char]| {
+                // SAFETY: each element is a NUL-terminated string stored in the pair.
+                NvValue::StrArray(v.iter().map(|s| unsafe { lossy(*s) }).collect())
+            }
+        ),
         sys::DATA_TYPE_NVLIST_ARRAY => array!(
             nvpair_value_nvlist_array,
             *mut sys::nvlist_t,
@@ -807,7 +852,9 @@ impl<'a> NvListRef<'a> {
         self.pairs()
             // SAFETY: `p` is a pair of this live list.
             .find(|&p| unsafe { pair_name(p) }.to_bytes() == name.as_bytes())
-            .ok_or_else(|| NvListError::NotFound { name: name.to_owned() })
+            .ok_or_else(|| NvListError::NotFound {
+                name: name.to_owned(),
+            })
     }
 
     /// Whether a pair named `name` exists (any type; `false` for a name with a NUL).
@@ -924,7 +971,10 @@ impl<'a> NvListRef<'a> {
         let mut l: *mut sys::nvlist_t = ptr::null_mut();
         // SAFETY: `p` is a valid pair and `l` a valid out-pointer; the getter checks the
         // type itself and only writes on success.
-        if ty == sys::DATA_TYPE_NVLIST && unsafe { sys::nvpair_value_nvlist(p, &mut l) } == 0 && !l.is_null() {
+        if ty == sys::DATA_TYPE_NVLIST
+            && unsafe { sys::nvpair_value_nvlist(p, &mut l) } == 0
+            && !l.is_null()
+        {
             // SAFETY: `l` is embedded in the pair and lives (unmodified) as long as this
             // list is borrowed, i.e. for 'a.
             Ok(unsafe { NvListRef::from_raw(l) })
@@ -1558,7 +1608,10 @@ impl NvList {
             }
             NvValue::ListArray(v) => {
                 check_name(name)?;
-                let lists = v.iter().map(NvList::from_tree).collect::<Result<Vec<_>, _>>()?;
+                let lists = v
+                    .iter()
+                    .map(NvList::from_tree)
+                    .collect::<Result<Vec<_>, _>>()?;
                 let refs: Vec<&NvList> = lists.iter().collect();
                 self.add_nvlist_array(name, &refs)
             }
@@ -1580,7 +1633,9 @@ impl NvList {
     /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
     /// ```
     pub fn remove(&mut self, name: &str) -> bool {
-        let Ok(cname) = CString::new(name) else { return false };
+        let Ok(cname) = CString::new(name) else {
+            return false;
+        };
         // SAFETY: our live list and a NUL-terminated name; returns ENOENT if absent.
         unsafe { sys::nvlist_remove_all(self.ptr.as_ptr(), cname.as_ptr()) == 0 }
     }
@@ -1861,7 +1916,8 @@ mod tests {
         nv.add_string("str", "héllo wörld").unwrap();
         nv.add_string("empty_str", "").unwrap();
         nv.add_nvlist("list", &inner).unwrap();
-        nv.add_boolean_array("bool_a", &[true, false, true]).unwrap();
+        nv.add_boolean_array("bool_a", &[true, false, true])
+            .unwrap();
         nv.add_byte_array("byte_a", &[0, 255]).unwrap();
         nv.add_int8_array("i8_a", &[-1, 1]).unwrap();
         nv.add_uint8_array("u8_a", &[1, 2, 3]).unwrap();
@@ -1932,7 +1988,10 @@ mod tests {
         assert_eq!(nv.lookup_uint64("u64").unwrap(), u64::MAX);
         assert_eq!(nv.lookup_string("str").unwrap(), "héllo wörld");
         assert_eq!(nv.lookup_uint64_array("u64_a").unwrap(), [0, u64::MAX]);
-        assert_eq!(nv.lookup_uint64_array("u64_empty").unwrap(), Vec::<u64>::new());
+        assert_eq!(
+            nv.lookup_uint64_array("u64_empty").unwrap(),
+            Vec::<u64>::new()
+        );
         assert_eq!(nv.lookup_string_array("str_a").unwrap(), ["a", "", "ü"]);
         let list = nv.lookup_nvlist("list").unwrap();
         assert_eq!(list.lookup_uint64("value").unwrap(), 8192);
@@ -1979,7 +2038,11 @@ mod tests {
     fn wrong_type_is_reported() {
         let (nv, _) = every_type();
         let check = |r: Result<(), NvListError>, exp: &str, fnd: &str| match r {
-            Err(NvListError::WrongType { name, expected, found }) => {
+            Err(NvListError::WrongType {
+                name,
+                expected,
+                found,
+            }) => {
                 assert_eq!((expected, found.as_str()), (exp, fnd), "{name}");
             }
             other => panic!("{other:?}"),
@@ -1988,16 +2051,31 @@ mod tests {
         check(nv.lookup_int64("u64").map(|_| ()), "int64", "uint64");
         check(nv.lookup_int32("str").map(|_| ()), "int32", "string");
         check(nv.lookup_string("list").map(|_| ()), "string", "nvlist");
-        check(nv.lookup_nvlist("u64_a").map(|_| ()), "nvlist", "uint64_array");
-        check(nv.lookup_boolean_value("flag").map(|_| ()), "boolean_value", "boolean");
+        check(
+            nv.lookup_nvlist("u64_a").map(|_| ()),
+            "nvlist",
+            "uint64_array",
+        );
+        check(
+            nv.lookup_boolean_value("flag").map(|_| ()),
+            "boolean_value",
+            "boolean",
+        );
         check(
             nv.lookup_uint64_array("i64_a").map(|_| ()),
             "uint64_array",
             "int64_array",
         );
-        check(nv.lookup_string_array("str").map(|_| ()), "string_array", "string");
+        check(
+            nv.lookup_string_array("str").map(|_| ()),
+            "string_array",
+            "string",
+        );
         let msg = nv.lookup_uint64("str").unwrap_err().to_string();
-        assert_eq!(msg, r#"nvlist pair "str" is of type string, expected uint64"#);
+        assert_eq!(
+            msg,
+            r#"nvlist pair "str" is of type string, expected uint64"#
+        );
     }
 
     #[test]
@@ -2010,13 +2088,19 @@ mod tests {
         assert_eq!(nv.lookup_string("a").unwrap(), "x");
         assert_eq!(
             nv.to_tree(),
-            NvTree(vec![(s("b"), NvValue::U64(2)), (s("a"), NvValue::Str(s("x")))])
+            NvTree(vec![
+                (s("b"), NvValue::U64(2)),
+                (s("a"), NvValue::Str(s("x")))
+            ])
         );
         nv.add_boolean("b").unwrap();
         nv.add_boolean("b").unwrap();
         assert_eq!(
             nv.to_tree(),
-            NvTree(vec![(s("a"), NvValue::Str(s("x"))), (s("b"), NvValue::Flag)])
+            NvTree(vec![
+                (s("a"), NvValue::Str(s("x"))),
+                (s("b"), NvValue::Flag)
+            ])
         );
         nv.add_uint64("b", 7).unwrap();
         assert_eq!(nv.lookup_uint64("b").unwrap(), 7);
@@ -2055,7 +2139,11 @@ mod tests {
         mid.remove("leaf");
         drop(leaf);
         drop(mid);
-        let view = top.lookup_nvlist("mid").unwrap().lookup_nvlist("leaf").unwrap();
+        let view = top
+            .lookup_nvlist("mid")
+            .unwrap()
+            .lookup_nvlist("leaf")
+            .unwrap();
         assert_eq!(view.lookup_int64("n").unwrap(), 1);
         assert_eq!(top.to_json(), json!({"mid": {"leaf": {"n": 1}}}),);
         let owned = view.to_nvlist().unwrap();
@@ -2142,7 +2230,10 @@ mod tests {
             (s("u"), NvValue::Unknown(42)),
         ]);
         assert_eq!(odd.to_json(), json!({"nan": null, "u": null}));
-        assert_eq!(serde_json::to_string(&odd).unwrap(), r#"{"nan":null,"u":null}"#);
+        assert_eq!(
+            serde_json::to_string(&odd).unwrap(),
+            r#"{"nan":null,"u":null}"#
+        );
         assert_eq!(NvValue::Unknown(42).type_name(), "unknown");
     }
 
@@ -2161,7 +2252,13 @@ mod tests {
         let empty = NvList::new().unwrap();
         assert!(NvList::unpack(&empty.pack().unwrap()).unwrap().is_empty());
         let inner = nv.lookup_nvlist("list").unwrap().pack().unwrap();
-        assert_eq!(NvList::unpack(&inner).unwrap().lookup_uint64("value").unwrap(), 8192);
+        assert_eq!(
+            NvList::unpack(&inner)
+                .unwrap()
+                .lookup_uint64("value")
+                .unwrap(),
+            8192
+        );
     }
 
     #[test]
@@ -2218,16 +2315,26 @@ mod tests {
     fn nul_bytes_are_rejected_not_truncated() {
         let mut nv = NvList::new().unwrap();
         let is_nul = |r: Result<(), NvListError>, what_: &str, value_: &str| match r {
-            Err(NvListError::Nul { what, value }) => assert_eq!((what, value.as_str()), (what_, value_)),
+            Err(NvListError::Nul { what, value }) => {
+                assert_eq!((what, value.as_str()), (what_, value_))
+            }
             other => panic!("{other:?}"),
         };
         is_nul(nv.add_boolean("a\0b"), "name", "a\0b");
         is_nul(nv.add_uint64("a\0", 1), "name", "a\0");
         is_nul(nv.add_string("a", "x\0y"), "string value", "x\0y");
         is_nul(nv.add_string("a\0", "x"), "name", "a\0");
-        is_nul(nv.add_string_array("a", &["ok", "b\0ad"]), "string value", "b\0ad");
+        is_nul(
+            nv.add_string_array("a", &["ok", "b\0ad"]),
+            "string value",
+            "b\0ad",
+        );
         is_nul(nv.add_nvlist("a\0", &NvList::new().unwrap()), "name", "a\0");
-        is_nul(nv.add_value("\0", &NvValue::List(NvTree::new())), "name", "\0");
+        is_nul(
+            nv.add_value("\0", &NvValue::List(NvTree::new())),
+            "name",
+            "\0",
+        );
         is_nul(
             nv.add_value("l", &NvValue::StrArray(vec![s("\0")])),
             "string value",
@@ -2331,7 +2438,10 @@ mod tests {
     fn tree_of(value: impl Strategy<Value = NvValue>) -> impl Strategy<Value = NvTree> {
         prop::collection::vec((text(), value), 0..6).prop_map(|pairs| {
             let mut seen = std::collections::HashSet::new();
-            pairs.into_iter().filter(|(k, _)| seen.insert(k.clone())).collect()
+            pairs
+                .into_iter()
+                .filter(|(k, _)| seen.insert(k.clone()))
+                .collect()
         })
     }
 

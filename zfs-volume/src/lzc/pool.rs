@@ -78,7 +78,10 @@ impl Zfs {
     pub fn pool_status(&self, pool: &str) -> Result<PoolStatus> {
         let c = name(pool)?;
         if pool.contains(['/', '@', '#']) {
-            return Err(Error::invalid("pool name", format!("{pool:?} is a dataset name, not a pool")));
+            return Err(Error::invalid(
+                "pool name",
+                format!("{pool:?} is a dataset name, not a pool"),
+            ));
         }
         let mut size = 64 * 1024usize;
         loop {
@@ -92,13 +95,17 @@ impl Zfs {
             // with its exact size.
             let r = unsafe { self.ioctl(sys::ZFS_IOC_POOL_STATS, &mut zc) };
             match r {
-                Err(Errno(libc::ENOMEM)) if (zc.zc_nvlist_dst_size as usize) > size && size < (64 << 20) => {
+                Err(Errno(libc::ENOMEM))
+                    if (zc.zc_nvlist_dst_size as usize) > size && size < (64 << 20) =>
+                {
                     // The kernel tells us how big the packed config is.
                     size = zc.zc_nvlist_dst_size as usize + 4096;
                     continue;
                 }
                 // A faulted pool still returns its config, with the error in zc_cookie.
-                Err(e) if zc.zc_nvlist_dst_filled == 0 => return Err(Error::zfs(Op::PoolStats, pool, e)),
+                Err(e) if zc.zc_nvlist_dst_filled == 0 => {
+                    return Err(Error::zfs(Op::PoolStats, pool, e))
+                }
                 _ => {}
             }
             let n = (zc.zc_nvlist_dst_size as usize).min(buf.len());
@@ -128,8 +135,17 @@ impl Zfs {
             // A suspended pool (I/O failures, failmode wait/continue) keeps an ONLINE root
             // vdev; spa_get_stats flags it with ZPOOL_CONFIG_SUSPENDED instead.
             let suspended = config.get("suspended").is_some();
-            let health = if load_error.0 != 0 || suspended { PoolHealth::Faulted } else { health };
-            return Ok(PoolStatus { health, load_error, config, resilvering });
+            let health = if load_error.0 != 0 || suspended {
+                PoolHealth::Faulted
+            } else {
+                health
+            };
+            return Ok(PoolStatus {
+                health,
+                load_error,
+                config,
+                resilvering,
+            });
         }
     }
 }
@@ -149,8 +165,12 @@ impl PoolStatus {
     /// assert!(st.top_vdevs().is_empty());
     /// ```
     pub fn top_vdevs(&self) -> Vec<TopVdev> {
-        let Some(NvValue::List(root)) = self.config.get("vdev_tree") else { return vec![] };
-        let Some(NvValue::ListArray(children)) = root.get("children") else { return vec![] };
+        let Some(NvValue::List(root)) = self.config.get("vdev_tree") else {
+            return vec![];
+        };
+        let Some(NvValue::ListArray(children)) = root.get("children") else {
+            return vec![];
+        };
         let mut out = vec![];
         for c in children {
             if let Some(NvValue::U64(1)) = c.get("is_log") {
@@ -168,7 +188,12 @@ impl PoolStatus {
                 Some(NvValue::ListArray(v)) => v.len() as u64,
                 _ => 0,
             };
-            out.push(TopVdev { nparity: num("nparity"), children: nchildren, ashift: num("ashift"), raidz: ty == "raidz" });
+            out.push(TopVdev {
+                nparity: num("nparity"),
+                children: nchildren,
+                ashift: num("ashift"),
+                raidz: ty == "raidz",
+            });
         }
         out
     }

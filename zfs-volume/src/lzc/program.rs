@@ -50,7 +50,12 @@ macro_rules! __zvol_program {
             concat!(
                 include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/lua/prelude.lua")),
                 "\n",
-                include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/lua/", $name, ".lua"))
+                include_str!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/src/lua/",
+                    $name,
+                    ".lua"
+                ))
             ),
         )
     };
@@ -74,7 +79,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { instructions: 10_000_000, memory: 10 << 20 }
+        Limits {
+            instructions: 10_000_000,
+            memory: 10 << 20,
+        }
     }
 }
 
@@ -85,7 +93,10 @@ impl Limits {
     /// assert!(zfs_volume::lzc::Limits::large().memory > zfs_volume::lzc::Limits::default().memory);
     /// ```
     pub fn large() -> Limits {
-        Limits { instructions: 100_000_000, memory: 100 << 20 }
+        Limits {
+            instructions: 100_000_000,
+            memory: 100 << 20,
+        }
     }
 }
 
@@ -104,7 +115,13 @@ impl Zfs {
     /// let out = Zfs::get()?.program_sync("tank", &p, &args, Limits::default())?;
     /// # Ok::<(), zfs_volume::Error>(())
     /// ```
-    pub fn program_sync(&self, pool: &str, program: &Program, args: &NvList, limits: Limits) -> Result<NvValue> {
+    pub fn program_sync(
+        &self,
+        pool: &str,
+        program: &Program,
+        args: &NvList,
+        limits: Limits,
+    ) -> Result<NvValue> {
         self.run_program(pool, program, args, limits, true)
     }
 
@@ -116,13 +133,29 @@ impl Zfs {
     /// let out = Zfs::get()?.program_nosync("tank", &p, &NvList::new()?, Limits::default())?;
     /// # Ok::<(), zfs_volume::Error>(())
     /// ```
-    pub fn program_nosync(&self, pool: &str, program: &Program, args: &NvList, limits: Limits) -> Result<NvValue> {
+    pub fn program_nosync(
+        &self,
+        pool: &str,
+        program: &Program,
+        args: &NvList,
+        limits: Limits,
+    ) -> Result<NvValue> {
         self.run_program(pool, program, args, limits, false)
     }
 
-    fn run_program(&self, pool: &str, program: &Program, args: &NvList, limits: Limits, sync: bool) -> Result<NvValue> {
+    fn run_program(
+        &self,
+        pool: &str,
+        program: &Program,
+        args: &NvList,
+        limits: Limits,
+        sync: bool,
+    ) -> Result<NvValue> {
         if limits.instructions == 0 || limits.memory == 0 {
-            return Err(Error::invalid("channel program limits", "instruction and memory limits must be > 0"));
+            return Err(Error::invalid(
+                "channel program limits",
+                "instruction and memory limits must be > 0",
+            ));
         }
         // Above the module's maxima the kernel says EINVAL, but libzfs_core first mallocs
         // an output buffer of `memory` bytes and fails with a misleading ENOMEM when that
@@ -147,9 +180,23 @@ impl Zfs {
         // SAFETY: valid C strings and nvlist; `out` is an out-pointer we own afterwards.
         let rc = unsafe {
             if sync {
-                sys::lzc_channel_program(p.as_ptr(), src.as_ptr(), limits.instructions, limits.memory, a, &mut out)
+                sys::lzc_channel_program(
+                    p.as_ptr(),
+                    src.as_ptr(),
+                    limits.instructions,
+                    limits.memory,
+                    a,
+                    &mut out,
+                )
             } else {
-                sys::lzc_channel_program_nosync(p.as_ptr(), src.as_ptr(), limits.instructions, limits.memory, a, &mut out)
+                sys::lzc_channel_program_nosync(
+                    p.as_ptr(),
+                    src.as_ptr(),
+                    limits.instructions,
+                    limits.memory,
+                    a,
+                    &mut out,
+                )
             }
         };
         let out = if out.is_null() {
@@ -177,7 +224,12 @@ impl Zfs {
         if rc == libc::ENOENT && !self.exists(pool) {
             return Err(Error::zfs(Op::ChannelProgram, pool, Errno(rc)));
         }
-        Err(Error::Program { program: program.name.to_string(), pool: pool.to_string(), errno: Errno(rc), message })
+        Err(Error::Program {
+            program: program.name.to_string(),
+            pool: pool.to_string(),
+            errno: Errno(rc),
+            message,
+        })
     }
 }
 
@@ -190,18 +242,29 @@ fn module_limits() -> (u64, u64) {
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(d)
     };
-    (read("zfs_lua_max_instrlimit", 100_000_000), read("zfs_lua_max_memlimit", 100 << 20))
+    (
+        read("zfs_lua_max_instrlimit", 100_000_000),
+        read("zfs_lua_max_memlimit", 100 << 20),
+    )
 }
 
 /// For our programs that return `{err = 0 | errno, step = "..."}`: turn a non-zero `err`
 /// into an [`Error::Zfs`] naming the step.
 pub(crate) fn check_step(program: &Program, op: Op, target: &str, out: &NvValue) -> Result<()> {
     let NvValue::List(t) = out else {
-        return Err(Error::Corrupt(format!("channel program {} returned {:?}", program.name, out)));
+        return Err(Error::Corrupt(format!(
+            "channel program {} returned {:?}",
+            program.name, out
+        )));
     };
     let err = match t.get("err") {
         Some(NvValue::I64(e)) => *e as i32,
-        _ => return Err(Error::Corrupt(format!("channel program {} returned no err field", program.name))),
+        _ => {
+            return Err(Error::Corrupt(format!(
+                "channel program {} returned no err field",
+                program.name
+            )))
+        }
     };
     if err == 0 {
         return Ok(());

@@ -131,7 +131,8 @@ impl Props {
     }
     /// A string-valued native property.
     pub fn string(mut self, name: &str, v: &str) -> Props {
-        self.entries.insert(name.to_string(), PropValue::Str(v.to_string()));
+        self.entries
+            .insert(name.to_string(), PropValue::Str(v.to_string()));
         self
     }
     /// A user property (the name must contain a `:`; checked when applied).
@@ -206,14 +207,47 @@ const ERRLIST_BUF: usize = 16 * 1024;
 /// property ZAP and returns 0, seen on OpenZFS 2.4), so we must refuse them ourselves.
 const NOT_SETTABLE: &[&str] = &[
     // statistics (read-only)
-    "available", "avail", "clones", "compressratio", "createtxg", "creation", "defer_destroy",
-    "encryptionroot", "filesystem_count", "guid", "inconsistent", "keystatus", "logicalreferenced",
-    "logicalused", "mounted", "name", "numclones", "objsetid", "origin", "receive_resume_token",
-    "redact_snaps", "refcompressratio", "referenced", "snapshot_count", "snapshots_changed", "type",
-    "unique", "used", "usedbychildren", "usedbydataset", "usedbyrefreservation", "usedbysnapshots",
-    "userrefs", "written",
+    "available",
+    "avail",
+    "clones",
+    "compressratio",
+    "createtxg",
+    "creation",
+    "defer_destroy",
+    "encryptionroot",
+    "filesystem_count",
+    "guid",
+    "inconsistent",
+    "keystatus",
+    "logicalreferenced",
+    "logicalused",
+    "mounted",
+    "name",
+    "numclones",
+    "objsetid",
+    "origin",
+    "receive_resume_token",
+    "redact_snaps",
+    "refcompressratio",
+    "referenced",
+    "snapshot_count",
+    "snapshots_changed",
+    "type",
+    "unique",
+    "used",
+    "usedbychildren",
+    "usedbydataset",
+    "usedbyrefreservation",
+    "usedbysnapshots",
+    "userrefs",
+    "written",
     // fixed at creation
-    "casesensitivity", "encryption", "keyformat", "normalization", "utf8only", "volblocksize",
+    "casesensitivity",
+    "encryption",
+    "keyformat",
+    "normalization",
+    "utf8only",
+    "volblocksize",
 ];
 
 impl Zfs {
@@ -257,8 +291,8 @@ impl Zfs {
         zc.zc_nvlist_dst = errbuf.as_mut_ptr() as u64;
         zc.zc_nvlist_dst_size = errbuf.len() as u64;
         zc.zc_cookie = 0; // not "received": a local value
-        // SAFETY: zc is a full, size-checked zfs_cmd_t; its two buffer pointers point to
-        // `packed` and `errbuf`, which outlive the call, with their exact sizes.
+                          // SAFETY: zc is a full, size-checked zfs_cmd_t; its two buffer pointers point to
+                          // `packed` and `errbuf`, which outlive the call, with their exact sizes.
         let r = unsafe { self.ioctl(sys::ZFS_IOC_SET_PROP, &mut zc) };
         let Err(errno) = r else { return Ok(()) };
         let mut items = vec![];
@@ -274,7 +308,10 @@ impl Zfs {
         }
         let mut e = Error::zfs_items(Op::SetProperties, dataset, errno, items.clone());
         if let (Error::Zfs { reason, .. }, Some((p, pe))) = (&mut e, items.first()) {
-            *reason = format!("property '{p}': {}", crate::error::reason(Op::SetProperties, *pe));
+            *reason = format!(
+                "property '{p}': {}",
+                crate::error::reason(Op::SetProperties, *pe)
+            );
         }
         Err(e)
     }
@@ -289,7 +326,11 @@ impl Zfs {
     /// println!("{:?}", p.get("volsize"));
     /// # Ok::<(), zfs_volume::Error>(())
     /// ```
-    pub fn get_properties(&self, dataset: &str, props: &[&str]) -> Result<BTreeMap<String, PropRead>> {
+    pub fn get_properties(
+        &self,
+        dataset: &str,
+        props: &[&str],
+    ) -> Result<BTreeMap<String, PropRead>> {
         let mut args = NvList::new()?;
         args.add_string("dataset", dataset)?;
         args.add_string_array("props", props)?;
@@ -297,7 +338,12 @@ impl Zfs {
     }
 
     /// Run a property-reading program and decode its `{name: {value, source}}` output.
-    fn read_props(&self, program: &Program, dataset: &str, args: &NvList) -> Result<BTreeMap<String, PropRead>> {
+    fn read_props(
+        &self,
+        program: &Program,
+        dataset: &str,
+        args: &NvList,
+    ) -> Result<BTreeMap<String, PropRead>> {
         let out = self
             .program_nosync(pool_of(dataset), program, args, Limits::default())
             .map_err(|e| self.read_error(dataset, e))?;
@@ -332,10 +378,18 @@ impl Zfs {
     /// zfs_volume::Zfs::get()?.update_user_properties("tank/vol", &[("xapi-zvol:name", "a")], &["xapi-zvol:old"])?;
     /// # Ok::<(), zfs_volume::Error>(())
     /// ```
-    pub fn update_user_properties(&self, dataset: &str, set: &[(&str, &str)], unset: &[&str]) -> Result<()> {
+    pub fn update_user_properties(
+        &self,
+        dataset: &str,
+        set: &[(&str, &str)],
+        unset: &[&str],
+    ) -> Result<()> {
         for (k, _) in set {
             if !k.contains(':') {
-                return Err(Error::invalid("user property name", format!("{k:?} has no ':'")));
+                return Err(Error::invalid(
+                    "user property name",
+                    format!("{k:?} has no ':'"),
+                ));
             }
         }
         let mut s = NvList::new()?;
@@ -360,7 +414,14 @@ impl Zfs {
     /// runtime error of `zfs.get_prop` / `zfs.list.user_properties` says "no such dataset"
     /// or "'x' is not a valid property" with a traceback; callers want ENOENT / EINVAL.
     fn read_error(&self, dataset: &str, e: Error) -> Error {
-        let Error::Program { errno: Errno(libc::ECHRNG), message, .. } = &e else { return e };
+        let Error::Program {
+            errno: Errno(libc::ECHRNG),
+            message,
+            ..
+        } = &e
+        else {
+            return e;
+        };
         if !self.exists(dataset) {
             return Error::zfs(Op::GetProperties, dataset, Errno(libc::ENOENT));
         }
@@ -437,7 +498,10 @@ mod tests {
 
     #[test]
     fn props_encode_typed() {
-        let p = Props::new().u64("volsize", 4096).compression(Compression::Zstd).user("a:b", "c");
+        let p = Props::new()
+            .u64("volsize", 4096)
+            .compression(Compression::Zstd)
+            .user("a:b", "c");
         let t = p.to_nvlist().unwrap().to_tree();
         assert_eq!(t.get("volsize"), Some(&NvValue::U64(4096)));
         assert_eq!(t.get("compression"), Some(&NvValue::U64(16)));

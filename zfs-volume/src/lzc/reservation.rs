@@ -82,7 +82,12 @@ fn raidz_asize(ndisks: u64, nparity: u64, ashift: u64, psize: u64) -> u64 {
 /// // 1 GiB, 16 KiB blocks, one plain disk: data + 7 metadnode levels + indirects.
 /// assert_eq!(thick_refreservation(1 << 30, 16384, &[disk], 1), (1 << 30) + 2 * (7 + 64 + 1) * 131072);
 /// ```
-pub fn thick_refreservation(volsize: u64, volblocksize: u64, vdevs: &[TopVdev], copies: u64) -> u64 {
+pub fn thick_refreservation(
+    volsize: u64,
+    volblocksize: u64,
+    vdevs: &[TopVdev],
+    copies: u64,
+) -> u64 {
     thick_refreservation_with(Formula::current(), volsize, volblocksize, vdevs, copies)
 }
 
@@ -95,7 +100,13 @@ pub fn thick_refreservation(volsize: u64, volblocksize: u64, vdevs: &[TopVdev], 
 /// let new = thick_refreservation_with(Formula::From2_3, 64 << 20, 4096, &[rz], 1);
 /// assert_eq!((old, new), (95769941, 95769856)); // what zfs create -V sets on 2.1 / 2.4
 /// ```
-pub fn thick_refreservation_with(formula: Formula, volsize: u64, volblocksize: u64, vdevs: &[TopVdev], copies: u64) -> u64 {
+pub fn thick_refreservation_with(
+    formula: Formula,
+    volsize: u64,
+    volblocksize: u64,
+    vdevs: &[TopVdev],
+    copies: u64,
+) -> u64 {
     let copies = copies.max(1);
     let vbs = volblocksize.max(512);
     let nblocks = volsize / vbs;
@@ -108,7 +119,9 @@ pub fn thick_refreservation_with(formula: Formula, volsize: u64, volblocksize: u
         let d = match formula {
             // u128: libzfs's u64 product wraps above ~64 TiB (openzfs#15997); we do not
             // reproduce that bug.
-            Formula::Before2_3 => ((nblocks as u128 * a as u128 * REF_BLOCK as u128) / t as u128) as u64,
+            Formula::Before2_3 => {
+                ((nblocks as u128 * a as u128 * REF_BLOCK as u128) / t as u128) as u64
+            }
             Formula::From2_3 => {
                 let scaled = (nblocks as u128 * a as u128) / (t >> 9) as u128;
                 u64::try_from(scaled * (REF_BLOCK >> 9) as u128).unwrap_or(u64::MAX)
@@ -128,7 +141,8 @@ pub fn thick_refreservation_with(formula: Formula, volsize: u64, volblocksize: u
         numdb += n;
     }
     numdb *= MAX_DVAS.min(copies + 1);
-    data.saturating_mul(copies).saturating_add(numdb << INDBLKSHIFT)
+    data.saturating_mul(copies)
+        .saturating_add(numdb << INDBLKSHIFT)
 }
 
 #[cfg(test)]
@@ -136,22 +150,43 @@ mod tests {
     use super::*;
 
     fn disk() -> TopVdev {
-        TopVdev { nparity: 0, children: 0, ashift: 9, raidz: false }
+        TopVdev {
+            nparity: 0,
+            children: 0,
+            ashift: 9,
+            raidz: false,
+        }
     }
 
     #[test]
     fn plain_pool_is_data_plus_indirects() {
         // 8 KiB blocks, 1 GiB: 131072 blocks -> 128 L1 -> 1 L2: 7 + 128 + 1 = 136 blocks,
         // doubled (copies+1), 128 KiB each.
-        assert_eq!(thick_refreservation(1 << 30, 8192, &[disk()], 1), (1 << 30) + 136 * 2 * 131072);
+        assert_eq!(
+            thick_refreservation(1 << 30, 8192, &[disk()], 1),
+            (1 << 30) + 136 * 2 * 131072
+        );
         // A mirror has no inflation.
-        let m = TopVdev { nparity: 0, children: 2, ashift: 12, raidz: false };
-        assert_eq!(thick_refreservation(1 << 30, 8192, &[m], 1), thick_refreservation(1 << 30, 8192, &[disk()], 1));
+        let m = TopVdev {
+            nparity: 0,
+            children: 2,
+            ashift: 12,
+            raidz: false,
+        };
+        assert_eq!(
+            thick_refreservation(1 << 30, 8192, &[m], 1),
+            thick_refreservation(1 << 30, 8192, &[disk()], 1)
+        );
     }
 
     #[test]
     fn raidz_inflates_small_blocks() {
-        let rz = TopVdev { nparity: 1, children: 3, ashift: 12, raidz: true };
+        let rz = TopVdev {
+            nparity: 1,
+            children: 3,
+            ashift: 12,
+            raidz: true,
+        };
         let plain = thick_refreservation_with(Formula::Before2_3, 1 << 30, 8192, &[disk()], 1);
         let r = thick_refreservation_with(Formula::Before2_3, 1 << 30, 8192, &[rz], 1);
         assert!(r > plain, "{r} <= {plain}");
@@ -163,7 +198,10 @@ mod tests {
         let r23 = thick_refreservation_with(Formula::From2_3, 1 << 30, 8192, &[rz], 1);
         assert_eq!(r23 - plain + n * 8192, n * 16384 / (196608 >> 9) * 256);
         // Stripes and mirrors do not depend on the formula.
-        assert_eq!(thick_refreservation_with(Formula::From2_3, 1 << 30, 8192, &[disk()], 1), plain);
+        assert_eq!(
+            thick_refreservation_with(Formula::From2_3, 1 << 30, 8192, &[disk()], 1),
+            plain
+        );
     }
 
     #[test]

@@ -51,7 +51,13 @@ impl Zfs {
     /// zfs_volume::Zfs::get()?.send("tank/a@s1", None, f.as_raw_fd(), Default::default())?;
     /// # Ok::<(), zfs_volume::Error>(())
     /// ```
-    pub fn send(&self, snapshot: &str, from: Option<&str>, fd: RawFd, flags: SendFlags) -> Result<()> {
+    pub fn send(
+        &self,
+        snapshot: &str,
+        from: Option<&str>,
+        fd: RawFd,
+        flags: SendFlags,
+    ) -> Result<()> {
         let s = name(snapshot)?;
         let f = from.map(name).transpose()?;
         let fp = f.as_ref().map_or(ptr::null(), |c| c.as_ptr());

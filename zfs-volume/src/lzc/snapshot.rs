@@ -42,7 +42,12 @@ impl Zfs {
         if rc == 0 {
             Ok(())
         } else {
-            Err(Error::zfs_items(Op::Snapshot, snapshots.join(" "), Errno(rc), items))
+            Err(Error::zfs_items(
+                Op::Snapshot,
+                snapshots.join(" "),
+                Errno(rc),
+                items,
+            ))
         }
     }
 
@@ -72,7 +77,12 @@ impl Zfs {
         if rc == 0 {
             Ok(())
         } else {
-            Err(Error::zfs_items(Op::DestroySnapshots, snapshots.join(" "), Errno(rc), items))
+            Err(Error::zfs_items(
+                Op::DestroySnapshots,
+                snapshots.join(" "),
+                Errno(rc),
+                items,
+            ))
         }
     }
 
@@ -92,7 +102,11 @@ impl Zfs {
         if rc == 0 {
             Ok(used)
         } else {
-            Err(Error::zfs(Op::SnaprangeSpace, format!("{first}..{last}"), Errno(rc)))
+            Err(Error::zfs(
+                Op::SnaprangeSpace,
+                format!("{first}..{last}"),
+                Errno(rc),
+            ))
         }
     }
 }

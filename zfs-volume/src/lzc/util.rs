@@ -20,7 +20,10 @@ pub(crate) fn name(s: &str) -> Result<CString> {
         return Err(Error::invalid("dataset name", "empty name"));
     }
     if s.len() > MAX_NAME {
-        return Err(Error::invalid("dataset name", format!("{s:?} is longer than {MAX_NAME} bytes")));
+        return Err(Error::invalid(
+            "dataset name",
+            format!("{s:?} is longer than {MAX_NAME} bytes"),
+        ));
     }
     cstring("dataset name", s)
 }

@@ -9,7 +9,9 @@ use super::info::{num, string, user, Health, SrInfo};
 use super::layout::{self, Layout, GC, SNAP, VOL};
 use super::{fault, meta, Sr};
 use crate::error::{Error, Result};
-use crate::lzc::{program, Compression, Limits, NvList, NvValue, PoolHealth, Program, Props, VolMode, Zfs};
+use crate::lzc::{
+    program, Compression, Limits, NvList, NvValue, PoolHealth, Program, Props, VolMode, Zfs,
+};
 use std::process::Command;
 
 static SR_INFO: Program = program!("sr_info");
@@ -99,7 +101,10 @@ fn zpool(args: &[&str]) -> Result<String> {
     let out = Command::new("zpool")
         .args(args)
         .output()
-        .map_err(|source| Error::Io { what: "run zpool (is zfsutils installed?)".into(), source })?;
+        .map_err(|source| Error::Io {
+            what: "run zpool (is zfsutils installed?)".into(),
+            source,
+        })?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
@@ -111,7 +116,11 @@ fn zpool(args: &[&str]) -> Result<String> {
 }
 
 fn imported_pools() -> Result<Vec<String>> {
-    Ok(zpool(&["list", "-H", "-o", "name"])?.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect())
+    Ok(zpool(&["list", "-H", "-o", "name"])?
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect())
 }
 
 /// Import `pool` if it is not imported, searching the directories of `devices` too.
@@ -122,7 +131,11 @@ fn ensure_imported(zfs: &Zfs, pool: &str, devices: &[String]) -> Result<()> {
     let mut args = vec!["import", "-N"];
     let dirs: Vec<String> = devices
         .iter()
-        .filter_map(|d| std::path::Path::new(d).parent().map(|p| p.display().to_string()))
+        .filter_map(|d| {
+            std::path::Path::new(d)
+                .parent()
+                .map(|p| p.display().to_string())
+        })
         .collect();
     for d in &dirs {
         args.push("-d");
@@ -156,10 +169,14 @@ impl Sr {
         // One ioctl: the program says whether the dataset exists, and a missing pool fails
         // it with ENOENT.
         let out = match zfs.program_nosync(pool, &SR_INFO, &args, Limits::default()) {
-            Err(e) if e.is_errno(libc::ENOENT) => return Err(Error::SrNotFound(dataset.to_string())),
+            Err(e) if e.is_errno(libc::ENOENT) => {
+                return Err(Error::SrNotFound(dataset.to_string()))
+            }
             r => r?,
         };
-        let NvValue::List(t) = out else { return Err(Error::SrNotFound(dataset.to_string())) };
+        let NvValue::List(t) = out else {
+            return Err(Error::SrNotFound(dataset.to_string()));
+        };
         if !matches!(t.get("exists"), Some(NvValue::Bool(true))) {
             return Err(Error::SrNotFound(dataset.to_string()));
         }
@@ -167,11 +184,21 @@ impl Sr {
         let Some(uuid) = u.get(meta::SR_MARKER).cloned() else {
             return Err(Error::NotOurs(dataset.to_string()));
         };
-        let provisioning =
-            u.get(meta::SR_PROVISIONING).and_then(|p| Provisioning::parse(p)).unwrap_or(Provisioning::Thin);
-        let volblocksize =
-            u.get(meta::SR_VOLBLOCKSIZE).and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_VOLBLOCKSIZE);
-        Ok(Sr { zfs, layout: Layout::new(dataset), uuid, provisioning, volblocksize })
+        let provisioning = u
+            .get(meta::SR_PROVISIONING)
+            .and_then(|p| Provisioning::parse(p))
+            .unwrap_or(Provisioning::Thin);
+        let volblocksize = u
+            .get(meta::SR_VOLBLOCKSIZE)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_VOLBLOCKSIZE);
+        Ok(Sr {
+            zfs,
+            layout: Layout::new(dataset),
+            uuid,
+            provisioning,
+            volblocksize,
+        })
     }
 
     /// Create an SR (idempotent for the same uuid: a call interrupted half-way is
@@ -198,12 +225,20 @@ impl Sr {
         let zfs = Zfs::get()?;
         let (parent, created_pool) = match &cfg.source {
             PoolSource::Existing(p) => {
-                layout::check_dataset_name(p).map_err(|e| Error::Config { key: "pool".into(), reason: e.to_string() })?;
+                layout::check_dataset_name(p).map_err(|e| Error::Config {
+                    key: "pool".into(),
+                    reason: e.to_string(),
+                })?;
                 let pool = p.split('/').next().unwrap_or(p);
-                ensure_imported(zfs, pool, &[])
-                    .map_err(|e| Error::Config { key: "pool".into(), reason: format!("pool {pool} is not available: {e}") })?;
+                ensure_imported(zfs, pool, &[]).map_err(|e| Error::Config {
+                    key: "pool".into(),
+                    reason: format!("pool {pool} is not available: {e}"),
+                })?;
                 if !zfs.exists(p) {
-                    return Err(Error::Config { key: "pool".into(), reason: format!("{p} does not exist") });
+                    return Err(Error::Config {
+                        key: "pool".into(),
+                        reason: format!("{p} does not exist"),
+                    });
                 }
                 (p.clone(), None)
             }
@@ -211,17 +246,26 @@ impl Sr {
                 let pool = format!("{}{uuid}", layout::POOL_PREFIX);
                 if !zfs.exists(&pool) {
                     let owner = format!("{POOL_OWNER}={uuid}");
-                    let mut args: Vec<String> =
-                        ["create", "-m", "none", "-O", &owner].iter().map(|s| s.to_string()).collect();
+                    let mut args: Vec<String> = ["create", "-m", "none", "-O", &owner]
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect();
                     args.push(pool.clone());
                     match &cfg.source {
                         PoolSource::Devices(d) => args.extend(d.iter().cloned()),
-                        PoolSource::Vdev(spec) => args.extend(spec.split_whitespace().map(String::from)),
+                        PoolSource::Vdev(spec) => {
+                            args.extend(spec.split_whitespace().map(String::from))
+                        }
                         PoolSource::Existing(_) => unreachable!("handled above"),
                     }
                     let argv: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
                     zpool(&argv).map_err(|e| Error::Config {
-                        key: if matches!(cfg.source, PoolSource::Vdev(_)) { "vdev" } else { "device" }.into(),
+                        key: if matches!(cfg.source, PoolSource::Vdev(_)) {
+                            "vdev"
+                        } else {
+                            "device"
+                        }
+                        .into(),
                         reason: format!("cannot create the pool: {e}"),
                     })?;
                 }
@@ -280,7 +324,10 @@ impl Sr {
     /// ```
     pub fn attach(parent: &str, uuid: &str, devices: &[String]) -> Result<Sr> {
         layout::check_sr_uuid(uuid)?;
-        layout::check_dataset_name(parent).map_err(|e| Error::Config { key: "pool".into(), reason: e.to_string() })?;
+        layout::check_dataset_name(parent).map_err(|e| Error::Config {
+            key: "pool".into(),
+            reason: e.to_string(),
+        })?;
         let zfs = Zfs::get()?;
         let pool = parent.split('/').next().unwrap_or(parent);
         ensure_imported(zfs, pool, devices)?;
@@ -311,7 +358,10 @@ impl Sr {
     pub fn destroy_dataset(dataset: &str) -> Result<()> {
         let zfs = Zfs::get()?;
         let pool = dataset.split('/').next().unwrap_or(dataset).to_string();
-        let uuid_from_name = dataset.rsplit('/').next().and_then(|l| l.strip_prefix(layout::SR_DATASET_PREFIX));
+        let uuid_from_name = dataset
+            .rsplit('/')
+            .next()
+            .and_then(|l| l.strip_prefix(layout::SR_DATASET_PREFIX));
         if zfs.exists(dataset) {
             let sr = Sr::open(dataset)?;
             let _l = sr.lock()?;
@@ -334,7 +384,10 @@ impl Sr {
         if let Some(uuid) = uuid_from_name {
             if zfs.exists(&pool) && dataset.matches('/').count() == 1 {
                 let owner = zfs.user_properties(&pool)?;
-                let ours = owner.get(POOL_OWNER).map(|p| p.as_str() == Some(uuid) && p.source == pool).unwrap_or(false);
+                let ours = owner
+                    .get(POOL_OWNER)
+                    .map(|p| p.as_str() == Some(uuid) && p.source == pool)
+                    .unwrap_or(false);
                 if ours && pool == format!("{}{uuid}", layout::POOL_PREFIX) {
                     let mut a = NvList::new()?;
                     a.add_string("parent", &pool)?;
@@ -356,20 +409,30 @@ impl Sr {
         let mut args = NvList::new()?;
         args.add_string("root", self.dataset())?;
         args.add_boolean_value("space", true)?;
-        let out = self.zfs.program_nosync(self.pool(), &SR_INFO, &args, Limits::default())?;
-        let NvValue::List(t) = out else { return Err(Error::SrNotFound(self.dataset().into())) };
+        let out = self
+            .zfs
+            .program_nosync(self.pool(), &SR_INFO, &args, Limits::default())?;
+        let NvValue::List(t) = out else {
+            return Err(Error::SrNotFound(self.dataset().into()));
+        };
         let u = user(&t);
         let st = self.zfs.pool_status(self.pool())?;
         let health = match st.health {
-            PoolHealth::Online if st.resilvering => Health::Recovering("pool is resilvering".into()),
+            PoolHealth::Online if st.resilvering => {
+                Health::Recovering("pool is resilvering".into())
+            }
             PoolHealth::Online => Health::Healthy(String::new()),
             PoolHealth::Degraded => Health::Healthy(format!(
                 "pool {} is DEGRADED (reduced redundancy): run 'zpool status {}'",
                 self.pool(),
                 self.pool()
             )),
-            PoolHealth::Faulted => Health::Unavailable(format!("pool {} is FAULTED or suspended", self.pool())),
-            PoolHealth::Unknown(s) => Health::Unavailable(format!("pool {} is in unknown state {s}", self.pool())),
+            PoolHealth::Faulted => {
+                Health::Unavailable(format!("pool {} is FAULTED or suspended", self.pool()))
+            }
+            PoolHealth::Unknown(s) => {
+                Health::Unavailable(format!("pool {} is in unknown state {s}", self.pool()))
+            }
         };
         let free = num(&t, "available");
         Ok(SrInfo {
@@ -386,13 +449,15 @@ impl Sr {
     /// SR.set_name.
     pub fn set_name(&self, name: &str) -> Result<()> {
         meta::check_value("SR name", name)?;
-        self.zfs.update_user_properties(self.dataset(), &[(meta::SR_NAME, name)], &[])
+        self.zfs
+            .update_user_properties(self.dataset(), &[(meta::SR_NAME, name)], &[])
     }
 
     /// SR.set_description.
     pub fn set_description(&self, d: &str) -> Result<()> {
         meta::check_value("SR description", d)?;
-        self.zfs.update_user_properties(self.dataset(), &[(meta::SR_DESCRIPTION, d)], &[])
+        self.zfs
+            .update_user_properties(self.dataset(), &[(meta::SR_DESCRIPTION, d)], &[])
     }
 
     /// SR.probe: our SRs in `pool` (a pool or dataset) if given, else in every imported
@@ -406,7 +471,10 @@ impl Sr {
         let zfs = Zfs::get()?;
         let parents = match pool {
             Some(p) => {
-                layout::check_dataset_name(p).map_err(|e| Error::Config { key: "pool".into(), reason: e.to_string() })?;
+                layout::check_dataset_name(p).map_err(|e| Error::Config {
+                    key: "pool".into(),
+                    reason: e.to_string(),
+                })?;
                 vec![p.to_string()]
             }
             None => imported_pools()?,
@@ -423,7 +491,9 @@ impl Sr {
                 for (_, v) in t {
                     let NvValue::List(r) = v else { continue };
                     let u = user(&r);
-                    let Some(ds) = string(&r, "dataset") else { continue };
+                    let Some(ds) = string(&r, "dataset") else {
+                        continue;
+                    };
                     found.push(SrFound {
                         parent: parent.clone(),
                         dataset: ds,

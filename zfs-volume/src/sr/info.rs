@@ -128,7 +128,10 @@ pub(crate) fn vdi_from(t: &NvTree) -> Option<VdiInfo> {
     };
     let user = user(t);
     let key = string(t, "key").or_else(|| user.get(meta::VDI_KEY).cloned())?;
-    let keys = user.iter().filter_map(|(k, v)| meta::decode_key(k).map(|d| (d, v.clone()))).collect();
+    let keys = user
+        .iter()
+        .filter_map(|(k, v)| meta::decode_key(k).map(|d| (d, v.clone())))
+        .collect();
     let physical_utilisation = match kind {
         Kind::Volume => num(t, "used"),
         Kind::Snapshot => num(t, "referenced"),
@@ -139,12 +142,18 @@ pub(crate) fn vdi_from(t: &NvTree) -> Option<VdiInfo> {
         dataset: string(t, "dataset")?,
         name: user.get(meta::VDI_NAME).cloned().unwrap_or_default(),
         description: user.get(meta::VDI_DESCRIPTION).cloned().unwrap_or_default(),
-        sharable: user.get(meta::VDI_SHARABLE).map(|s| s == "true").unwrap_or(false),
+        sharable: user
+            .get(meta::VDI_SHARABLE)
+            .map(|s| s == "true")
+            .unwrap_or(false),
         virtual_size: num(t, "volsize"),
         physical_utilisation,
         keys,
         snapshot_of: user.get(meta::VDI_SNAPSHOT_OF).cloned(),
-        thick: user.get(meta::VDI_PROVISIONING).map(|p| p == "thick").unwrap_or(false),
+        thick: user
+            .get(meta::VDI_PROVISIONING)
+            .map(|p| p == "thick")
+            .unwrap_or(false),
         origin: string(t, "origin"),
         content: string(t, "content"),
     })

@@ -16,7 +16,10 @@ fn path(sr: &str) -> PathBuf {
 /// Record that `snapshot` is about to be taken for a clone. Callers hold the SR lock.
 pub fn record(sr: &str, snapshot: &str) -> Result<()> {
     let p = path(sr);
-    std::fs::write(&p, format!("{snapshot}\n")).map_err(|source| Error::Io { what: format!("write {}", p.display()), source })
+    std::fs::write(&p, format!("{snapshot}\n")).map_err(|source| Error::Io {
+        what: format!("write {}", p.display()),
+        source,
+    })
 }
 
 /// The operation finished (or undid itself): drop the record.
@@ -27,6 +30,11 @@ pub fn clear(sr: &str) {
 /// The snapshots named by a record a killed call left behind.
 pub fn pending(sr: &str) -> Vec<String> {
     std::fs::read_to_string(path(sr))
-        .map(|s| s.lines().filter(|l| !l.is_empty()).map(String::from).collect())
+        .map(|s| {
+            s.lines()
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default()
 }

@@ -119,7 +119,9 @@ pub fn sr_dataset(parent: &str, sr_uuid: &str) -> String {
 pub fn check_key(key: &str) -> Result<()> {
     let ok = !key.is_empty()
         && key.len() <= 64
-        && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !key.starts_with('-');
     if ok {
         Ok(())
@@ -141,12 +143,17 @@ pub fn check_key(key: &str) -> Result<()> {
 pub fn check_sr_uuid(uuid: &str) -> Result<()> {
     let ok = !uuid.is_empty()
         && uuid.len() <= 64
-        && uuid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && uuid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         && uuid.as_bytes()[0].is_ascii_alphanumeric();
     if ok {
         Ok(())
     } else {
-        Err(Error::Config { key: "uuid".into(), reason: format!("{uuid:?} is not a usable SR uuid") })
+        Err(Error::Config {
+            key: "uuid".into(),
+            reason: format!("{uuid:?} is not a usable SR uuid"),
+        })
     }
 }
 
@@ -167,7 +174,10 @@ pub fn check_dataset_name(name: &str) -> Result<()> {
         if comp.is_empty() || comp == "." || comp == ".." {
             return bad("empty, '.' or '..' component");
         }
-        if !comp.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.:".contains(&b)) {
+        if !comp
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.:".contains(&b))
+        {
             return bad("only letters, digits and _ - . : are allowed");
         }
     }
@@ -197,7 +207,20 @@ mod tests {
 
     #[test]
     fn hostile_keys_are_refused() {
-        for k in ["", "../x", "a@b", "a/b", "#", "%", "A", "a b", "a\0b", "ü", "-rf", &"a".repeat(300)] {
+        for k in [
+            "",
+            "../x",
+            "a@b",
+            "a/b",
+            "#",
+            "%",
+            "A",
+            "a b",
+            "a\0b",
+            "ü",
+            "-rf",
+            &"a".repeat(300),
+        ] {
             assert!(check_key(k).is_err(), "{k:?}");
         }
     }

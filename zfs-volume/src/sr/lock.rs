@@ -25,7 +25,9 @@ pub struct SrLock {
 }
 
 pub(crate) fn run_dir() -> PathBuf {
-    std::env::var_os("XAPI_ZVOL_RUN_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_RUN_DIR))
+    std::env::var_os("XAPI_ZVOL_RUN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_RUN_DIR))
 }
 
 /// The bounded wait in effect (environment override or default).
@@ -46,7 +48,10 @@ impl SrLock {
     /// ```
     pub fn acquire(sr: &str, wait: Duration) -> Result<SrLock> {
         let dir = run_dir();
-        fs::create_dir_all(&dir).map_err(|source| Error::Io { what: format!("create {}", dir.display()), source })?;
+        fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            what: format!("create {}", dir.display()),
+            source,
+        })?;
         let path = dir.join(format!("{}.lock", sr.replace('/', "+")));
         let file = OpenOptions::new()
             .create(true)
@@ -54,7 +59,10 @@ impl SrLock {
             .read(true)
             .write(true)
             .open(&path)
-            .map_err(|source| Error::Io { what: format!("open {}", path.display()), source })?;
+            .map_err(|source| Error::Io {
+                what: format!("open {}", path.display()),
+                source,
+            })?;
         let start = Instant::now();
         let mut pause = Duration::from_millis(5);
         loop {
@@ -62,7 +70,10 @@ impl SrLock {
                 return Ok(SrLock { _file: file });
             }
             if start.elapsed() >= wait {
-                return Err(Error::Busy { sr: sr.to_string(), waited_secs: wait.as_secs() });
+                return Err(Error::Busy {
+                    sr: sr.to_string(),
+                    waited_secs: wait.as_secs(),
+                });
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(100));

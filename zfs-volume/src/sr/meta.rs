@@ -113,7 +113,10 @@ pub fn decode_key(prop: &str) -> Option<String> {
         match bytes[i] {
             b'.' => {
                 let hex = enc.get(i + 1..i + 3)?;
-                if !hex.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)) {
+                if !hex
+                    .bytes()
+                    .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+                {
                     return None;
                 }
                 let b = u8::from_str_radix(hex, 16).ok()?;
@@ -142,12 +145,18 @@ pub fn decode_key(prop: &str) -> Option<String> {
 /// ```
 pub fn check_value(what: &str, v: &str) -> Result<()> {
     if v.contains('\0') {
-        return Err(Error::invalid(what, "a value cannot contain a NUL character"));
+        return Err(Error::invalid(
+            what,
+            "a value cannot contain a NUL character",
+        ));
     }
     if v.len() > MAX_PROP_VALUE {
         return Err(Error::invalid(
             what,
-            format!("value of {} bytes is too long to store (at most {MAX_PROP_VALUE})", v.len()),
+            format!(
+                "value of {} bytes is too long to store (at most {MAX_PROP_VALUE})",
+                v.len()
+            ),
         ));
     }
     Ok(())
@@ -176,7 +185,11 @@ mod tests {
             "UPPER",
         ] {
             let e = encode_key(k).unwrap();
-            assert!(e.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b":._-".contains(&c)), "{e}");
+            assert!(
+                e.bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b":._-".contains(&c)),
+                "{e}"
+            );
             assert_eq!(decode_key(&e).as_deref(), Some(k), "{e}");
         }
     }
@@ -208,8 +221,17 @@ mod tests {
     /// so two property names stood for one key. Only the canonical spelling decodes now.
     #[test]
     fn only_canonical_encodings_decode() {
-        assert_eq!(decode_key("xapi-zvol:k:_sm_config__y").as_deref(), Some("_sm_config__y"));
-        for prop in ["xapi-zvol:k:_sm_config_.5fy", "xapi-zvol:k:.61", "xapi-zvol:k:.2d", "xapi-zvol:k:.30", "xapi-zvol:k:"] {
+        assert_eq!(
+            decode_key("xapi-zvol:k:_sm_config__y").as_deref(),
+            Some("_sm_config__y")
+        );
+        for prop in [
+            "xapi-zvol:k:_sm_config_.5fy",
+            "xapi-zvol:k:.61",
+            "xapi-zvol:k:.2d",
+            "xapi-zvol:k:.30",
+            "xapi-zvol:k:",
+        ] {
             assert_eq!(decode_key(prop), None, "{prop}");
         }
         for b in 0..=255u8 {

@@ -37,7 +37,16 @@ pub struct CheckReport {
 
 pub(crate) fn strings(t: &crate::lzc::NvTree, k: &str) -> Vec<String> {
     match t.get(k) {
-        Some(NvValue::List(l)) => l.iter().filter_map(|(_, v)| if let NvValue::Str(s) = v { Some(s.clone()) } else { None }).collect(),
+        Some(NvValue::List(l)) => l
+            .iter()
+            .filter_map(|(_, v)| {
+                if let NvValue::Str(s) = v {
+                    Some(s.clone())
+                } else {
+                    None
+                }
+            })
+            .collect(),
         _ => vec![],
     }
 }
@@ -47,8 +56,12 @@ impl Sr {
         let mut args = NvList::new()?;
         args.add_string("root", self.dataset())?;
         args.add_boolean_value("full", full)?;
-        let out = self.zfs.program_nosync(self.pool(), &GC_SCAN, &args, Limits::large())?;
-        let NvValue::List(t) = out else { return Ok((vec![], vec![])) };
+        let out = self
+            .zfs
+            .program_nosync(self.pool(), &GC_SCAN, &args, Limits::large())?;
+        let NvValue::List(t) = out else {
+            return Ok((vec![], vec![]));
+        };
         Ok((strings(&t, "gc"), strings(&t, "orphans")))
     }
 
@@ -110,7 +123,11 @@ impl Sr {
         }
         // Snapshots without clones (after the tombstones went, some may have appeared or
         // gone): destroy those that are still clone-less.
-        let (_, orphans2) = if orphans.is_empty() { (vec![], vec![]) } else { self.scan(full)? };
+        let (_, orphans2) = if orphans.is_empty() {
+            (vec![], vec![])
+        } else {
+            self.scan(full)?
+        };
         let refs: Vec<&str> = orphans2.iter().map(|s| s.as_str()).collect();
         if !refs.is_empty() {
             self.zfs.destroy_snapshots(&refs, false)?;
@@ -128,17 +145,28 @@ impl Sr {
             if v.kind == Kind::Snapshot && v.snapshot_of.is_none() {
                 problems.push(format!("snapshot VDI {} does not record its source", v.key));
             }
-            if v.name.is_empty() && v.description.is_empty() && v.keys.is_empty() && v.virtual_size == 0 {
+            if v.name.is_empty()
+                && v.description.is_empty()
+                && v.keys.is_empty()
+                && v.virtual_size == 0
+            {
                 problems.push(format!("VDI {} has no metadata", v.key));
             }
         }
         for s in &orphan_snapshots {
-            problems.push(format!("snapshot {s} has no clone (garbage; the next change collects it)"));
+            problems.push(format!(
+                "snapshot {s} has no clone (garbage; the next change collects it)"
+            ));
         }
         for t in &tombstones {
             problems.push(format!("tombstone {t} waits for collection"));
         }
-        Ok(CheckReport { vdis: vdis.len(), tombstones, orphan_snapshots, problems })
+        Ok(CheckReport {
+            vdis: vdis.len(),
+            tombstones,
+            orphan_snapshots,
+            problems,
+        })
     }
 
     /// `xapi-zvol tree`: every dataset and ZFS snapshot of the SR with the VDI it backs,
@@ -147,7 +175,9 @@ impl Sr {
         let mut args = NvList::new()?;
         args.add_string("root", self.dataset())?;
         args.add_boolean_value("deep", true)?;
-        let out = self.zfs.program_nosync(self.pool(), &LIST_SR, &args, Limits::large())?;
+        let out = self
+            .zfs
+            .program_nosync(self.pool(), &LIST_SR, &args, Limits::large())?;
         let mut s = format!("SR {} ({})\n", self.uuid, self.dataset());
         let NvValue::List(t) = out else { return Ok(s) };
         let mut snaps: Vec<(String, u64, Vec<String>)> = vec![];
@@ -162,20 +192,34 @@ impl Sr {
         }
         let vdis = self.ls()?;
         for v in &vdis {
-            let kind = if v.kind == Kind::Snapshot { "snapshot" } else { "volume" };
+            let kind = if v.kind == Kind::Snapshot {
+                "snapshot"
+            } else {
+                "volume"
+            };
             s.push_str(&format!(
                 "  {kind} {} \"{}\" {} bytes  {}{}\n",
                 v.key,
                 v.name,
                 v.virtual_size,
                 v.dataset,
-                v.origin.as_ref().map(|o| format!(" (clone of {o})")).unwrap_or_default()
+                v.origin
+                    .as_ref()
+                    .map(|o| format!(" (clone of {o})"))
+                    .unwrap_or_default()
             ));
             for (k, val) in &v.keys {
                 s.push_str(&format!("      key {k} = {val}\n"));
             }
-            for (n, txg, clones) in snaps.iter().filter(|(n, _, _)| n.starts_with(&format!("{}@", v.dataset))) {
-                s.push_str(&format!("      @{} (txg {txg}) -> {}\n", n.split('@').nth(1).unwrap_or(""), clones.join(", ")));
+            for (n, txg, clones) in snaps
+                .iter()
+                .filter(|(n, _, _)| n.starts_with(&format!("{}@", v.dataset)))
+            {
+                s.push_str(&format!(
+                    "      @{} (txg {txg}) -> {}\n",
+                    n.split('@').nth(1).unwrap_or(""),
+                    clones.join(", ")
+                ));
             }
         }
         for g in strings(&t, "gc") {

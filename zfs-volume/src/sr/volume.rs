@@ -62,7 +62,8 @@ impl Sr {
                 // reported to xapi as a gone VDI.
                 let _l = self.lock()?;
                 self.recover()?;
-                self.stat_raw(key)?.ok_or_else(|| Error::VolumeNotFound(key.to_string()))
+                self.stat_raw(key)?
+                    .ok_or_else(|| Error::VolumeNotFound(key.to_string()))
             }
         }
     }
@@ -71,8 +72,12 @@ impl Sr {
         let mut args = NvList::new()?;
         args.add_string("root", self.dataset())?;
         args.add_string("key", key)?;
-        let out = self.zfs.program_nosync(self.pool(), &STAT_VDI, &args, Limits::default())?;
-        let NvValue::List(t) = out else { return Ok(None) };
+        let out = self
+            .zfs
+            .program_nosync(self.pool(), &STAT_VDI, &args, Limits::default())?;
+        let NvValue::List(t) = out else {
+            return Ok(None);
+        };
         if !matches!(t.get("found"), Some(NvValue::Bool(true))) {
             return Ok(None);
         }
@@ -90,7 +95,9 @@ impl Sr {
             args.add_string("root", self.dataset())?;
             args.add_string("key", key)?;
             args.add_boolean_value("gc", true)?;
-            let out = self.zfs.program_nosync(self.pool(), &STAT_VDI, &args, Limits::default())?;
+            let out = self
+                .zfs
+                .program_nosync(self.pool(), &STAT_VDI, &args, Limits::default())?;
             if let NvValue::List(t) = &out {
                 if matches!(t.get("tombstones"), Some(NvValue::List(l)) if l.is_empty()) {
                     return match t.get("found") {
@@ -107,7 +114,8 @@ impl Sr {
 
     fn stat_locked(&self, key: &str) -> Result<VdiInfo> {
         check_key(key)?;
-        self.stat_raw(key)?.ok_or_else(|| Error::VolumeNotFound(key.to_string()))
+        self.stat_raw(key)?
+            .ok_or_else(|| Error::VolumeNotFound(key.to_string()))
     }
 
     /// SR.ls: every live VDI, snapshots included, tombstones never (I7). One nosync
@@ -121,7 +129,8 @@ impl Sr {
         let (vdis, gc) = self.ls_locked()?;
         let swapping = gc.iter().any(|t| {
             let name = t.rsplit('/').next().unwrap_or(t);
-            name.split_once(".new-").is_some_and(|(key, _)| !vdis.iter().any(|v| v.key == key))
+            name.split_once(".new-")
+                .is_some_and(|(key, _)| !vdis.iter().any(|v| v.key == key))
         });
         if !swapping {
             return Ok(vdis);
@@ -137,7 +146,9 @@ impl Sr {
         let mut args = NvList::new()?;
         args.add_string("root", self.dataset())?;
         args.add_boolean_value("deep", false)?;
-        let out = self.zfs.program_nosync(self.pool(), &LIST_SR, &args, Limits::large())?;
+        let out = self
+            .zfs
+            .program_nosync(self.pool(), &LIST_SR, &args, Limits::large())?;
         let mut v = vec![];
         let mut gc = vec![];
         if let NvValue::List(t) = out {
@@ -160,27 +171,51 @@ impl Sr {
             .zfs
             .get_properties(self.dataset(), &["copies"])?
             .get("copies")
-            .and_then(|p| p.as_u64().or_else(|| p.as_str().and_then(|s| s.parse().ok())))
+            .and_then(|p| {
+                p.as_u64()
+                    .or_else(|| p.as_str().and_then(|s| s.parse().ok()))
+            })
             .unwrap_or(1);
-        Ok(reservation::thick_refreservation(volsize, self.volblocksize, &st.top_vdevs(), copies))
+        Ok(reservation::thick_refreservation(
+            volsize,
+            self.volblocksize,
+            &st.top_vdevs(),
+            copies,
+        ))
     }
 
     /// Volume.create: a zvol of at least `size` bytes (rounded up to the volblocksize),
     /// thin or thick per the SR, with its metadata, in one ioctl.
-    pub fn volume_create(&self, name: &str, description: &str, size: u64, sharable: bool) -> Result<VdiInfo> {
+    pub fn volume_create(
+        &self,
+        name: &str,
+        description: &str,
+        size: u64,
+        sharable: bool,
+    ) -> Result<VdiInfo> {
         meta::check_value("name", name)?;
         meta::check_value("description", description)?;
         let volsize = round_size(size, self.volblocksize)?;
         let _l = self.lock()?;
         self.recover()?;
         let key = new_key();
-        let mut props = Sr::vdi_props(&key, name, description, sharable, self.provisioning.as_str());
+        let mut props = Sr::vdi_props(
+            &key,
+            name,
+            description,
+            sharable,
+            self.provisioning.as_str(),
+        );
         if self.provisioning == Provisioning::Thick {
             props = props.u64("refreservation", self.thick_refreservation(volsize)?);
         }
         let ds = self.vdi_dataset(&key, Kind::Volume);
-        let spec = crate::lzc::VolumeSpec::new(volsize).volblocksize(self.volblocksize).props(props);
-        self.zfs.create_volume(&ds, &spec).map_err(|e| space_error(e, "create", volsize))?;
+        let spec = crate::lzc::VolumeSpec::new(volsize)
+            .volblocksize(self.volblocksize)
+            .props(props);
+        self.zfs
+            .create_volume(&ds, &spec)
+            .map_err(|e| space_error(e, "create", volsize))?;
         self.stat_locked(&key)
     }
 
@@ -207,9 +242,18 @@ impl Sr {
         args.add_string(source.0, source.1)?;
         args.add_string("clone", dst)?;
         args.add_nvlist("props", &user_props_nvlist(props)?)?;
-        args.add_string("kind", if new.0 == Kind::Snapshot { "snapshot" } else { "volume" })?;
+        args.add_string(
+            "kind",
+            if new.0 == Kind::Snapshot {
+                "snapshot"
+            } else {
+                "volume"
+            },
+        )?;
         args.add_string("key", new.1)?;
-        let out = self.zfs.program_sync(self.pool(), p, &args, Limits::default())?;
+        let out = self
+            .zfs
+            .program_sync(self.pool(), p, &args, Limits::default())?;
         check_step(p, op, dst, &out)?;
         Ok(match &out {
             NvValue::List(t) => match t.get("vdi") {
@@ -221,7 +265,13 @@ impl Sr {
     }
 
     /// Properties every new VDI dataset carries (I6).
-    fn vdi_props(key: &str, name: &str, description: &str, sharable: bool, provisioning: &str) -> Props {
+    fn vdi_props(
+        key: &str,
+        name: &str,
+        description: &str,
+        sharable: bool,
+        provisioning: &str,
+    ) -> Props {
         Props::new()
             .user(meta::VDI_KEY, key)
             .user(meta::VDI_NAME, name)
@@ -234,9 +284,22 @@ impl Sr {
     /// when only user properties are set, else `lzc_clone` (which sets them in a second
     /// sync task).
     /// Returns the new VDI when the one-txg path could describe it.
-    fn clone_snapshot(&self, origin: &str, dst: &str, props: &Props, new: (Kind, &str)) -> Result<Option<VdiInfo>> {
+    fn clone_snapshot(
+        &self,
+        origin: &str,
+        dst: &str,
+        props: &Props,
+        new: (Kind, &str),
+    ) -> Result<Option<VdiInfo>> {
         if self.one_txg_clone(props)? {
-            return self.run_clone_program(&CLONE_WITH_PROPS, ("origin", origin), dst, props, Op::Clone, new);
+            return self.run_clone_program(
+                &CLONE_WITH_PROPS,
+                ("origin", origin),
+                dst,
+                props,
+                Op::Clone,
+                new,
+            );
         }
         self.zfs.clone(dst, origin, props).map(|()| None)
     }
@@ -257,7 +320,14 @@ impl Sr {
     ) -> Result<Option<VdiInfo>> {
         if self.one_txg_clone(props)? {
             return self
-                .run_clone_program(&SNAPSHOT_CLONE, ("snapshot", snap), dst, props, Op::Snapshot, new)
+                .run_clone_program(
+                    &SNAPSHOT_CLONE,
+                    ("snapshot", snap),
+                    dst,
+                    props,
+                    Op::Snapshot,
+                    new,
+                )
                 .map_err(|e| relabel(e, src));
         }
         intent::record(self.dataset(), snap)?;
@@ -282,16 +352,26 @@ impl Sr {
         let src = self.recover_and_stat(key)?;
         let new = new_key();
         let dst = self.vdi_dataset(&new, Kind::Snapshot);
-        let props = Sr::vdi_props(&new, &src.name, &src.description, false, "thin").user(meta::VDI_SNAPSHOT_OF, key);
+        let props = Sr::vdi_props(&new, &src.name, &src.description, false, "thin")
+            .user(meta::VDI_SNAPSHOT_OF, key);
         let made = match (&src.kind, &src.content) {
             // A snapshot VDI never changes, so the ZFS snapshot it was cloned from (or that
             // a promote moved into it) already is its content: clone that (one ioctl, no
             // new ZFS snapshot).
-            (Kind::Snapshot, Some(content)) => self.clone_snapshot(content, &dst, &props, (Kind::Snapshot, &new))?,
+            (Kind::Snapshot, Some(content)) => {
+                self.clone_snapshot(content, &dst, &props, (Kind::Snapshot, &new))?
+            }
             _ => {
                 let snap = source_snapshot_name(&src, &new);
-                self.snapshot_and_clone(&src.dataset, &snap, &dst, &props, "snapshot:after-snapshot", (Kind::Snapshot, &new))
-                    .map_err(|e| space_error(e, "snapshot", 0))?
+                self.snapshot_and_clone(
+                    &src.dataset,
+                    &snap,
+                    &dst,
+                    &props,
+                    "snapshot:after-snapshot",
+                    (Kind::Snapshot, &new),
+                )
+                .map_err(|e| space_error(e, "snapshot", 0))?
             }
         };
         made.map_or_else(|| self.stat_locked(&new), Ok)
@@ -304,9 +384,18 @@ impl Sr {
         let src = self.recover_and_stat(key)?;
         let new = new_key();
         let dst = self.vdi_dataset(&new, Kind::Volume);
-        let mut props = Sr::vdi_props(&new, &src.name, &src.description, src.sharable, self.provisioning.as_str());
+        let mut props = Sr::vdi_props(
+            &new,
+            &src.name,
+            &src.description,
+            src.sharable,
+            self.provisioning.as_str(),
+        );
         if self.provisioning == Provisioning::Thick {
-            props = props.u64("refreservation", self.thick_refreservation(src.virtual_size)?);
+            props = props.u64(
+                "refreservation",
+                self.thick_refreservation(src.virtual_size)?,
+            );
         }
         let made = match (&src.kind, &src.content) {
             (Kind::Snapshot, Some(content)) => self
@@ -314,8 +403,15 @@ impl Sr {
                 .map_err(|e| space_error(e, "clone", src.virtual_size))?,
             _ => {
                 let snap = source_snapshot_name(&src, &new);
-                self.snapshot_and_clone(&src.dataset, &snap, &dst, &props, "clone:after-snapshot", (Kind::Volume, &new))
-                    .map_err(|e| space_error(e, "clone", src.virtual_size))?
+                self.snapshot_and_clone(
+                    &src.dataset,
+                    &snap,
+                    &dst,
+                    &props,
+                    "clone:after-snapshot",
+                    (Kind::Volume, &new),
+                )
+                .map_err(|e| space_error(e, "clone", src.virtual_size))?
             }
         };
         made.map_or_else(|| self.stat_locked(&new), Ok)
@@ -356,7 +452,9 @@ impl Sr {
         let start = std::time::Instant::now();
         let mut pause = std::time::Duration::from_millis(20);
         loop {
-            let out = self.zfs.program_sync(self.pool(), &DESTROY_VDI, &args, Limits::default())?;
+            let out = self
+                .zfs
+                .program_sync(self.pool(), &DESTROY_VDI, &args, Limits::default())?;
             if let NvValue::List(t) = &out {
                 if matches!(t.get("err"), Some(NvValue::I64(2)))
                     && matches!(t.get("step"), Some(NvValue::Str(s)) if s == "exists")
@@ -389,10 +487,16 @@ impl Sr {
         let s = self.recover_and_stat(snapshot)?;
         let v = self.stat_locked(key)?;
         if s.kind != Kind::Snapshot {
-            return Err(Error::Refused { key: snapshot.into(), reason: "revert needs a snapshot VDI as its source".into() });
+            return Err(Error::Refused {
+                key: snapshot.into(),
+                reason: "revert needs a snapshot VDI as its source".into(),
+            });
         }
         if v.kind != Kind::Volume {
-            return Err(Error::Refused { key: key.into(), reason: "a snapshot VDI cannot be reverted (it is read-only)".into() });
+            return Err(Error::Refused {
+                key: key.into(),
+                reason: "a snapshot VDI cannot be reverted (it is read-only)".into(),
+            });
         }
         let thick = v.thick;
         // The ZFS snapshot holding the snapshot VDI's content.
@@ -413,7 +517,8 @@ impl Sr {
                     device::flush(&v.dataset);
                     if thick {
                         let r = self.thick_refreservation(s.virtual_size)?;
-                        self.zfs.set_properties(&v.dataset, &Props::new().u64("refreservation", r))?;
+                        self.zfs
+                            .set_properties(&v.dataset, &Props::new().u64("refreservation", r))?;
                     }
                     return Ok(());
                 }
@@ -472,11 +577,18 @@ impl Sr {
         let _l = self.lock()?;
         let v = self.stat_locked(key)?;
         if v.kind == Kind::Snapshot {
-            return Err(Error::Refused { key: key.into(), reason: "a snapshot VDI cannot be resized (it is read-only)".into() });
+            return Err(Error::Refused {
+                key: key.into(),
+                reason: "a snapshot VDI cannot be resized (it is read-only)".into(),
+            });
         }
         let size = round_size(new_size, self.volblocksize)?;
         if new_size < v.virtual_size {
-            return Err(Error::Shrink { key: key.into(), current: v.virtual_size, requested: new_size });
+            return Err(Error::Shrink {
+                key: key.into(),
+                current: v.virtual_size,
+                requested: new_size,
+            });
         }
         if size <= v.virtual_size {
             return Ok(());
@@ -503,9 +615,14 @@ impl Sr {
         } else {
             None
         };
-        if let Err(e) = self.zfs.set_properties(&v.dataset, &Props::new().u64("volsize", size)) {
+        if let Err(e) = self
+            .zfs
+            .set_properties(&v.dataset, &Props::new().u64("volsize", size))
+        {
             if let Some(old) = old_reservation {
-                let _ = self.zfs.set_properties(&v.dataset, &Props::new().u64("refreservation", old));
+                let _ = self
+                    .zfs
+                    .set_properties(&v.dataset, &Props::new().u64("refreservation", old));
             }
             return Err(space_error(e, "resize", size));
         }
@@ -554,7 +671,19 @@ impl Sr {
 /// Name the source dataset (not the new clone) in a failed snapshot+clone.
 fn relabel(e: Error, src: &str) -> Error {
     match e {
-        Error::Zfs { op, errno, reason, items, .. } => Error::Zfs { op, target: src.to_string(), errno, reason, items },
+        Error::Zfs {
+            op,
+            errno,
+            reason,
+            items,
+            ..
+        } => Error::Zfs {
+            op,
+            target: src.to_string(),
+            errno,
+            reason,
+            items,
+        },
         e => e,
     }
 }
@@ -584,7 +713,11 @@ fn source_snapshot_name(src: &VdiInfo, new: &str) -> String {
 /// Reword out-of-space failures so the admin knows what to do.
 fn space_error(e: Error, what: &str, size: u64) -> Error {
     if e.is_errno(libc::ENOSPC) {
-        let need = if size > 0 { format!(" ({size} bytes)") } else { String::new() };
+        let need = if size > 0 {
+            format!(" ({size} bytes)")
+        } else {
+            String::new()
+        };
         return Error::NoSpace {
             what: format!("{what}{need}"),
             detail: e.to_string(),
@@ -596,7 +729,10 @@ fn space_error(e: Error, what: &str, size: u64) -> Error {
 /// An EBUSY from ZFS on a volume means it is open (attached to a VM).
 fn in_use(e: Error, key: &str) -> Error {
     if e.is_errno(libc::EBUSY) {
-        return Error::InUse { key: key.to_string(), detail: e.to_string() };
+        return Error::InUse {
+            key: key.to_string(),
+            detail: e.to_string(),
+        };
     }
     e
 }

@@ -41,11 +41,18 @@ impl TestPool {
             Path::new("/dev/zfs").exists(),
             "/dev/zfs is missing: this test needs the ZFS kernel module (run it with scripts/test)"
         );
-        let name = format!("xz{tag}{}n{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
+        let name = format!(
+            "xz{tag}{}n{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        );
         let mut files = vec![];
         for i in 0..n {
             let f = format!("/var/tmp/{name}-{i}.vdev");
-            std::fs::File::create(&f).unwrap().set_len(mib << 20).unwrap();
+            std::fs::File::create(&f)
+                .unwrap()
+                .set_len(mib << 20)
+                .unwrap();
             files.push(f);
         }
         let mut args: Vec<&str> = vec!["create", "-f", "-O", "mountpoint=none"];
@@ -70,7 +77,9 @@ impl TestPool {
 
 impl Drop for TestPool {
     fn drop(&mut self) {
-        let _ = Command::new("zpool").args(["destroy", "-f", &self.name]).status();
+        let _ = Command::new("zpool")
+            .args(["destroy", "-f", &self.name])
+            .status();
         for f in &self.files {
             let _ = std::fs::remove_file(f);
         }
@@ -80,20 +89,32 @@ impl Drop for TestPool {
 /// Run a command, panic with its stderr on failure, return stdout.
 pub fn run(cmd: &str, args: &[&str]) -> String {
     let out = Command::new(cmd).args(args).output().unwrap();
-    assert!(out.status.success(), "{cmd} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
 /// Every dataset and snapshot under `root` (recursive), via the zfs CLI: the outside
 /// view the external harness also uses.
 pub fn zfs_list_all(root: &str) -> Vec<String> {
-    let out = Command::new("zfs").args(["list", "-H", "-o", "name", "-t", "all", "-r", root]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect()
+    let out = Command::new("zfs")
+        .args(["list", "-H", "-o", "name", "-t", "all", "-r", root])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
 }
 
 /// A `zfs get -Hp -o value` of one property.
 pub fn zfs_get(ds: &str, prop: &str) -> String {
-    run("zfs", &["get", "-Hp", "-o", "value", prop, ds]).trim().to_string()
+    run("zfs", &["get", "-Hp", "-o", "value", prop, ds])
+        .trim()
+        .to_string()
 }
 
 /// Wait (bounded) for the device link of a zvol; returns its path.
@@ -113,7 +134,12 @@ pub fn wait_dev(dataset: &str) -> String {
         }
         if retriggered.elapsed() > Duration::from_secs(3) {
             let _ = Command::new("udevadm")
-                .args(["trigger", "--action=change", "--subsystem-match=block", "--sysname-match=zd*"])
+                .args([
+                    "trigger",
+                    "--action=change",
+                    "--subsystem-match=block",
+                    "--sysname-match=zd*",
+                ])
                 .status();
             retriggered = Instant::now();
         }
@@ -129,7 +155,9 @@ pub fn open_retry(path: &str, opts: &std::fs::OpenOptions) -> std::fs::File {
     loop {
         match opts.open(path) {
             Ok(f) => return f,
-            Err(e) if e.raw_os_error() == Some(512) && start.elapsed() < Duration::from_secs(30) => {
+            Err(e)
+                if e.raw_os_error() == Some(512) && start.elapsed() < Duration::from_secs(30) =>
+            {
                 std::thread::sleep(Duration::from_millis(50))
             }
             Err(e) => panic!("open {path}: {e}"),
@@ -188,7 +216,9 @@ pub fn writable(dataset: &str) -> bool {
     let p = wait_dev(dataset);
     let mut opened = std::fs::OpenOptions::new().write(true).open(&p);
     let start = Instant::now();
-    while matches!(&opened, Err(e) if e.raw_os_error() == Some(512)) && start.elapsed() < Duration::from_secs(30) {
+    while matches!(&opened, Err(e) if e.raw_os_error() == Some(512))
+        && start.elapsed() < Duration::from_secs(30)
+    {
         std::thread::sleep(Duration::from_millis(50));
         opened = std::fs::OpenOptions::new().write(true).open(&p);
     }
@@ -201,7 +231,11 @@ pub fn writable(dataset: &str) -> bool {
 /// Median, min and max of durations in microseconds.
 pub fn stats(mut v: Vec<Duration>) -> (u128, u128, u128) {
     v.sort();
-    (v[v.len() / 2].as_micros(), v[0].as_micros(), v[v.len() - 1].as_micros())
+    (
+        v[v.len() / 2].as_micros(),
+        v[0].as_micros(),
+        v[v.len() - 1].as_micros(),
+    )
 }
 
 /// Which pattern seed (0..1000) a block holds, if any (for readable failures).
@@ -217,7 +251,11 @@ pub fn assert_block(dataset: &str, offset: u64, seed: u64, ctx: &str) {
         let zero = b.iter().all(|x| *x == 0);
         panic!(
             "{ctx}: {dataset} @{offset}: expected pattern {seed}, found {}",
-            if zero { "zeros".to_string() } else { format!("{:?}", which_seed(&b)) }
+            if zero {
+                "zeros".to_string()
+            } else {
+                format!("{:?}", which_seed(&b))
+            }
         );
     }
 }

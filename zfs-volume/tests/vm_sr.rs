@@ -303,6 +303,134 @@ fn metadata_lives_in_user_properties() {
     assert_clean(&sr);
 }
 
+/// What SR.ls says of each VDI must be what Volume.stat says (a volume's `used` aside:
+/// both read it live).
+fn assert_ls_matches_stat(sr: &Sr, ctx: &str) {
+    for l in sr.ls().unwrap() {
+        let st = sr.volume_stat(&l.key).unwrap();
+        let used = if l.kind == Kind::Volume {
+            st.physical_utilisation
+        } else {
+            l.physical_utilisation
+        };
+        assert_eq!(
+            zfs_volume::sr::VdiInfo {
+                origin: None,
+                content: None,
+                physical_utilisation: used,
+                ..l.clone()
+            },
+            zfs_volume::sr::VdiInfo {
+                origin: None,
+                content: None,
+                ..st
+            },
+            "{ctx}: SR.ls and Volume.stat differ for {}",
+            l.key
+        );
+    }
+}
+
+fn mounted(ds: &str) -> bool {
+    std::fs::read_to_string("/proc/self/mounts")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').next() == Some(ds))
+}
+
+/// SR.ls reads one property per VDI (the listing record, summary.rs) from containers kept
+/// mounted while the SR is attached (hold.rs): the record follows every change, a VDI
+/// without a record (or with one this version cannot read) is listed from its properties,
+/// and the mounts never get in the way of export, detach or destroy.
+#[test]
+#[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
+fn listing_record_follows_every_change_and_containers_stay_resident() {
+    let pool = TestPool::new("lsrec", 512);
+    let sr = sr_on(&pool, Provisioning::Thin);
+    let v = sr.volume_create("disk", "d", 4 * MIB, false).unwrap();
+    write_block(&v.dataset, 0, 7);
+    let s = sr.volume_snapshot(&v.key).unwrap();
+    write_block(&v.dataset, MIB, 8);
+    let s2 = sr.volume_snapshot(&v.key).unwrap();
+    let c = sr.volume_clone(&s.key).unwrap();
+    let ss = sr.volume_snapshot(&s.key).unwrap();
+    assert_ls_matches_stat(&sr, "after create/snapshot/clone");
+    for c in ["vol", "snap"] {
+        assert!(
+            mounted(&format!("{}/{c}", sr.dataset())),
+            "{c} is not held after SR.ls"
+        );
+    }
+    assert!(zfs_get(&v.dataset, "xapi-zvol:ls").starts_with('{'));
+    // xapi's five Volume.set calls on a new snapshot; the record keeps its `referenced`.
+    for (k, val) in [
+        ("snapshot_time", "t"),
+        ("is_a_snapshot", "true"),
+        ("snapshot_of", v.key.as_str()),
+        ("content_id", "c"),
+        ("vdi-type", "user"),
+    ] {
+        sr.volume_set(&s2.key, k, val).unwrap();
+    }
+    assert!(zfs_get(&s2.dataset, "xapi-zvol:ls").starts_with("{\"r\":"));
+    sr.volume_set_name(&v.key, "renamed").unwrap();
+    sr.volume_set_description(&c.key, "described").unwrap();
+    sr.volume_set(&v.key, "tags<x>", "y").unwrap();
+    sr.volume_unset(&v.key, "tags<x>").unwrap();
+    sr.volume_set(&c.key, "vdi-type", "user").unwrap();
+    assert_ls_matches_stat(&sr, "after set/unset");
+    // Resize, and reverts to before it: latest snapshot (rollback) and older (swap).
+    sr.volume_resize(&v.key, 8 * MIB).unwrap();
+    assert_ls_matches_stat(&sr, "after resize");
+    let s3 = sr.volume_snapshot(&v.key).unwrap();
+    sr.volume_resize(&v.key, 12 * MIB).unwrap();
+    sr.volume_revert(&s3.key, &v.key).unwrap();
+    assert_eq!(sr.volume_stat(&v.key).unwrap().virtual_size, 8 * MIB);
+    assert_ls_matches_stat(&sr, "after a rollback to before a resize");
+    sr.volume_revert(&s.key, &v.key).unwrap();
+    assert_eq!(sr.volume_stat(&v.key).unwrap().virtual_size, 4 * MIB);
+    assert_ls_matches_stat(&sr, "after a swap revert to before a resize");
+    // A snapshot VDI's recorded space stays right while its source changes and goes.
+    write_block(&c.dataset, 2 * MIB, 9);
+    sr.volume_destroy(&c.key).unwrap();
+    assert_ls_matches_stat(&sr, "after writes and a destroy");
+    // No record (an SR made before it existed), or one this version cannot read.
+    run("zfs", &["inherit", "xapi-zvol:ls", &v.dataset]);
+    run("zfs", &["set", "xapi-zvol:ls={\"v\":99}", &s.dataset]);
+    assert_ls_matches_stat(&sr, "without a readable record");
+    assert_eq!(
+        keys(&sr),
+        [&v.key, &s.key, &s2.key, &ss.key, &s3.key]
+            .iter()
+            .map(|k| k.to_string())
+            .collect()
+    );
+    sr.volume_set(&v.key, "vdi-type", "user").unwrap();
+    assert!(
+        zfs_get(&v.dataset, "xapi-zvol:ls").starts_with('{'),
+        "a metadata change writes the record back"
+    );
+    // Detach unmounts; SR.ls mounts again; export and attach with the containers held.
+    sr.detach().unwrap();
+    assert!(!mounted(&format!("{}/vol", sr.dataset())));
+    assert_eq!(keys(&sr).len(), 5);
+    assert!(mounted(&format!("{}/vol", sr.dataset())));
+    run("udevadm", &["settle"]);
+    run("zpool", &["export", &pool.name]);
+    let sr = Sr::attach(&pool.name, sr.uuid(), pool.files()).unwrap();
+    assert!(
+        mounted(&format!("{}/snap", sr.dataset())),
+        "attach holds the containers"
+    );
+    assert_ls_matches_stat(&sr, "after export and attach");
+    // SR.destroy unmounts before it destroys the containers.
+    Sr::destroy_dataset(sr.dataset()).unwrap();
+    assert!(!std::fs::read_to_string("/proc/self/mounts")
+        .unwrap()
+        .contains(sr.dataset()));
+    assert_eq!(zfs_list_all(&pool.name), vec![pool.name.clone()]);
+}
+
 #[test]
 #[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
 fn sr_lifecycle_on_a_new_pool_and_probe() {

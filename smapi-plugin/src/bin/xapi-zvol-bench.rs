@@ -33,7 +33,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use zfs_volume::lzc::{Limits, NvList, Program, Props, VolumeSpec};
-use zfs_volume::sr::{layout, meta, PoolSource, Provisioning, Sr, SrConfig};
+use zfs_volume::sr::{layout, NewVdi, PoolSource, Provisioning, Sr, SrConfig};
 use zfs_volume::Zfs;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -552,8 +552,10 @@ impl Bench {
         let mut have = 0usize;
         let mut probe_key = String::new();
         for &n in &self.args.scales.clone() {
-            // Populate up to n volumes + n snapshot VDIs with the SR's own layout and
-            // properties, created concurrently so that many share a txg.
+            // Populate up to n volumes + n snapshot VDIs with the SR's own layout and the
+            // properties the plugin writes (NewVdi, the listing record included) plus the
+            // keys xapi sets (vdi-type on a volume; five on a snapshot, section 7 of the
+            // contract), created concurrently so that many share a txg.
             let keys: Vec<String> = (have..n)
                 .map(|i| format!("5ca1e000-0000-4000-8000-{i:012}"))
                 .collect();
@@ -563,10 +565,19 @@ impl Bench {
                 .collect();
             parallel_create(self.zfs, &vols, &|ds: &str| {
                 let key = ds.rsplit('/').next().unwrap();
-                Props::new()
-                    .user(meta::VDI_KEY, key)
-                    .user(meta::VDI_NAME, "scale")
-                    .user(meta::VDI_SHARABLE, "false")
+                NewVdi {
+                    key,
+                    name: "scale",
+                    description: "",
+                    sharable: false,
+                    thick: false,
+                    snapshot_of: None,
+                    volsize: SCALE_VOLSIZE,
+                    referenced: None,
+                    keys: &[("vdi-type", "user")],
+                }
+                .props()
+                .expect("bench props")
             })?;
             let snaps: Vec<String> = keys
                 .iter()
@@ -873,6 +884,9 @@ fn parallel<T: Sync>(items: &[T], f: &(dyn Fn(&T) -> zfs_volume::Result<()> + Sy
     }
 }
 
+/// Size of the scale section's zvols.
+const SCALE_VOLSIZE: u64 = 16 << 20;
+
 /// Create 16 MiB zvols concurrently, with per-dataset properties.
 fn parallel_create(
     zfs: &'static Zfs,
@@ -882,24 +896,47 @@ fn parallel_create(
     parallel(vols, &|v: &String| {
         zfs.create_volume(
             v,
-            &VolumeSpec::new(16 << 20)
+            &VolumeSpec::new(SCALE_VOLSIZE)
                 .volblocksize(16384)
                 .props(props(v)),
         )
     })
 }
 
-/// Clone (dataset, origin) pairs concurrently, as scale-SR snapshot VDIs.
+/// Clone (dataset, origin) pairs concurrently, as scale-SR snapshot VDIs with the
+/// properties Volume.snapshot and xapi's five Volume.set calls leave.
 fn parallel_clone(zfs: &'static Zfs, pairs: &[(String, String)]) -> Res<()> {
     parallel(pairs, &|(dst, origin): &(String, String)| {
         let key = dst.rsplit('/').next().unwrap_or_default();
-        zfs.clone(
-            dst,
-            origin,
-            &Props::new()
-                .user(meta::VDI_KEY, key)
-                .user(meta::VDI_NAME, "scale"),
-        )
+        let source = origin
+            .split('@')
+            .next()
+            .and_then(|d| d.rsplit('/').next())
+            .unwrap_or_default();
+        let referenced = zfs
+            .get_properties(origin, &["referenced"])?
+            .get("referenced")
+            .and_then(|p| p.as_u64());
+        let keys = [
+            ("snapshot_time", "20261125T10:00:00Z"),
+            ("is_a_snapshot", "true"),
+            ("snapshot_of", source),
+            ("content_id", "5ca1e000-0000-4000-8000-c0ffee000000"),
+            ("vdi-type", "user"),
+        ];
+        let props = NewVdi {
+            key,
+            name: "scale",
+            description: "",
+            sharable: false,
+            thick: false,
+            snapshot_of: Some(source),
+            volsize: SCALE_VOLSIZE,
+            referenced,
+            keys: &keys,
+        }
+        .props()?;
+        zfs.clone(dst, origin, &props)
     })
 }
 

@@ -19,15 +19,27 @@ local function scan(container, kind)
     for ds in zfs.list.children(container) do
         local key = string.sub(ds, string.len(container) + 2)
         local r = {kind = kind, dataset = ds, key = key}
-        -- Only what SR.ls reports: every property read is a dataset lookup in the
-        -- kernel, the cost that grows with the SR.
-        r.volsize = zfs.get_prop(ds, "volsize")
-        if kind == "volume" then r.used = zfs.get_prop(ds, "used") else r.referenced = zfs.get_prop(ds, "referenced") end
+        -- Only what SR.ls reports. A native property (or the list of user ones) opens
+        -- the VDI's objset, the cost that grows with the SR; a user property by name does
+        -- not. So the listing record (summary.rs) first: then only a volume's `used`, and
+        -- a snapshot VDI's `referenced` when its record lacks it.
+        local rec, src = zfs.get_prop(ds, "xapi-zvol:ls")
+        if rec ~= nil and src == ds then
+            r.ls = rec
+            if kind == "volume" then
+                r.used = zfs.get_prop(ds, "used")
+            elseif string.sub(rec, 1, 5) ~= '{"r":' then
+                r.referenced = zfs.get_prop(ds, "referenced")
+            end
+        else
+            r.volsize = zfs.get_prop(ds, "volsize")
+            if kind == "volume" then r.used = zfs.get_prop(ds, "used") else r.referenced = zfs.get_prop(ds, "referenced") end
+            r.user = local_user_props(ds)
+        end
         if deep then
             local o = origin_of(ds)
             if o ~= nil then r.origin = o end
         end
-        r.user = local_user_props(ds)
         table.insert(out.vdis, r)
         add_snapshots(ds)
     end

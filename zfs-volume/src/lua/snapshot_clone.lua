@@ -2,7 +2,8 @@
 -- needs zfs.sync.clone, OpenZFS 2.4+). All or nothing: a failed step undoes the earlier
 -- ones inside the same program.
 -- args: { snapshot = "ds@name", clone = "new/dataset", props = { name = "value" },
---         kind = "volume"|"snapshot", key = "<new key>" } (kind/key optional: with them the
+--         kind = "volume"|"snapshot", key = "<new key>", fill_referenced = bool }
+--   (kind/key optional: with them the
 --   new VDI comes back as { err = 0, vdi = { ...as stat_vdi... } })
 local a = ...
 local snap, clone = a["snapshot"], a["clone"]
@@ -11,6 +12,12 @@ local e = zfs.check.snapshot(snap)
 if e ~= 0 then return {err = e, step = "snapshot"} end
 e = zfs.sync.snapshot(snap)
 if e ~= 0 then return {err = e, step = "snapshot"} end
+-- A snapshot VDI's listing record (summary.rs) gets the snapshot's `referenced` (its
+-- physical utilisation, fixed from now on), known only now.
+local rec = props["xapi-zvol:ls"]
+if a["fill_referenced"] and rec ~= nil then
+    props["xapi-zvol:ls"] = '{"r":' .. tostring(zfs.get_prop(snap, "referenced")) .. "," .. string.sub(rec, 2)
+end
 e = zfs.sync.clone(snap, clone)
 if e ~= 0 then
     zfs.sync.destroy(snap)

@@ -37,4 +37,4 @@ pub use program::{Limits, Program};
 pub use props::{pool_of, Compression, PropRead, PropValue, Props, VolMode};
 pub use send::SendFlags;
 pub use util::MAX_NAME;
-pub(crate) use util::{flock_exclusive_nb, flush_block_device};
+pub(crate) use util::{flock_exclusive_nb, flush_block_device, mount_zfs_readonly, unmount};

@@ -76,3 +76,43 @@ pub(crate) fn flush_block_device(path: &std::path::Path) -> std::io::Result<()> 
         Err(std::io::Error::last_os_error())
     }
 }
+
+/// Mount ZFS filesystem `dataset` read-only (and nosuid, nodev, noexec) at `dir` with
+/// mount(2) itself: no `mount.zfs` helper, which refuses datasets whose `mountpoint` is
+/// `none`. Used only to keep an SR container resident in the kernel (sr/hold.rs).
+pub(crate) fn mount_zfs_readonly(dataset: &str, dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let invalid = |_| std::io::Error::from(std::io::ErrorKind::InvalidInput);
+    let src = CString::new(dataset).map_err(invalid)?;
+    let target = CString::new(dir.as_os_str().as_bytes()).map_err(invalid)?;
+    let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    // SAFETY: all pointers are NUL-terminated strings alive for the call; no data argument.
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            c"zfs".as_ptr(),
+            flags,
+            std::ptr::null(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Unmount what is mounted at `dir` (umount2(2)); `lazy` detaches it even while busy.
+pub(crate) fn unmount(dir: &std::path::Path, lazy: bool) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let target = CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // SAFETY: a NUL-terminated path alive for the call.
+    let rc = unsafe { libc::umount2(target.as_ptr(), if lazy { libc::MNT_DETACH } else { 0 }) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}

@@ -338,12 +338,14 @@ impl Sr {
         }
         let _l = sr.lock()?;
         sr.recover_all()?;
+        sr.hold_containers();
         Ok(sr)
     }
 
-    /// Detach: nothing to release (the pool stays imported for other SRs and for the
-    /// next attach); kept as the place for it.
+    /// Detach: unmount the containers attach mounted to keep them resident (hold.rs);
+    /// the pool stays imported for other SRs and for the next attach.
     pub fn detach(&self) -> Result<()> {
+        self.release_containers();
         Ok(())
     }
 
@@ -371,6 +373,8 @@ impl Sr {
             }
             sr.recover_all()?;
             fault::point("sr-destroy:after-volumes");
+            // A mounted container cannot be destroyed.
+            sr.release_containers();
             for c in [VOL, SNAP, GC] {
                 let d = sr.layout.container(c);
                 if zfs.exists(&d) {

@@ -2,6 +2,7 @@
 
 use super::layout::Kind;
 use super::meta;
+use super::summary::Record;
 use crate::lzc::{NvTree, NvValue};
 use std::collections::BTreeMap;
 
@@ -126,6 +127,20 @@ pub(crate) fn vdi_from(t: &NvTree) -> Option<VdiInfo> {
         "snapshot" => Kind::Snapshot,
         _ => return None,
     };
+    // The listing record (SR.ls), when the VDI has one: see summary.rs. One this version
+    // cannot read gives None: the listing skipped the properties, so the caller reads them.
+    if let Some(text) = string(t, "ls") {
+        let rec = Record::decode(&text)?;
+        let mut v = rec.into_info(
+            string(t, "key")?,
+            kind,
+            string(t, "dataset")?,
+            num(t, "used"),
+            num(t, "referenced"),
+        );
+        v.origin = string(t, "origin");
+        return Some(v);
+    }
     let user = user(t);
     let key = string(t, "key").or_else(|| user.get(meta::VDI_KEY).cloned())?;
     let keys = user

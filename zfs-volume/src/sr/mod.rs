@@ -25,9 +25,11 @@ pub mod fault;
 pub mod layout;
 pub mod lock;
 pub mod meta;
+pub mod summary;
 
 mod admin;
 mod device;
+mod hold;
 mod info;
 mod intent;
 mod recover;
@@ -37,7 +39,7 @@ pub use admin::{PoolSource, Provisioning, SrConfig, SrFound};
 pub use info::{Health, SrInfo, VdiInfo};
 pub use layout::Kind;
 pub use recover::CheckReport;
-pub use volume::round_size;
+pub use volume::{round_size, NewVdi};
 
 use crate::error::Result;
 use crate::lzc::{Capabilities, Zfs};

@@ -3,7 +3,7 @@
 
 use super::info::{vdi_from, VdiInfo};
 use super::layout::{check_key, Kind, GC};
-use super::{device, fault, intent, meta, Provisioning, Sr};
+use super::{device, fault, intent, meta, summary, Provisioning, Sr};
 use crate::error::{Error, Op, Result};
 use crate::lzc::{check_step, program, reservation, Limits, NvList, NvValue, Program, Props};
 
@@ -126,6 +126,9 @@ impl Sr {
     /// forgets the VDIs it does not see (I1). Then, and only then, wait for the lock holder
     /// and recover (which finishes a killed swap) before listing again.
     pub fn ls(&self) -> Result<Vec<VdiInfo>> {
+        // Mounted containers make the listing's steps cheap (hold.rs): mount them if an
+        // attach did not (a pool imported since, an SR attached by an older version).
+        self.hold_containers();
         let (vdis, gc) = self.ls_locked()?;
         let swapping = gc.iter().any(|t| {
             let name = t.rsplit('/').next().unwrap_or(t);
@@ -155,7 +158,18 @@ impl Sr {
             if let Some(NvValue::List(vdis)) = t.get("vdis") {
                 for (_, r) in vdis {
                     if let NvValue::List(r) = r {
-                        v.extend(vdi_from(r));
+                        match vdi_from(r) {
+                            Some(info) => v.push(info),
+                            // A listing record this version cannot read (written by a
+                            // newer one, or by hand): the program skipped the properties,
+                            // so read them the slow way rather than drop the VDI.
+                            None if r.get("ls").is_some() => {
+                                if let Some(key) = super::info::string(r, "key") {
+                                    v.extend(self.stat_raw(&key)?);
+                                }
+                            }
+                            None => {}
+                        }
                     }
                 }
             }
@@ -199,14 +213,20 @@ impl Sr {
         let _l = self.lock()?;
         self.recover()?;
         let key = new_key();
-        let mut props = Sr::vdi_props(
-            &key,
+        let thick = self.provisioning == Provisioning::Thick;
+        let mut props = NewVdi {
+            key: &key,
             name,
             description,
             sharable,
-            self.provisioning.as_str(),
-        );
-        if self.provisioning == Provisioning::Thick {
+            thick,
+            snapshot_of: None,
+            volsize,
+            referenced: None,
+            keys: &[],
+        }
+        .props()?;
+        if thick {
             props = props.u64("refreservation", self.thick_refreservation(volsize)?);
         }
         let ds = self.vdi_dataset(&key, Kind::Volume);
@@ -251,6 +271,14 @@ impl Sr {
             },
         )?;
         args.add_string("key", new.1)?;
+        // A new snapshot VDI's listing record gets the `referenced` of the snapshot the
+        // program takes, known only inside its txg.
+        let record = props.iter().find(|(k, _)| *k == summary::PROP);
+        if new.0 == Kind::Snapshot
+            && matches!(record, Some((_, crate::lzc::PropValue::Str(r))) if !r.starts_with(summary::REFERENCED_HEAD))
+        {
+            args.add_boolean_value("fill_referenced", true)?;
+        }
         let out = self
             .zfs
             .program_sync(self.pool(), p, &args, Limits::default())?;
@@ -262,22 +290,6 @@ impl Sr {
             },
             _ => None,
         })
-    }
-
-    /// Properties every new VDI dataset carries (I6).
-    fn vdi_props(
-        key: &str,
-        name: &str,
-        description: &str,
-        sharable: bool,
-        provisioning: &str,
-    ) -> Props {
-        Props::new()
-            .user(meta::VDI_KEY, key)
-            .user(meta::VDI_NAME, name)
-            .user(meta::VDI_DESCRIPTION, description)
-            .user(meta::VDI_SHARABLE, if sharable { "true" } else { "false" })
-            .user(meta::VDI_PROVISIONING, provisioning)
     }
 
     /// Clone an existing ZFS snapshot with `props`: one txg with `zfs.sync.clone` (2.4+)
@@ -352,8 +364,22 @@ impl Sr {
         let src = self.recover_and_stat(key)?;
         let new = new_key();
         let dst = self.vdi_dataset(&new, Kind::Snapshot);
-        let props = Sr::vdi_props(&new, &src.name, &src.description, false, "thin")
-            .user(meta::VDI_SNAPSHOT_OF, key);
+        // A snapshot of a snapshot VDI clones its content, whose `referenced` is the
+        // source's; a new ZFS snapshot's is filled in by the one-txg program (2.4+), or
+        // read live by SR.ls until the VDI's next metadata change writes it.
+        let referenced = (src.kind == Kind::Snapshot).then_some(src.physical_utilisation);
+        let props = NewVdi {
+            key: &new,
+            name: &src.name,
+            description: &src.description,
+            sharable: false,
+            thick: false,
+            snapshot_of: Some(key),
+            volsize: src.virtual_size,
+            referenced,
+            keys: &[],
+        }
+        .props()?;
         let made = match (&src.kind, &src.content) {
             // A snapshot VDI never changes, so the ZFS snapshot it was cloned from (or that
             // a promote moved into it) already is its content: clone that (one ioctl, no
@@ -384,14 +410,20 @@ impl Sr {
         let src = self.recover_and_stat(key)?;
         let new = new_key();
         let dst = self.vdi_dataset(&new, Kind::Volume);
-        let mut props = Sr::vdi_props(
-            &new,
-            &src.name,
-            &src.description,
-            src.sharable,
-            self.provisioning.as_str(),
-        );
-        if self.provisioning == Provisioning::Thick {
+        let thick = self.provisioning == Provisioning::Thick;
+        let mut props = NewVdi {
+            key: &new,
+            name: &src.name,
+            description: &src.description,
+            sharable: src.sharable,
+            thick,
+            snapshot_of: None,
+            volsize: src.virtual_size,
+            referenced: None,
+            keys: &[],
+        }
+        .props()?;
+        if thick {
             props = props.u64(
                 "refreservation",
                 self.thick_refreservation(src.virtual_size)?,
@@ -512,7 +544,25 @@ impl Sr {
         };
         // Fast path: the content is this volume's latest snapshot.
         if content.starts_with(&format!("{}@", v.dataset)) {
-            match self.zfs.rollback_to(&v.dataset, &content) {
+            // A rollback to before a resize changes volsize, which the listing record
+            // cannot follow in the same txg: drop it first, write it back after.
+            let resized = s.virtual_size != v.virtual_size;
+            if resized {
+                self.zfs
+                    .update_user_properties(&v.dataset, &[], &[summary::PROP])?;
+            }
+            let r = self.zfs.rollback_to(&v.dataset, &content);
+            if resized {
+                self.write_record(
+                    &v,
+                    if r.is_ok() {
+                        s.virtual_size
+                    } else {
+                        v.virtual_size
+                    },
+                );
+            }
+            match r {
                 Ok(()) => {
                     device::flush(&v.dataset);
                     if thick {
@@ -528,9 +578,13 @@ impl Sr {
         }
         let mut props = Props::new();
         for (k, p) in self.zfs.user_properties(&v.dataset)? {
-            if p.source == v.dataset && k.starts_with(meta::NS) {
+            if p.source == v.dataset && k.starts_with(meta::NS) && k != summary::PROP {
                 props = props.user(&k, p.as_str().unwrap_or_default());
             }
+        }
+        // The listing record, with the snapshot's size.
+        if let Some(r) = summary::Record::of(&v, s.virtual_size).encode() {
+            props = props.user(summary::PROP, &r);
         }
         if thick {
             props = props.u64("refreservation", self.thick_refreservation(s.virtual_size)?);
@@ -593,6 +647,32 @@ impl Sr {
         if size <= v.virtual_size {
             return Ok(());
         }
+        // volsize is set by its own ioctl, so the listing record cannot change with it in
+        // one txg: it goes first and is written back after (summary.rs), so a crash in
+        // between leaves no record rather than a wrong size.
+        self.zfs
+            .update_user_properties(&v.dataset, &[], &[summary::PROP])
+            .map_err(|e| space_error(e, "resize", size))?;
+        let r = self.resize_volume(&v, size);
+        self.write_record(&v, if r.is_ok() { size } else { v.virtual_size });
+        r
+    }
+
+    /// Write `v`'s listing record with `volsize` (none if it would not fit). A failure is
+    /// only logged: without a record SR.ls reads the properties themselves, still right.
+    fn write_record(&self, v: &VdiInfo, volsize: u64) {
+        if let Some(r) = summary::Record::of(v, volsize).encode() {
+            if let Err(e) = self
+                .zfs
+                .update_user_properties(&v.dataset, &[(summary::PROP, &r)], &[])
+            {
+                eprintln!("xapi-zvol: {}: listing record not written ({e}); SR.ls reads its properties instead", v.key);
+            }
+        }
+    }
+
+    /// The volsize (and a thick volume's reservation) part of Volume.resize.
+    fn resize_volume(&self, v: &VdiInfo, size: u64) -> Result<()> {
         // A thick volume takes its larger reservation first, alone: one SET_PROP ioctl with
         // both properties is not atomic (the kernel sets volsize, then fails the
         // refreservation on a full pool, leaving a grown volume without its space). Taken
@@ -630,11 +710,19 @@ impl Sr {
         Ok(())
     }
 
+    /// Change user properties of a VDI and its listing record in one txg.
     fn set_user(&self, key: &str, set: &[(&str, &str)], unset: &[&str]) -> Result<()> {
         check_key(key)?;
         let _l = self.lock()?;
         let v = self.stat_locked(key)?;
-        self.zfs.update_user_properties(&v.dataset, set, unset)
+        let record = summary::after_change(&v, set, unset);
+        let mut set = set.to_vec();
+        let mut unset = unset.to_vec();
+        match &record {
+            Some(r) => set.push((summary::PROP, r)),
+            None => unset.push(summary::PROP),
+        }
+        self.zfs.update_user_properties(&v.dataset, &set, &unset)
     }
 
     /// Volume.set_name.
@@ -735,4 +823,67 @@ fn in_use(e: Error, key: &str) -> Error {
         };
     }
     e
+}
+
+/// A new VDI's metadata: the user properties every VDI dataset carries (I6), its listing
+/// record (summary.rs) included.
+#[derive(Debug, Clone)]
+pub struct NewVdi<'a> {
+    /// Key (UUID).
+    pub key: &'a str,
+    /// name-label.
+    pub name: &'a str,
+    /// name-description.
+    pub description: &'a str,
+    /// Sharable.
+    pub sharable: bool,
+    /// Thick provisioned.
+    pub thick: bool,
+    /// For a snapshot VDI: the key of its source volume.
+    pub snapshot_of: Option<&'a str>,
+    /// volsize, bytes.
+    pub volsize: u64,
+    /// For a snapshot VDI: `referenced`, when known before it is made.
+    pub referenced: Option<u64>,
+    /// xapi's keys (`Volume.set`): none for the VDIs the SMAPI calls make.
+    pub keys: &'a [(&'a str, &'a str)],
+}
+
+impl NewVdi<'_> {
+    /// The user properties to create the dataset with; fails only for a key that cannot
+    /// be stored.
+    ///
+    /// ```
+    /// use zfs_volume::sr::NewVdi;
+    /// let p = NewVdi { key: "k", name: "n", description: "", sharable: false, thick: false,
+    ///     snapshot_of: None, volsize: 1 << 20, referenced: None, keys: &[("vdi-type", "user")] }.props()?;
+    /// assert!(p.iter().any(|(k, _)| k == "xapi-zvol:ls"));
+    /// assert!(p.iter().any(|(k, _)| k == "xapi-zvol:k:vdi-type"));
+    /// # Ok::<(), zfs_volume::Error>(())
+    /// ```
+    pub fn props(&self) -> Result<Props> {
+        let mut p = Props::new()
+            .user(meta::VDI_KEY, self.key)
+            .user(meta::VDI_NAME, self.name)
+            .user(meta::VDI_DESCRIPTION, self.description)
+            .user(
+                meta::VDI_SHARABLE,
+                if self.sharable { "true" } else { "false" },
+            )
+            .user(
+                meta::VDI_PROVISIONING,
+                if self.thick { "thick" } else { "thin" },
+            );
+        if let Some(o) = self.snapshot_of {
+            p = p.user(meta::VDI_SNAPSHOT_OF, o);
+        }
+        for (k, v) in self.keys {
+            meta::check_value("value", v)?;
+            p = p.user(&meta::encode_key(k)?, v);
+        }
+        if let Some(r) = summary::for_new(self) {
+            p = p.user(summary::PROP, &r);
+        }
+        Ok(p)
+    }
 }

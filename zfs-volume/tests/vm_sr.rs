@@ -355,6 +355,15 @@ fn listing_record_follows_every_change_and_containers_stay_resident() {
     let c = sr.volume_clone(&s.key).unwrap();
     let ss = sr.volume_snapshot(&s.key).unwrap();
     assert_ls_matches_stat(&sr, "after create/snapshot/clone");
+    // What Volume.snapshot returns (built without reading the new VDI back) is its stat.
+    for n in [&s, &s2, &ss] {
+        let st = sr.volume_stat(&n.key).unwrap();
+        assert_eq!(
+            zfs_volume::sr::VdiInfo { origin: None, content: None, ..n.clone() },
+            zfs_volume::sr::VdiInfo { origin: None, content: None, ..st },
+            "Volume.snapshot's answer"
+        );
+    }
     for c in ["vol", "snap"] {
         assert!(
             mounted(&format!("{}/{c}", sr.dataset())),

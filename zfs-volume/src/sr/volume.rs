@@ -247,8 +247,10 @@ impl Sr {
     }
 
     /// Run snapshot_clone.lua or clone_with_props.lua: `source` is their first argument;
-    /// `new` (kind and key of the VDI being made) asks the program to describe the clone
-    /// inside its txg, which saves the caller a stat ioctl.
+    /// `new` is the VDI being made. A new volume is described by the program inside its
+    /// txg (its `used` is only known there), which saves the caller a stat ioctl. A new
+    /// snapshot VDI is fully known beforehand except its `referenced`, which the program
+    /// returns: reading the clone back would open its objset five times inside the txg.
     fn run_clone_program(
         &self,
         p: &Program,
@@ -256,25 +258,19 @@ impl Sr {
         dst: &str,
         props: &Props,
         op: Op,
-        new: (Kind, &str),
+        new: &VdiInfo,
     ) -> Result<Option<VdiInfo>> {
         let mut args = NvList::new()?;
         args.add_string(source.0, source.1)?;
         args.add_string("clone", dst)?;
         args.add_nvlist("props", &user_props_nvlist(props)?)?;
-        args.add_string(
-            "kind",
-            if new.0 == Kind::Snapshot {
-                "snapshot"
-            } else {
-                "volume"
-            },
-        )?;
-        args.add_string("key", new.1)?;
+        let snapshot = new.kind == Kind::Snapshot;
+        args.add_string("kind", if snapshot { "snapshot" } else { "volume" })?;
+        args.add_string("key", &new.key)?;
         // A new snapshot VDI's listing record gets the `referenced` of the snapshot the
         // program takes, known only inside its txg.
         let record = props.iter().find(|(k, _)| *k == summary::PROP);
-        if new.0 == Kind::Snapshot
+        if snapshot
             && matches!(record, Some((_, crate::lzc::PropValue::Str(r))) if !r.starts_with(summary::REFERENCED_HEAD))
         {
             args.add_boolean_value("fill_referenced", true)?;
@@ -283,11 +279,12 @@ impl Sr {
             .zfs
             .program_sync(self.pool(), p, &args, Limits::default())?;
         check_step(p, op, dst, &out)?;
-        Ok(match &out {
-            NvValue::List(t) => match t.get("vdi") {
-                Some(NvValue::List(v)) => vdi_from(v),
-                _ => None,
-            },
+        let NvValue::List(t) = &out else { return Ok(None) };
+        if snapshot {
+            return Ok(t.get("referenced").map(|_| VdiInfo { physical_utilisation: super::info::num(t, "referenced"), ..new.clone() }));
+        }
+        Ok(match t.get("vdi") {
+            Some(NvValue::List(v)) => vdi_from(v),
             _ => None,
         })
     }
@@ -301,7 +298,7 @@ impl Sr {
         origin: &str,
         dst: &str,
         props: &Props,
-        new: (Kind, &str),
+        new: &VdiInfo,
     ) -> Result<Option<VdiInfo>> {
         if self.one_txg_clone(props)? {
             return self.run_clone_program(
@@ -328,7 +325,7 @@ impl Sr {
         dst: &str,
         props: &Props,
         fault_name: &str,
-        new: (Kind, &str),
+        new: &VdiInfo,
     ) -> Result<Option<VdiInfo>> {
         if self.one_txg_clone(props)? {
             return self
@@ -380,12 +377,27 @@ impl Sr {
             keys: &[],
         }
         .props()?;
+        let expect = VdiInfo {
+            key: new.clone(),
+            kind: Kind::Snapshot,
+            dataset: dst.clone(),
+            name: src.name.clone(),
+            description: src.description.clone(),
+            sharable: false,
+            virtual_size: src.virtual_size,
+            physical_utilisation: referenced.unwrap_or(0),
+            keys: Default::default(),
+            snapshot_of: Some(key.to_string()),
+            thick: false,
+            origin: None,
+            content: None,
+        };
         let made = match (&src.kind, &src.content) {
             // A snapshot VDI never changes, so the ZFS snapshot it was cloned from (or that
             // a promote moved into it) already is its content: clone that (one ioctl, no
             // new ZFS snapshot).
             (Kind::Snapshot, Some(content)) => {
-                self.clone_snapshot(content, &dst, &props, (Kind::Snapshot, &new))?
+                self.clone_snapshot(content, &dst, &props, &expect)?
             }
             _ => {
                 let snap = source_snapshot_name(&src, &new);
@@ -395,7 +407,7 @@ impl Sr {
                     &dst,
                     &props,
                     "snapshot:after-snapshot",
-                    (Kind::Snapshot, &new),
+                    &expect,
                 )
                 .map_err(|e| space_error(e, "snapshot", 0))?
             }
@@ -429,9 +441,11 @@ impl Sr {
                 self.thick_refreservation(src.virtual_size)?,
             );
         }
+        // Only its kind, key and dataset matter: the program describes a new volume.
+        let expect = VdiInfo { key: new.clone(), kind: Kind::Volume, dataset: dst.clone(), ..src.clone() };
         let made = match (&src.kind, &src.content) {
             (Kind::Snapshot, Some(content)) => self
-                .clone_snapshot(content, &dst, &props, (Kind::Volume, &new))
+                .clone_snapshot(content, &dst, &props, &expect)
                 .map_err(|e| space_error(e, "clone", src.virtual_size))?,
             _ => {
                 let snap = source_snapshot_name(&src, &new);
@@ -441,7 +455,7 @@ impl Sr {
                     &dst,
                     &props,
                     "clone:after-snapshot",
-                    (Kind::Volume, &new),
+                    &expect,
                 )
                 .map_err(|e| space_error(e, "clone", src.virtual_size))?
             }

@@ -414,6 +414,14 @@ fn listing_record_follows_every_change_and_containers_stay_resident() {
             .map(|k| k.to_string())
             .collect()
     );
+    // The changing calls read their source from the record too, and fall back alike.
+    let from_bad = sr.volume_clone(&s.key).unwrap();
+    let from_none = sr.volume_snapshot(&v.key).unwrap();
+    assert_eq!(from_bad.virtual_size, 4 * MIB);
+    assert_eq!((from_none.name.as_str(), from_none.virtual_size), ("renamed", 4 * MIB));
+    assert_ls_matches_stat(&sr, "after calls on VDIs without a readable record");
+    sr.volume_destroy(&from_bad.key).unwrap();
+    sr.volume_destroy(&from_none.key).unwrap();
     sr.volume_set(&v.key, "vdi-type", "user").unwrap();
     assert!(
         zfs_get(&v.dataset, "xapi-zvol:ls").starts_with('{'),

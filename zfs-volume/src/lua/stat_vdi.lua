@@ -2,10 +2,11 @@
 -- returns { found = false } or { found = true, kind = "volume"|"snapshot", dataset,
 --   volsize, used, referenced, origin?, content?, user = {...} } (see describe in the
 --   prelude); with gc = true also { tombstones = { "<dataset under gc/>", ... } }, so that a
---   changing call learns whether there is anything to recover in the same ioctl.
+--   changing call learns whether there is anything to recover in the same ioctl; with
+--   listed = true the VDI is read from its listing record when it has one (describe_listed).
 local a = ...
 local root, key = a["root"], a["key"]
-local r = find_vdi(root, key)
+local r = find_vdi(root, key, a["listed"])
 if a["gc"] then
     r.tombstones = {}
     local gc = root .. "/gc"

@@ -2,8 +2,9 @@
 //! fork/exec), all failures as [`crate::Error`].
 //!
 //! This is the only module of the crate with `unsafe` code: the FFI calls into
-//! libzfs_core/libnvpair and two legacy ioctls (`SET_PROP`, `POOL_STATS`) that
-//! libzfs_core does not wrap. Everything is reached through the process-wide handle
+//! libzfs_core/libnvpair, two legacy ioctls (`SET_PROP`, `POOL_STATS`) that
+//! libzfs_core does not wrap, and the few system calls the SR layer needs (`flock`,
+//! `BLKFLSBUF`, `mount`/`umount2` in `util`). Everything is reached through the process-wide handle
 //! [`Zfs::get`], which is `Send + Sync` (libzfs_core is thread-safe).
 //!
 //! Only calls present in OpenZFS 2.1.11 are linked, so one binary loads on 2.1 .. 2.4;

@@ -139,6 +139,7 @@ pub(crate) fn vdi_from(t: &NvTree) -> Option<VdiInfo> {
             num(t, "referenced"),
         );
         v.origin = string(t, "origin");
+        v.content = string(t, "content");
         return Some(v);
     }
     let user = user(t);

@@ -95,16 +95,17 @@ impl Sr {
             args.add_string("root", self.dataset())?;
             args.add_string("key", key)?;
             args.add_boolean_value("gc", true)?;
+            args.add_boolean_value("listed", true)?;
             let out = self
                 .zfs
                 .program_nosync(self.pool(), &STAT_VDI, &args, Limits::default())?;
             if let NvValue::List(t) = &out {
                 if matches!(t.get("tombstones"), Some(NvValue::List(l)) if l.is_empty()) {
                     return match t.get("found") {
-                        Some(NvValue::Bool(true)) => vdi_from(t),
-                        _ => None,
-                    }
-                    .ok_or_else(|| Error::VolumeNotFound(key.to_string()));
+                        // A listing record this version cannot read: the properties.
+                        Some(NvValue::Bool(true)) => vdi_from(t).map_or_else(|| self.stat_locked(key), Ok),
+                        _ => Err(Error::VolumeNotFound(key.to_string())),
+                    };
                 }
             }
         }

@@ -549,62 +549,39 @@ impl Bench {
             self.args.plugin.to_str().unwrap(),
             &["install", "--root", self.root.to_str().unwrap()],
         )?;
+        // A 10-volume SR next to it: Volume.stat on both, alternately at every point, so
+        // that the "at 1,000 / at 10" ratio compares calls made at the same moment (the
+        // host is shared; minutes pass between the points).
+        let small = Sr::create(
+            "5ca1e000-0000-4000-8000-000000000002",
+            &cfg,
+            "scale-ref",
+            "",
+        )?;
+        let small_keys: Vec<String> = (0..10)
+            .map(|i| format!("5ca1e000-0000-4000-9000-{i:012}"))
+            .collect();
+        populate(self.zfs, &layout::Layout::new(small.dataset()), &small_keys)?;
         let mut have = 0usize;
         let mut probe_key = String::new();
         for &n in &self.args.scales.clone() {
-            // Populate up to n volumes + n snapshot VDIs with the SR's own layout and the
-            // properties the plugin writes (NewVdi, the listing record included) plus the
-            // keys xapi sets (vdi-type on a volume; five on a snapshot, section 7 of the
-            // contract), created concurrently so that many share a txg.
             let keys: Vec<String> = (have..n)
                 .map(|i| format!("5ca1e000-0000-4000-8000-{i:012}"))
                 .collect();
-            let vols: Vec<String> = keys
-                .iter()
-                .map(|k| l.vdi(k, layout::Kind::Volume))
-                .collect();
-            parallel_create(self.zfs, &vols, &|ds: &str| {
-                let key = ds.rsplit('/').next().unwrap();
-                NewVdi {
-                    key,
-                    name: "scale",
-                    description: "",
-                    sharable: false,
-                    thick: false,
-                    snapshot_of: None,
-                    volsize: SCALE_VOLSIZE,
-                    referenced: None,
-                    keys: &[("vdi-type", "user")],
-                }
-                .props()
-                .expect("bench props")
-            })?;
-            let snaps: Vec<String> = keys
-                .iter()
-                .zip(&vols)
-                .map(|(k, v)| format!("{v}@{}", snap_key(k)))
-                .collect();
-            for chunk in snaps.chunks(500) {
-                let refs: Vec<&str> = chunk.iter().map(|s| s.as_str()).collect();
-                self.zfs.snapshot(&refs, &[])?;
-            }
-            let clones: Vec<(String, String)> = keys
-                .iter()
-                .zip(&snaps)
-                .map(|(k, s)| (l.vdi(&snap_key(k), layout::Kind::Snapshot), s.clone()))
-                .collect();
-            parallel_clone(self.zfs, &clones)?;
+            populate(self.zfs, &l, &keys)?;
             have = n;
             if probe_key.is_empty() {
                 probe_key = keys[0].clone();
             }
-            let (mut ls, mut st, mut zl, mut pls) = (vec![], vec![], vec![], vec![]);
+            let (mut ls, mut st, mut zl, mut pls, mut st10) =
+                (vec![], vec![], vec![], vec![], vec![]);
             let mut count = 0;
             for _ in 0..runs {
                 let (t, r) = time(|| sr.ls());
                 ls.push(t);
                 count = r?.len();
                 st.push(time(|| sr.volume_stat(&probe_key)).0);
+                st10.push(time(|| small.volume_stat(&small_keys[0])).0);
                 zl.push(
                     time(|| {
                         run(
@@ -648,8 +625,15 @@ impl Bench {
             self.rep
                 .add("scale", "Volume.stat (in-process)", &p, stat(st));
             self.rep.add("scale", "zfs list -Hp -t all", &p, stat(zl));
+            self.rep.add(
+                "scale",
+                "Volume.stat on the 10-volume SR, alternately",
+                &p,
+                stat(st10),
+            );
         }
         run("zfs", &["destroy", "-r", sr.dataset()])?;
+        run("zfs", &["destroy", "-r", small.dataset()])?;
         Ok(())
     }
 }
@@ -802,6 +786,11 @@ fn write_results(args: &Args, rep: &mut Report) -> Res<()> {
                 format!("Volume.stat at {hi} / at {lo} volumes (target <= 1.5)"),
                 r(s_hi, s_lo),
             );
+            let s_ref = rep.get("scale", "Volume.stat on the 10-volume SR, alternately", &hi);
+            ratios.insert(
+                format!("Volume.stat at {hi} volumes / on a 10-volume SR at the same moments (target <= 1.5)"),
+                r(s_hi, s_ref),
+            );
         }
     }
     if rep.rows.iter().any(|x| x.0 == "query") {
@@ -882,6 +871,48 @@ fn parallel<T: Sync>(items: &[T], f: &(dyn Fn(&T) -> zfs_volume::Result<()> + Sy
         Some(e) => Err(e.into()),
         None => Ok(()),
     }
+}
+
+/// Populate an SR with volumes `keys` + as many snapshot VDIs, with the SR's own layout
+/// and the properties the plugin writes (NewVdi, the listing record included) plus the
+/// keys xapi sets (vdi-type on a volume; five on a snapshot, section 7 of the contract),
+/// created concurrently so that many share a txg.
+fn populate(zfs: &'static Zfs, l: &layout::Layout, keys: &[String]) -> Res<()> {
+    let vols: Vec<String> = keys
+        .iter()
+        .map(|k| l.vdi(k, layout::Kind::Volume))
+        .collect();
+    parallel_create(zfs, &vols, &|ds: &str| {
+        let key = ds.rsplit('/').next().unwrap();
+        NewVdi {
+            key,
+            name: "scale",
+            description: "",
+            sharable: false,
+            thick: false,
+            snapshot_of: None,
+            volsize: SCALE_VOLSIZE,
+            referenced: None,
+            keys: &[("vdi-type", "user")],
+        }
+        .props()
+        .expect("bench props")
+    })?;
+    let snaps: Vec<String> = keys
+        .iter()
+        .zip(&vols)
+        .map(|(k, v)| format!("{v}@{}", snap_key(k)))
+        .collect();
+    for chunk in snaps.chunks(500) {
+        let refs: Vec<&str> = chunk.iter().map(|s| s.as_str()).collect();
+        zfs.snapshot(&refs, &[])?;
+    }
+    let clones: Vec<(String, String)> = keys
+        .iter()
+        .zip(&snaps)
+        .map(|(k, s)| (l.vdi(&snap_key(k), layout::Kind::Snapshot), s.clone()))
+        .collect();
+    parallel_clone(zfs, &clones)
 }
 
 /// Size of the scale section's zvols.

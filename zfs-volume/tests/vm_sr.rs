@@ -359,8 +359,16 @@ fn listing_record_follows_every_change_and_containers_stay_resident() {
     for n in [&s, &s2, &ss] {
         let st = sr.volume_stat(&n.key).unwrap();
         assert_eq!(
-            zfs_volume::sr::VdiInfo { origin: None, content: None, ..n.clone() },
-            zfs_volume::sr::VdiInfo { origin: None, content: None, ..st },
+            zfs_volume::sr::VdiInfo {
+                origin: None,
+                content: None,
+                ..n.clone()
+            },
+            zfs_volume::sr::VdiInfo {
+                origin: None,
+                content: None,
+                ..st
+            },
             "Volume.snapshot's answer"
         );
     }
@@ -418,7 +426,10 @@ fn listing_record_follows_every_change_and_containers_stay_resident() {
     let from_bad = sr.volume_clone(&s.key).unwrap();
     let from_none = sr.volume_snapshot(&v.key).unwrap();
     assert_eq!(from_bad.virtual_size, 4 * MIB);
-    assert_eq!((from_none.name.as_str(), from_none.virtual_size), ("renamed", 4 * MIB));
+    assert_eq!(
+        (from_none.name.as_str(), from_none.virtual_size),
+        ("renamed", 4 * MIB)
+    );
     assert_ls_matches_stat(&sr, "after calls on VDIs without a readable record");
     sr.volume_destroy(&from_bad.key).unwrap();
     sr.volume_destroy(&from_none.key).unwrap();

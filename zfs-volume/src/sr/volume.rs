@@ -103,7 +103,9 @@ impl Sr {
                 if matches!(t.get("tombstones"), Some(NvValue::List(l)) if l.is_empty()) {
                     return match t.get("found") {
                         // A listing record this version cannot read: the properties.
-                        Some(NvValue::Bool(true)) => vdi_from(t).map_or_else(|| self.stat_locked(key), Ok),
+                        Some(NvValue::Bool(true)) => {
+                            vdi_from(t).map_or_else(|| self.stat_locked(key), Ok)
+                        }
                         _ => Err(Error::VolumeNotFound(key.to_string())),
                     };
                 }
@@ -280,9 +282,14 @@ impl Sr {
             .zfs
             .program_sync(self.pool(), p, &args, Limits::default())?;
         check_step(p, op, dst, &out)?;
-        let NvValue::List(t) = &out else { return Ok(None) };
+        let NvValue::List(t) = &out else {
+            return Ok(None);
+        };
         if snapshot {
-            return Ok(t.get("referenced").map(|_| VdiInfo { physical_utilisation: super::info::num(t, "referenced"), ..new.clone() }));
+            return Ok(t.get("referenced").map(|_| VdiInfo {
+                physical_utilisation: super::info::num(t, "referenced"),
+                ..new.clone()
+            }));
         }
         Ok(match t.get("vdi") {
             Some(NvValue::List(v)) => vdi_from(v),
@@ -443,7 +450,12 @@ impl Sr {
             );
         }
         // Only its kind, key and dataset matter: the program describes a new volume.
-        let expect = VdiInfo { key: new.clone(), kind: Kind::Volume, dataset: dst.clone(), ..src.clone() };
+        let expect = VdiInfo {
+            key: new.clone(),
+            kind: Kind::Volume,
+            dataset: dst.clone(),
+            ..src.clone()
+        };
         let made = match (&src.kind, &src.content) {
             (Kind::Snapshot, Some(content)) => self
                 .clone_snapshot(content, &dst, &props, &expect)

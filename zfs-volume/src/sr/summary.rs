@@ -15,7 +15,10 @@
 //! ioctl) removes the record first and writes it back after, so a crash leaves no record,
 //! never a stale one. Without a record SR.ls reads the properties, as for VDIs made before
 //! the record existed; the next metadata change of such a VDI writes one. A record that
-//! would not fit in a property value is not written.
+//! would not fit in a property value is not written. The one way to make a record stale is
+//! to change the properties without it: by hand (`zfs set xapi-zvol:...`), or with a build
+//! from before the record; the next change through xapi-zvol rewrites it from the
+//! properties, and `zfs inherit xapi-zvol:ls <dataset>` drops it at once.
 
 use super::info::VdiInfo;
 use super::layout::Kind;

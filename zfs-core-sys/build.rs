@@ -15,9 +15,6 @@ fn main() {
     ] {
         println!("cargo:rerun-if-env-changed={v}");
     }
-    println!("cargo::rustc-check-cfg=cfg(zfs_2_2)");
-    println!("cargo::rustc-check-cfg=cfg(zfs_2_3)");
-    println!("cargo::rustc-check-cfg=cfg(zfs_2_4)");
 
     let lib = pkg_config::Config::new()
         .atleast_version("2.1")
@@ -30,14 +27,6 @@ fn main() {
             )
         });
 
-    // Version gates for calls newer than 2.1. They only declare; a caller that links one
-    // of them would not load on 2.1, which is why zfs-volume never calls them directly.
-    let (major, minor) = parse_version(&lib.version);
-    for (m, cfg) in [(2, "zfs_2_2"), (3, "zfs_2_3"), (4, "zfs_2_4")] {
-        if major > 2 || (major == 2 && minor >= m) {
-            println!("cargo:rustc-cfg={cfg}");
-        }
-    }
     println!(
         "cargo:rustc-env=ZFS_CORE_SYS_HEADER_VERSION={}",
         lib.version
@@ -89,13 +78,4 @@ fn main() {
     bindings
         .write_to_file(&out)
         .expect("cannot write bindings.rs");
-}
-
-fn parse_version(v: &str) -> (u32, u32) {
-    let mut it = v
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty());
-    let major = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-    let minor = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-    (major, minor)
 }

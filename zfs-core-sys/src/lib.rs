@@ -13,8 +13,11 @@
 //! * Functions added after 2.1 are declared when the headers have them (see the cfgs
 //!   `zfs_2_2`, `zfs_2_3`, `zfs_2_4`), but a binary that must load on 2.1 must not link
 //!   them.
-//! * [`zfs_cmd_t`] is hand-declared (OpenZFS does not ship `sys/zfs_ioctl.h`); it is only
-//!   used for the legacy `ZFS_IOC_SET_PROP` ioctl.
+//! * `zfs_cmd_t` is hand-described (OpenZFS does not ship `sys/zfs_ioctl.h`) as
+//!   [`ZfsCmd`], a zeroed heap buffer with headroom and accessors at the verified offsets,
+//!   for the two legacy ioctls libzfs_core does not wrap: `ZFS_IOC_SET_PROP` and
+//!   `ZFS_IOC_POOL_STATS`. It is not a fixed-size struct because the kernel copies its own
+//!   `sizeof (zfs_cmd_t)` in and back out (see the `ioctl_cmd` module).
 
 #![allow(
     non_upper_case_globals,

@@ -165,14 +165,50 @@ fn bindgen_layout_matches_the_c_compiler() {
     );
 }
 
-/// The hand-declared zfs_cmd_t must keep the size the kernel copies in.
+/// The hand-described zfs_cmd_t: the verified size and offsets (OpenZFS 2.1 .. 2.4,
+/// x86_64), and a command buffer that is larger than that struct by its headroom, because
+/// the kernel copies its own `sizeof (zfs_cmd_t)` back out.
 #[test]
 fn zfs_cmd_layout() {
-    assert_eq!(std::mem::size_of::<sys::zfs_cmd_t>(), 13744);
-    assert_eq!(std::mem::offset_of!(sys::zfs_cmd_t, zc_nvlist_src), 4096);
+    assert_eq!(sys::ZFS_CMD_SIZE, 13744);
+    assert_eq!(sys::ZFS_CMD_NAME_LEN, 4096);
+    assert_eq!(sys::ZFS_CMD_NVLIST_SRC_OFFSET, 4096);
+    assert_eq!(sys::ZFS_CMD_NVLIST_SRC_SIZE_OFFSET, 4104);
+    assert_eq!(sys::ZFS_CMD_NVLIST_DST_OFFSET, 4112);
+    assert_eq!(sys::ZFS_CMD_NVLIST_DST_SIZE_OFFSET, 4120);
+    assert_eq!(sys::ZFS_CMD_NVLIST_DST_FILLED_OFFSET, 4128);
+    assert_eq!(sys::ZFS_CMD_COOKIE_OFFSET, 12616);
+    let mut zc = sys::ZfsCmd::new();
+    assert_eq!(zc.len(), sys::ZFS_CMD_BUF_SIZE);
     assert_eq!(
-        std::mem::offset_of!(sys::zfs_cmd_t, zc_nvlist_dst_size),
-        4120
+        sys::ZFS_CMD_BUF_SIZE,
+        sys::ZFS_CMD_SIZE + sys::ZFS_CMD_HEADROOM
     );
-    assert_eq!(std::mem::offset_of!(sys::zfs_cmd_t, zc_cookie), 12616);
+    const { assert!(sys::ZFS_CMD_HEADROOM >= 64 * 1024) };
+    assert_eq!(zc.as_mut_ptr() as usize % 8, 0);
+    assert!(zc.to_bytes().iter().all(|&b| b == 0));
+}
+
+/// A command built the way SET_PROP builds it reads back field by field at the offsets
+/// the kernel uses.
+#[test]
+fn zfs_cmd_set_prop_shape() {
+    let packed = [0xabu8; 40];
+    let mut errbuf = vec![0u8; 16 * 1024];
+    let mut zc = sys::ZfsCmd::new();
+    zc.set_name(c"pool/vol").unwrap();
+    zc.set_nvlist_src(packed.as_ptr() as u64, packed.len() as u64);
+    zc.set_nvlist_dst(errbuf.as_mut_ptr() as u64, errbuf.len() as u64);
+    zc.set_cookie(0);
+    let b = zc.to_bytes();
+    let at = |o: usize| u64::from_ne_bytes(b[o..o + 8].try_into().unwrap());
+    assert_eq!(&b[..9], b"pool/vol\0");
+    assert_eq!(at(4096), packed.as_ptr() as u64);
+    assert_eq!(at(4104), 40);
+    assert_eq!(at(4112), errbuf.as_ptr() as u64);
+    assert_eq!(at(4120), 16 * 1024);
+    assert_eq!(at(12616), 0);
+    assert!(b[sys::ZFS_CMD_SIZE..].iter().all(|&x| x == 0));
+    let long = std::ffi::CString::new(vec![b'p'; 4096]).unwrap();
+    assert_eq!(zc.set_name(&long).unwrap_err().len, 4097);
 }

@@ -285,7 +285,7 @@ impl Bench {
             (vec![], vec![], vec![], vec![], vec![]);
         let (mut bare_sc, mut proc_only, mut snap_sync, mut floor_sync) =
             (vec![], vec![], vec![], vec![]);
-        let sync_clone = self.zfs.capabilities(&self.pool)?.sync_clone;
+        let sync_clone = self.zfs.capabilities()?.sync_clone;
         let query = self.entry("Plugin.Query");
         let mut first_snap = None;
         for i in 0..n {
@@ -1048,7 +1048,7 @@ fn real_main() -> Res<()> {
     w
 }
 
-/// 5. Process start-up: Plugin.Query of both plugins through installed entries, the bare
+/// Section 5, process start-up: Plugin.Query of both plugins through installed entries, the bare
 /// start of the same binary, and a python3 start (what every call of a Python peer pays).
 fn query(args: &Args, root: &Path, rep: &mut Report) -> Res<()> {
     let _ = std::fs::remove_dir_all(root);

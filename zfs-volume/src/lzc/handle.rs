@@ -75,21 +75,32 @@ impl Zfs {
         unsafe { sys::lzc_exists(c.as_ptr()) != 0 }
     }
 
-    /// Raw legacy ioctl on our own `/dev/zfs` descriptor.
+    /// Raw legacy ioctl (`ZFS_IOC_SET_PROP`, `ZFS_IOC_POOL_STATS`) on our own `/dev/zfs`
+    /// descriptor. `_checked` proves the loaded module's version is one whose `zfs_cmd_t`
+    /// layout was verified ([`Zfs::legacy_layout`]); `zc` is the heap command buffer with
+    /// headroom that the kernel copies its own `sizeof (zfs_cmd_t)` in from and back out to.
     ///
     /// # Safety
-    /// `zc` must be a fully initialised `zfs_cmd_t` whose embedded pointers (if any) point
-    /// to live buffers of the sizes given in it.
+    /// The nvlist pointers set in `zc` (if any) must point to live buffers of at least the
+    /// sizes set beside them, readable (`src`) or writable (`dst`), until this returns.
     pub(crate) unsafe fn ioctl(
         &self,
+        _checked: &super::caps::LegacyLayout,
         request: u32,
-        zc: &mut sys::zfs_cmd_t,
+        zc: &mut sys::ZfsCmd,
     ) -> std::result::Result<(), Errno> {
+        // SAFETY: `zc.as_mut_ptr()` is `zc.len()` (ZFS_CMD_BUF_SIZE = 13744 + 64 KiB)
+        // writable, 8-byte-aligned bytes, exclusively borrowed for the call. The kernel
+        // copies in and back out `sizeof (zfs_cmd_t)` of its build: 13744 on every version
+        // `_checked` admits, and far below the buffer for any plausible newer struct, so it
+        // never writes past memory we own. The embedded nvlist pointers are the caller's
+        // contract (above); ZfsCmd starts all zero, so every field the caller did not set
+        // reads as "not set" to SET_PROP and POOL_STATS.
         let rc = unsafe {
             libc::ioctl(
                 self.dev.as_raw_fd(),
                 request as libc::c_ulong,
-                zc as *mut sys::zfs_cmd_t,
+                zc.as_mut_ptr(),
             )
         };
         if rc == 0 {

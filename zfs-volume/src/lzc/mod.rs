@@ -3,7 +3,9 @@
 //!
 //! This is the only module of the crate with `unsafe` code: the FFI calls into
 //! libzfs_core/libnvpair, two legacy ioctls (`SET_PROP`, `POOL_STATS`) that
-//! libzfs_core does not wrap, and the few system calls the SR layer needs (`flock`,
+//! libzfs_core does not wrap (their `zfs_cmd_t` is a zeroed heap buffer with headroom,
+//! issued only to a module whose layout was verified, 2.1.x .. 2.4.x), and the few
+//! system calls the SR layer needs (`flock`,
 //! `BLKFLSBUF`, `mount`/`umount2` in `util`). Everything is reached through the process-wide handle
 //! [`Zfs::get`], which is `Send + Sync` (libzfs_core is thread-safe).
 //!
@@ -20,6 +22,7 @@ mod dataset;
 mod errno;
 mod handle;
 mod holds;
+mod objset;
 mod pool;
 mod program;
 mod props;
@@ -38,4 +41,6 @@ pub use program::{Limits, Program};
 pub use props::{pool_of, Compression, PropRead, PropValue, Props, VolMode};
 pub use send::SendFlags;
 pub use util::MAX_NAME;
-pub(crate) use util::{flock_exclusive_nb, flush_block_device, mount_zfs_readonly, unmount};
+pub(crate) use util::{
+    flock_exclusive_nb, flush_block_device, mount_zfs_readonly, unmount, zvol_name,
+};

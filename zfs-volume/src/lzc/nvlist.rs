@@ -969,9 +969,9 @@ impl<'a> NvListRef<'a> {
         // SAFETY: `p` is a pair of this live list.
         let ty = unsafe { sys::nvpair_type(p) };
         let mut l: *mut sys::nvlist_t = ptr::null_mut();
-        // SAFETY: `p` is a valid pair and `l` a valid out-pointer; the getter checks the
-        // type itself and only writes on success.
         if ty == sys::DATA_TYPE_NVLIST
+            // SAFETY: `p` is a valid pair and `l` a valid out-pointer; the getter checks
+            // the type itself and only writes on success.
             && unsafe { sys::nvpair_value_nvlist(p, &mut l) } == 0
             && !l.is_null()
         {

@@ -1,11 +1,13 @@
 //! Dataset properties without fork/exec.
 //!
-//! libzfs_core has no property setter (see `shared/docs/zfs-facts.md` §3.3), so native
+//! libzfs_core has no property setter (see `docs/zfs-facts.md` §3.3), so native
 //! properties (`volsize`, `refreservation`, `readonly`, `volmode`, ...) are set with the
-//! legacy `ZFS_IOC_SET_PROP` ioctl on our own `/dev/zfs` descriptor, using the size-checked
-//! `zfs_cmd_t` of `zfs-core-sys`. The kernel applies the properties of one call one by
-//! one, not atomically (see [`Zfs::set_properties`]). Reading goes through a nosync channel program (`zfs.get_prop`): one ioctl, no
-//! txg wait.
+//! legacy `ZFS_IOC_SET_PROP` ioctl on our own `/dev/zfs` descriptor, with the heap
+//! `zfs_cmd_t` buffer of `zfs-core-sys` (`ZfsCmd`: zeroed, with headroom for the kernel's
+//! copy-out), and only on a module whose `zfs_cmd_t` layout was verified (2.1.x .. 2.4.x;
+//! otherwise a clear ENOTSUP error, see [`Zfs::set_properties`]). The kernel applies the
+//! properties of one call one by one, not atomically. Reading goes through a nosync
+//! channel program (`zfs.get_prop`): one ioctl, no txg wait.
 //!
 //! Index properties are passed as their numeric values, as the kernel expects them; the
 //! numbers are fixed by the on-disk format and identical in OpenZFS 2.1 .. 2.4.
@@ -147,10 +149,6 @@ impl Props {
     pub fn volmode(self, m: VolMode) -> Props {
         self.u64("volmode", m.index())
     }
-    /// `snapdev` (index: hidden=0, visible=1).
-    pub fn snapdev_visible(self, visible: bool) -> Props {
-        self.u64("snapdev", visible as u64)
-    }
     /// `compression`.
     pub fn compression(self, c: Compression) -> Props {
         self.u64("compression", c.index())
@@ -263,7 +261,11 @@ impl Zfs {
     ///
     /// Errors: `ENOENT` (no dataset), `EINVAL`, `ZFS_ERR_BADPROP` (bad index value), `EDOM`
     /// (the failing property is named), `ENOSPC` (reservation does not fit),
-    /// `EROFS`/`EBUSY`.
+    /// `EROFS`/`EBUSY`; `ENOTSUP`, before anything is sent, when the loaded zfs module is
+    /// outside the versions whose `zfs_cmd_t` layout was verified (2.1.x .. 2.4.x), the
+    /// message naming the module version. There is no fallback: nothing else in-process
+    /// sets native properties such as `volsize`, and a guessed layout could set the wrong
+    /// thing.
     ///
     /// ```no_run
     /// use zfs_volume::{Zfs, lzc::Props};
@@ -282,22 +284,21 @@ impl Zfs {
             ));
         }
         let packed = props.to_nvlist()?.pack()?;
+        let checked = self.legacy_layout(Op::SetProperties, dataset, "ZFS_IOC_SET_PROP")?;
         let mut errbuf = vec![0u8; ERRLIST_BUF];
-        let mut zc = sys::zfs_cmd_t::default();
-        let bytes = c.as_bytes_with_nul();
-        zc.zc_name[..bytes.len()].copy_from_slice(bytes);
-        zc.zc_nvlist_src = packed.as_ptr() as u64;
-        zc.zc_nvlist_src_size = packed.len() as u64;
-        zc.zc_nvlist_dst = errbuf.as_mut_ptr() as u64;
-        zc.zc_nvlist_dst_size = errbuf.len() as u64;
-        zc.zc_cookie = 0; // not "received": a local value
-                          // SAFETY: zc is a full, size-checked zfs_cmd_t; its two buffer pointers point to
-                          // `packed` and `errbuf`, which outlive the call, with their exact sizes.
-        let r = unsafe { self.ioctl(sys::ZFS_IOC_SET_PROP, &mut zc) };
+        let mut zc = sys::ZfsCmd::new();
+        zc.set_name(&c)
+            .map_err(|e| Error::invalid("dataset name", e.to_string()))?;
+        zc.set_nvlist_src(packed.as_ptr() as u64, packed.len() as u64);
+        zc.set_nvlist_dst(errbuf.as_mut_ptr() as u64, errbuf.len() as u64);
+        zc.set_cookie(0); // not "received": a local value
+                          // SAFETY: the two nvlist pointers in `zc` are `packed` (read) and `errbuf`
+                          // (written), both alive until after the call, with their exact lengths.
+        let r = unsafe { self.ioctl(&checked, sys::ZFS_IOC_SET_PROP, &mut zc) };
         let Err(errno) = r else { return Ok(()) };
         let mut items = vec![];
-        if zc.zc_nvlist_dst_filled != 0 {
-            let n = (zc.zc_nvlist_dst_size as usize).min(errbuf.len());
+        if zc.nvlist_dst_filled() {
+            let n = (zc.nvlist_dst_size() as usize).min(errbuf.len());
             if let Ok(list) = NvList::unpack(&errbuf[..n]) {
                 for (k, v) in list.to_tree() {
                     if let NvValue::I32(e) = v {

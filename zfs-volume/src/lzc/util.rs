@@ -77,9 +77,32 @@ pub(crate) fn flush_block_device(path: &std::path::Path) -> std::io::Result<()> 
     }
 }
 
+/// `BLKZNAME` from OpenZFS's `sys/fs/zfs.h`: `_IOR(0x12, 125, char[ZFS_MAX_DATASET_NAME_LEN])`,
+/// the ioctl udev's `zvol_id` names `/dev/zvol` links with. A C macro, so bindgen cannot
+/// see it: `_IOR(t, nr, size)` is `(2 << 30) | (size << 16) | (t << 8) | nr` on x86_64.
+pub(crate) const BLKZNAME: libc::c_ulong =
+    (2 << 30) | ((sys::ZFS_MAX_DATASET_NAME_LEN as libc::c_ulong) << 16) | (0x12 << 8) | 125;
+
+/// The dataset name of the zvol behind block device `dev` (`/dev/zdN`), asked of the zvol
+/// itself (`BLKZNAME`): unlike a `/dev/zvol` link, it cannot be stale or missing while
+/// udev catches up. Errors: ENOTTY for a device that is not a zvol.
+pub(crate) fn zvol_name(dev: &std::path::Path) -> std::io::Result<String> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(dev)?;
+    let mut buf = [0u8; sys::ZFS_MAX_DATASET_NAME_LEN as usize];
+    // SAFETY: BLKZNAME writes at most ZFS_MAX_DATASET_NAME_LEN bytes into the
+    // buffer, which is that long and alive for the call; the descriptor is open.
+    let rc = unsafe { libc::ioctl(f.as_raw_fd(), BLKZNAME, buf.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    Ok(String::from_utf8_lossy(&buf[..end]).into_owned())
+}
+
 /// Mount ZFS filesystem `dataset` read-only (and nosuid, nodev, noexec) at `dir` with
 /// mount(2) itself: no `mount.zfs` helper, which refuses datasets whose `mountpoint` is
-/// `none`. Used only to keep an SR container resident in the kernel (sr/hold.rs).
+/// `none`. Used only to keep an SR container resident in the kernel (sr/mounts.rs).
 pub(crate) fn mount_zfs_readonly(dataset: &str, dir: &std::path::Path) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let invalid = |_| std::io::Error::from(std::io::ErrorKind::InvalidInput);
@@ -114,5 +137,14 @@ pub(crate) fn unmount(dir: &std::path::Path, lazy: bool) -> std::io::Result<()> 
         Ok(())
     } else {
         Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn blkzname_is_ior_0x12_125_of_256_bytes() {
+        // _IOR(0x12, 125, char[256]) as linux/ioctl.h computes it on x86_64.
+        assert_eq!(super::BLKZNAME, 0x8100_127d);
     }
 }

@@ -1,0 +1,76 @@
+//! A dataset's properties with their sources, in the form the kernel takes them back:
+//! the legacy `ZFS_IOC_OBJSET_STATS` ioctl (libzfs_core does not wrap it).
+//!
+//! Why not a channel program: `zfs.get_prop` returns index properties (compression, sync,
+//! primarycache, ...) as their names, and the kernel accepts them only as numbers when they
+//! are set (`zfs_set_prop_nvlist` refuses a string for a `PROP_TYPE_INDEX` property; the
+//! name-to-number tables live in libzfs, not libzfs_core). OBJSET_STATS returns every
+//! property as `{value, source}` with index properties as their numbers, so what was set
+//! locally can be set again on another dataset exactly.
+
+use super::nvlist::{NvList, NvValue};
+use super::util::name;
+use super::{Errno, Props, Zfs};
+use crate::error::{Error, Op, Result};
+use zfs_core_sys as sys;
+
+impl Zfs {
+    /// The properties set locally on `dataset` (source = the dataset itself), native and
+    /// user ones, as [`Props`] that `clone`/`set_properties` take back unchanged. Inherited,
+    /// default, received and read-only values are left out.
+    ///
+    /// Errors: `ENOENT` (no such dataset); `ENOTSUP` on a zfs module outside the versions
+    /// whose `zfs_cmd_t` layout was verified (see [`Zfs::pool_status`]).
+    ///
+    /// ```no_run
+    /// let local = zfs_volume::Zfs::get()?.local_properties("tank/vol")?;
+    /// for (k, v) in local.iter() { println!("{k} = {v:?}"); }
+    /// # Ok::<(), zfs_volume::Error>(())
+    /// ```
+    pub fn local_properties(&self, dataset: &str) -> Result<Props> {
+        let c = name(dataset)?;
+        let checked = self.legacy_layout(Op::GetProperties, dataset, "ZFS_IOC_OBJSET_STATS")?;
+        let mut size = 64 * 1024usize;
+        loop {
+            let mut buf = vec![0u8; size];
+            let mut zc = sys::ZfsCmd::new();
+            zc.set_name(&c)
+                .map_err(|e| Error::invalid("dataset name", e.to_string()))?;
+            zc.set_nvlist_dst(buf.as_mut_ptr() as u64, buf.len() as u64);
+            // SAFETY: the only nvlist pointer in `zc` is `buf` (written), alive across the
+            // call, with its exact length.
+            let r = unsafe { self.ioctl(&checked, sys::ZFS_IOC_OBJSET_STATS, &mut zc) };
+            match r {
+                Err(Errno(libc::ENOMEM))
+                    if (zc.nvlist_dst_size() as usize) > size && size < (64 << 20) =>
+                {
+                    // The kernel says how big the packed list is.
+                    size = zc.nvlist_dst_size() as usize + 4096;
+                    continue;
+                }
+                Err(e) => return Err(Error::zfs(Op::GetProperties, dataset, e)),
+                Ok(()) => {}
+            }
+            if !zc.nvlist_dst_filled() {
+                return Ok(Props::new());
+            }
+            let n = (zc.nvlist_dst_size() as usize).min(buf.len());
+            let all = NvList::unpack(&buf[..n])?.to_tree();
+            let mut local = Props::new();
+            for (prop, entry) in all {
+                let NvValue::List(e) = entry else { continue };
+                let is_local = matches!(e.get("source"), Some(NvValue::Str(s)) if s == dataset);
+                if !is_local {
+                    continue;
+                }
+                local = match e.get("value") {
+                    Some(NvValue::U64(v)) => local.u64(&prop, *v),
+                    Some(NvValue::Str(v)) if prop.contains(':') => local.user(&prop, v),
+                    Some(NvValue::Str(v)) => local.string(&prop, v),
+                    _ => local,
+                };
+            }
+            return Ok(local);
+        }
+    }
+}

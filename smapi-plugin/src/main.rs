@@ -13,11 +13,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use smapi_plugin::backend::{make_backend, AdminCmd};
+use smapi_plugin::backend::AdminCmd;
 use smapi_plugin::install::{self, DirOutcome, EntryStyle, BINARY_NAME_PREFIX, DEFAULT_ROOT};
 use smapi_plugin::query::{
     DATAPATH_PLUGIN_DIR, PLUGIN_NAME, REQUIRED_API_VERSION, VOLUME_PLUGIN_DIR,
 };
+use smapi_plugin::zfs_backend::make_backend;
 use smapi_plugin::{dispatch, logging};
 
 /// Admin CLI of xapi-zvol, the SMAPIv3 ZFS zvol storage plugin.
@@ -129,6 +130,8 @@ fn private_stdout() -> Option<std::fs::File> {
 
 /// The admin CLI.
 fn admin_main(argv0: &Path, rest: Vec<OsString>) -> ExitCode {
+    // The libraries' warnings (the `log` facade) reach stderr and SMlog in this mode too.
+    logging::init();
     let cli = Cli::parse_from(std::iter::once(argv0.as_os_str().to_os_string()).chain(rest));
     match admin(cli.cmd) {
         Ok(text) => {

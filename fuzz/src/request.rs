@@ -27,8 +27,8 @@ pub const FLAG_FAILING_BACKEND: u8 = 1;
 pub const FLAG_LOWER_CASE: u8 = 2;
 
 /// A fake `/dev` for the datapath plugin, at a fixed path so that seeds can name its device
-/// link: `<FAKE_DEV>/zvol/tank/sr/v1 -> ../../../zd0` (a regular file; the block-device check
-/// is off, as with `XAPI_ZVOL_ZVOL_ROOT`).
+/// link: `<FAKE_DEV>/zvol/tank/sr/v1 -> ../../../zd0` (a regular file, which
+/// `Datapath.attach` refuses: it is no VDI of an SR of ours).
 pub const FAKE_DEV: &str = "/tmp/xapi-zvol-fuzz-dev";
 
 /// Every (plugin, entry name) pair that `xapi-zvol install` creates, volume plugin first.
@@ -49,7 +49,7 @@ fn datapath_config() -> &'static DatapathConfig {
         if fs::symlink_metadata(&link).is_err() {
             symlink("../../../zd0", &link).expect("create the fake device link");
         }
-        DatapathConfig { zvol_root: root, wait: Duration::ZERO, poll: Duration::ZERO, require_block_device: false }
+        DatapathConfig { zvol_root: root, wait: Duration::ZERO }
     })
 }
 

@@ -62,7 +62,7 @@ impl fmt::Display for AdminCmd {
 }
 
 /// The SR/Volume operations of the SMAPIv3 volume plugin (contract §4.3, §4.4; semantics in
-/// `shared/docs/semantics.md`).
+/// `docs/semantics.md`).
 pub trait VolumeBackend {
     /// `Plugin.diagnostics` of the volume plugin: free text describing the backend state.
     fn diagnostics(&self, dbg: &str) -> Result<String, PluginError>;
@@ -294,16 +294,6 @@ impl VolumeBackend for UnbuiltBackend {
     fn admin(&self, cmd: AdminCmd) -> Result<String, PluginError> {
         Self::fail(&format!("xapi-zvol {}", cmd.name()))
     }
-}
-
-// ====================================================================================
-// BACKEND CONSTRUCTOR — the single place where the real ZFS backend is plugged in.
-// ====================================================================================
-/// Builds the backend used in plugin mode (called lazily by `dispatch`, only for calls that
-/// need it, so `Plugin.query` and the datapath plugin never touch ZFS) and by the admin CLI.
-/// Construction itself does nothing: `/dev/zfs` is opened by the first call that needs it.
-pub fn make_backend() -> Box<dyn VolumeBackend> {
-    Box::new(crate::zfs_backend::ZfsBackend)
 }
 
 #[cfg(test)]

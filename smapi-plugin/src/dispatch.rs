@@ -22,7 +22,7 @@ use std::any::Any;
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::backend::VolumeBackend;
@@ -44,17 +44,11 @@ pub const EXIT_USAGE: i32 = 2;
 /// The only argument the daemon passes (`main.ml`: `let args = ["--json"]`).
 pub const JSON_FLAG: &str = "--json";
 
-/// Environment variable overriding the zvol device-link root of the datapath plugin (default
-/// `/dev/zvol`). **For tests only**: setting it also drops the "target must be a block device"
-/// check, so a test can point the datapath at a temporary directory of symlinks to regular files.
-pub const ENV_ZVOL_ROOT: &str = "XAPI_ZVOL_ZVOL_ROOT";
-
-/// Environment variable overriding how long `Datapath.attach` waits for a device link, in
-/// milliseconds (default [`datapath::DEFAULT_WAIT`]). Meant for tests.
+/// Environment variable overriding how long `Datapath.attach` waits for the device of an
+/// existing zvol to appear, in milliseconds (default [`datapath::DEFAULT_WAIT`]).
 pub const ENV_ATTACH_WAIT_MS: &str = "XAPI_ZVOL_ATTACH_WAIT_MS";
 
-/// The datapath settings from the process environment (see [`ENV_ZVOL_ROOT`],
-/// [`ENV_ATTACH_WAIT_MS`]).
+/// The datapath settings from the process environment (see [`ENV_ATTACH_WAIT_MS`]).
 pub fn datapath_config_from_env() -> DatapathConfig {
     datapath_config_from(|k| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned()))
 }
@@ -63,10 +57,6 @@ pub fn datapath_config_from_env() -> DatapathConfig {
 /// the defaults, an unparsable wait is ignored (with a warning in the log).
 pub fn datapath_config_from(lookup: impl Fn(&str) -> Option<String>) -> DatapathConfig {
     let mut cfg = DatapathConfig::default();
-    if let Some(root) = lookup(ENV_ZVOL_ROOT).filter(|r| !r.is_empty()) {
-        cfg.zvol_root = PathBuf::from(root);
-        cfg.require_block_device = false;
-    }
     if let Some(ms) = lookup(ENV_ATTACH_WAIT_MS).filter(|r| !r.is_empty()) {
         match ms.trim().parse::<u64>() {
             Ok(ms) => cfg.wait = Duration::from_millis(ms),

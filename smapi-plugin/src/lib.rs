@@ -4,7 +4,7 @@
 //! `xapi-storage-script` runs `<root>/volume/org.xen.xapi.storage.zvol/<Interface.method> --json`
 //! (and `<root>/datapath/zvol/Datapath.<op> --json`) with the named-params object on stdin; every
 //! such entry is a symlink (or a shim, see [`install`]) to this binary, which dispatches on
-//! `basename(argv[0])`. The wire contract is `shared/docs/smapiv3-contract.md` §2–§4:
+//! `basename(argv[0])`. The wire contract is `docs/contract.md` §2–§4:
 //!
 //! * success: exit 0, exactly one JSON value on stdout (`null` for unit);
 //! * failure: exit 1, `{"code", "params", "backtrace": {"error", "files", "lines"}}` on stdout;

@@ -70,7 +70,7 @@ pub const SR_CONFIG_KEYS: &[(&str, &str)] = &[
         "Existing ZFS pool (or dataset) under which the SR is created as a dataset; never destroyed by the plugin (exactly one of device, vdev, pool)",
     ),
     (CONFIG_PROVISIONING, "thin or thick provisioning of new volumes (default: thin)"),
-    (CONFIG_VOLBLOCKSIZE, "volblocksize of new volumes, e.g. 16K (default: the ZFS default)"),
+    (CONFIG_VOLBLOCKSIZE, "volblocksize of new volumes, e.g. 64K (default: 16K, on every OpenZFS version)"),
     (CONFIG_COMPRESSION, "compression of the SR dataset, e.g. lz4, zstd or off (default: inherited)"),
 ];
 

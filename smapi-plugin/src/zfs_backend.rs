@@ -32,14 +32,19 @@ use crate::types::{Configuration, Health, Keys, ProbeResult, SrStat, Volume};
 /// Configuration key SR.create adds: the SR uuid (SR.attach needs it, xapi does not pass it).
 pub const CONFIG_SR_UUID: &str = "sr_uuid";
 
-/// Default volblocksize when `volblocksize` is absent: 16 KiB, OpenZFS's own default from 2.2,
-/// set explicitly so that 2.1 (8 KiB default) and newer hosts make identical volumes (the same
-/// value as zfs-volume's internal default).
-pub const DEFAULT_VOLBLOCKSIZE: u64 = 16384;
+/// Default volblocksize when `volblocksize` is absent (zfs-volume's, 16 KiB).
+pub use zfs_volume::sr::DEFAULT_VOLBLOCKSIZE;
 
 /// The ZFS backend (stateless: each call opens what it needs).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ZfsBackend;
+
+/// Builds the backend used in plugin mode (called lazily by `dispatch`, only for calls that
+/// need it, so `Plugin.query` and the datapath plugin never touch ZFS) and by the admin CLI.
+/// Construction itself does nothing: `/dev/zfs` is opened by the first call that needs it.
+pub fn make_backend() -> Box<dyn VolumeBackend> {
+    Box::new(ZfsBackend)
+}
 
 // ---------------------------------------------------------------------------------------
 // Conversions

@@ -1,6 +1,8 @@
 //! Install layout and end-to-end wire behaviour of the real `xapi-zvol` binary, driven through
-//! [`support::fake_daemon::FakeDaemon`]. Runs on any host: nothing here touches ZFS (calls that
-//! would need it reach the ZFS backend, which fails without /dev/zfs, with a valid error JSON).
+//! [`support::fake_daemon::FakeDaemon`]. Runs on any host and changes no pool: calls that need
+//! ZFS reach the ZFS backend, which fails with a valid error JSON either way, naming /dev/zfs
+//! without ZFS and a pool that does not exist with it; each test asserts the behaviour of the
+//! machine it runs on, and one ignored twin asserts the with-ZFS one in the test VM.
 
 mod support;
 
@@ -163,28 +165,21 @@ fn queries_through_the_fake_daemon_validate() {
     d.assert_no_violations();
 }
 
-/// A fake `/dev`: `<base>/zd7` plus `<base>/zvol/tank/sr/vol1 -> ../../../zd7`; returns (root, dev).
-fn fake_dev(base: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let base = fs::canonicalize(base).unwrap();
-    let dev = base.join("zd7");
-    fs::write(&dev, b"").unwrap();
-    let zroot = base.join("zvol");
-    fs::create_dir_all(zroot.join("tank/sr")).unwrap();
-    symlink("../../../zd7", zroot.join("tank/sr/vol1")).unwrap();
-    (zroot, dev)
+/// The datapath calls through the real binary, for the URI of a VDI of an SR on a pool that
+/// does not exist: the calls that need nothing are no-ops that validate the URI; attach hands
+/// out a device only for a VDI of an SR of ours, so here it fails, saying why (`/dev/zfs`
+/// without ZFS, "not a volume of an xapi-zvol SR" with it: the SR is not there). Attaching real
+/// VDIs is proven in the VM (vm_conformance.rs).
+#[test]
+fn datapath_sequence_through_the_binary() {
+    check_datapath(zfs_loaded());
 }
 
-#[test]
-fn datapath_sequence_with_a_fake_zvol_root() {
-    let (tmp, root) = support::installed_root(false);
-    let (zroot, dev) = fake_dev(tmp.path());
-    let d = FakeDaemon::new(&root)
-        .env(
-            smapi_plugin::dispatch::ENV_ZVOL_ROOT,
-            zroot.to_str().unwrap(),
-        )
-        .env(smapi_plugin::dispatch::ENV_ATTACH_WAIT_MS, "200");
-    let uri = format!("zvol://{}/tank/sr/vol1", zroot.display());
+fn check_datapath(zfs: bool) {
+    let (_tmp, root) = support::installed_root(false);
+    let d = FakeDaemon::new(&root).env(smapi_plugin::dispatch::ENV_ATTACH_WAIT_MS, "200");
+    let sr = format!("{NO_POOL}/zvol-sr-5e0a3e4c-1f7b-4c1e-8f1a-0d3c2b1a0f9e");
+    let uri = format!("zvol:///dev/zvol/{sr}/vol/0f8c3d1e-6a57-4b1c-9d0e-2f3a4b5c6d7e");
     let p = json!({"dbg": "t", "uri": uri, "domain": "12"});
     assert_eq!(
         d.call(
@@ -194,18 +189,6 @@ fn datapath_sequence_with_a_fake_zvol_root() {
         )
         .unwrap(),
         Value::Null
-    );
-    let b = d
-        .call(Plugin::Datapath, "Datapath.attach", p.clone())
-        .unwrap();
-    let dev = dev.to_str().unwrap();
-    assert_eq!(
-        b["implementations"][0],
-        json!(["XenDisk", {"backend_type": "vbd", "params": dev, "extra": {}}])
-    );
-    assert_eq!(
-        b["implementations"][1],
-        json!(["BlockDevice", {"path": dev}])
     );
     for m in [
         "Datapath.activate",
@@ -227,40 +210,79 @@ fn datapath_sequence_with_a_fake_zvol_root() {
         .unwrap(),
         Value::Null
     );
-    // A device that never appears: a bounded wait, then a proper error.
-    let missing = json!({"dbg": "t", "uri": format!("zvol://{}/tank/sr/nope", zroot.display()), "domain": "12"});
     let e = d
-        .call(Plugin::Datapath, "Datapath.attach", missing)
+        .call(Plugin::Datapath, "Datapath.attach", p.clone())
+        .unwrap_err();
+    let p1 = &e.params().unwrap_or_else(|| panic!("{e}"))[1];
+    if zfs {
+        assert_eq!(e.code(), Some("SR_BACKEND_FAILURE_46"), "{e}");
+        assert!(p1.contains("not a volume of an xapi-zvol SR"), "{e}");
+    } else {
+        assert_eq!(e.code(), Some("SR_BACKEND_FAILURE"), "{e}");
+        assert!(p1.contains("/dev/zfs"), "{e}");
+    }
+    // A zvol that is not a VDI's (no SR layout): refused before ZFS is asked, on any host.
+    let foreign =
+        json!({"dbg": "t", "uri": format!("zvol:///dev/zvol/{NO_POOL}/disk"), "domain": "12"});
+    let e = d
+        .call(Plugin::Datapath, "Datapath.attach", foreign)
         .unwrap_err();
     assert_eq!(e.code(), Some("SR_BACKEND_FAILURE_46"), "{e}");
+    assert!(
+        e.params().unwrap()[1].contains("not a volume of an xapi-zvol SR"),
+        "{e}"
+    );
+    // Outside /dev/zvol: refused by every call but detach, which never fails (it logs).
+    let outside = json!({"dbg": "t", "uri": "zvol:///tmp/zvol/tank/v", "domain": "12"});
+    let e = d
+        .call(Plugin::Datapath, "Datapath.activate", outside.clone())
+        .unwrap_err();
+    assert!(
+        e.params().unwrap()[1].contains("is not under /dev/zvol"),
+        "{e}"
+    );
+    assert_eq!(
+        d.call(Plugin::Datapath, "Datapath.detach", outside)
+            .unwrap(),
+        Value::Null
+    );
     d.assert_no_violations();
 }
 
-#[test]
-fn calls_reaching_the_backend_without_zfs_fail_with_valid_error_json() {
-    // The host has no ZFS kernel module: every backend call must still answer with a proper
-    // error object that says why, and Plugin.diagnostics must still answer.
-    if std::path::Path::new("/dev/zfs").exists() {
-        eprintln!("/dev/zfs exists: this test is about hosts without ZFS");
-        return;
-    }
+/// A pool no host has: with ZFS loaded, calls naming it fail on the missing pool, so they
+/// can run on any machine (a developer's `tank` included) without touching its pools.
+const NO_POOL: &str = "xzvol-test-no-such-pool";
+
+/// Whether this machine has ZFS loaded: backend calls then reach ZFS instead of failing on
+/// `/dev/zfs`. The non-ignored tests assert whichever behaviour applies; the ignored twin
+/// [`backend_calls_with_zfs_fail_with_valid_error_json`] makes the test VM assert the ZFS one.
+fn zfs_loaded() -> bool {
+    Path::new("/dev/zfs").exists()
+}
+
+/// Every backend call answers with a proper error object that says why: without ZFS, that
+/// `/dev/zfs` is missing; with ZFS, that the pool or SR does not exist (as `SR_does_not_exist`
+/// where the call names an SR). Configuration problems are found before ZFS is needed, and
+/// Plugin.diagnostics always answers, saying whether the kernel module is there.
+fn check_backend_errors(zfs: bool) {
     let (_tmp, root) = support::installed_root(false);
     let d = FakeDaemon::new(&root);
+    let sr = format!("{NO_POOL}/zvol-sr-u");
     for (method, params) in [
         (
             "SR.create",
-            json!({"dbg": "t", "uuid": "u", "configuration": {"pool": "tank"}, "name": "n", "description": ""}),
+            json!({"dbg": "t", "uuid": "u", "configuration": {"pool": NO_POOL}, "name": "n", "description": ""}),
         ),
         (
             "SR.attach",
-            json!({"dbg": "t", "configuration": {"pool": "tank", "sr_uuid": "u"}}),
+            json!({"dbg": "t", "configuration": {"pool": NO_POOL, "sr_uuid": "u"}}),
         ),
-        ("SR.ls", json!({"dbg": "t", "sr": "s"})),
+        ("SR.ls", json!({"dbg": "t", "sr": sr})),
         (
             "Volume.create",
-            json!({"dbg": "t", "sr": "s", "name": "n", "description": "", "size": 0, "sharable": false}),
+            json!({"dbg": "t", "sr": sr, "name": "n", "description": "", "size": 0, "sharable": false}),
         ),
-        ("Volume.stat", json!({"dbg": "t", "sr": "s", "key": "k"})),
+        ("Volume.stat", json!({"dbg": "t", "sr": sr, "key": "k"})),
     ] {
         let e = d.call(Plugin::Volume, method, params).unwrap_err();
         let DaemonError::Plugin {
@@ -269,20 +291,52 @@ fn calls_reaching_the_backend_without_zfs_fail_with_valid_error_json() {
         else {
             panic!("{method}: {e}")
         };
-        assert_eq!(
-            (code.as_str(), *exit),
-            ("SR_BACKEND_FAILURE", 1),
-            "{method}"
-        );
-        assert_eq!(params[0], "Backend_failure");
-        assert!(params[1].contains("/dev/zfs"), "{method}: {params:?}");
+        assert_eq!(*exit, 1, "{method}");
+        let (code, p0, p1) = (code.as_str(), params[0].as_str(), params[1].as_str());
+        if !zfs {
+            assert_eq!(
+                (code, p0),
+                ("SR_BACKEND_FAILURE", "Backend_failure"),
+                "{method}"
+            );
+            assert!(p1.contains("/dev/zfs"), "{method}: {params:?}");
+            continue;
+        }
+        assert!(!p1.contains("/dev/zfs"), "{method}: {params:?}");
+        match method {
+            // The pool is checked (and an import tried) before anything is created.
+            "SR.create" => {
+                assert_eq!(code, "SR_BACKEND_FAILURE_109", "{method}: {params:?}");
+                assert!(
+                    p1.starts_with("pool: ") && p1.contains(NO_POOL),
+                    "{method}: {params:?}"
+                );
+            }
+            // Attach imports the pool of a known SR; that import fails, and says on which pool.
+            "SR.attach" => {
+                assert_eq!(
+                    (code, p0),
+                    ("SR_BACKEND_FAILURE", "Backend_failure"),
+                    "{method}"
+                );
+                assert!(p1.contains(NO_POOL), "{method}: {params:?}");
+            }
+            _ => {
+                assert_eq!(
+                    (code, p0),
+                    ("SR_BACKEND_FAILURE", "SR_does_not_exist"),
+                    "{method}"
+                );
+                assert!(p1.contains(&sr), "{method}: {params:?}");
+            }
+        }
     }
     // Configuration problems are found before ZFS is needed, and name the key.
     let e = d
         .call(
             Plugin::Volume,
             "SR.attach",
-            json!({"dbg": "t", "configuration": {"pool": "tank"}}),
+            json!({"dbg": "t", "configuration": {"pool": NO_POOL}}),
         )
         .unwrap_err();
     assert_eq!(e.code(), Some("SR_BACKEND_FAILURE_109"));
@@ -299,13 +353,35 @@ fn calls_reaching_the_backend_without_zfs_fail_with_valid_error_json() {
     let v = d
         .call(Plugin::Volume, "Plugin.diagnostics", json!({"dbg": "t"}))
         .unwrap();
-    assert!(
-        v.as_str()
-            .unwrap()
-            .contains("zfs kernel module: unavailable"),
-        "{v}"
-    );
+    let text = v.as_str().unwrap();
+    if zfs {
+        let module = text
+            .lines()
+            .find_map(|l| l.strip_prefix("zfs kernel module: "))
+            .unwrap_or_else(|| panic!("no module line: {text}"));
+        assert!(
+            module.starts_with(|c: char| c.is_ascii_digit()),
+            "module version expected: {text}"
+        );
+        assert!(text.contains("\nSRs found: "), "{text}");
+    } else {
+        assert!(text.contains("zfs kernel module: unavailable"), "{text}");
+    }
     d.assert_no_violations();
+}
+
+#[test]
+fn calls_reaching_the_backend_fail_with_valid_error_json() {
+    check_backend_errors(zfs_loaded());
+}
+
+#[test]
+#[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
+fn backend_calls_with_zfs_fail_with_valid_error_json() {
+    assert!(zfs_loaded(), "/dev/zfs is missing: this test needs ZFS");
+    check_backend_errors(true);
+    check_admin_backend_commands(true);
+    check_datapath(true);
 }
 
 #[test]
@@ -368,7 +444,9 @@ fn shims_work_directly_and_under_the_observer_runpy_path() {
     d.assert_no_violations();
 
     // Observer on: the daemon runs `python3 -m observer <entry> --json`, i.e. runpy.run_path.
-    let Ok(mut child) = Command::new("python3")
+    // python3 is always there where the daemon runs (the observer needs it) and where the
+    // tests run (scripts/test uses it): its absence is a failure, not a reason to skip.
+    let mut child = Command::new("python3")
         .arg("-c")
         .arg("import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
         .arg(&entry)
@@ -377,10 +455,7 @@ fn shims_work_directly_and_under_the_observer_runpy_path() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-    else {
-        eprintln!("python3 not available: observer path not exercised");
-        return;
-    };
+        .expect("python3, to run the entry as the daemon's observer does");
     child
         .stdin
         .take()
@@ -431,16 +506,28 @@ fn admin_cli_version_help_and_backend_commands() {
     for sub in ["install", "uninstall", "version", "status", "tree", "check"] {
         assert!(s.contains(sub), "{sub} missing from --help: {s}");
     }
+    check_admin_backend_commands(zfs_loaded());
+    let out = support::admin(&["status"]);
+    assert_eq!(out.status.code(), Some(2), "clap usage error without --sr");
+}
+
+/// The admin commands that need ZFS fail with exit 1 and say why on stderr: `/dev/zfs`
+/// without ZFS, the missing SR with it.
+fn check_admin_backend_commands(zfs: bool) {
+    let sr = format!("{NO_POOL}/sr");
     for sub in ["status", "tree", "check"] {
-        let out = support::admin(&[sub, "--sr", "tank/sr"]);
+        let out = support::admin(&[sub, "--sr", &sr]);
         assert_eq!(out.status.code(), Some(1), "{sub}");
         let err = String::from_utf8_lossy(&out.stderr);
+        let why = if zfs {
+            format!("SR {sr} does not exist")
+        } else {
+            "/dev/zfs".to_string()
+        };
         assert!(
-            err.contains("xapi-zvol: error: ") && err.contains("/dev/zfs"),
+            err.contains("xapi-zvol: error: ") && err.contains(&why),
             "{sub}: {err}"
         );
         assert!(out.stdout.is_empty());
     }
-    let out = support::admin(&["status"]);
-    assert_eq!(out.status.code(), Some(2), "clap usage error without --sr");
 }

@@ -311,12 +311,14 @@ fn crash_at_every_fault_point_through_the_binary() {
         ("revert:after-rename-old", "Volume.revert"),
         ("revert:after-rename-new", "Volume.revert"),
         ("destroy:after-destroy", "Volume.destroy"),
+        ("resize:after-reservation", "Volume.resize"),
         ("resize:after-resize", "Volume.resize"),
     ];
     for &(point, method) in ops {
         // Clones of writable volumes on a thick SR carry refreservation (a native property),
         // so even 2.4 takes the two-step snapshot + lzc_clone path that has this point.
-        let prov = if point.starts_with("clone:") {
+        // A thick resize takes its reservation in its own step, with its own point.
+        let prov = if point.starts_with("clone:") || point == "resize:after-reservation" {
             "thick"
         } else {
             "thin"
@@ -414,42 +416,96 @@ fn crash_at_every_fault_point_through_the_binary() {
         }
     }
 
-    // --- SR.create killed: the retry with the same uuid completes it.
-    for point in [
-        "sr-create:after-pool",
-        "sr-create:after-root",
-        "sr-create:after-containers",
-    ] {
+    // --- SR.create killed: xapi retries with a NEW uuid (sr-create makes a new SR record
+    // each time). An unfinished create (no containers yet) is removed by the retry, on a
+    // pool the plugin made (the same device) and beside the new SR in an existing pool; a
+    // create killed after its last step left a complete SR, which is never touched: the
+    // retry beside it succeeds (existing pool) or is refused naming the pool (its device),
+    // and SR.probe finds it, so the admin can introduce or destroy it.
+    for (i, (point, made)) in [
+        ("sr-create:after-pool", true),
+        ("sr-create:after-root", true),
+        ("sr-create:after-root", false),
+        ("sr-create:after-containers", false),
+        ("sr-create:after-containers", true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let uuid = new_uuid();
-        let cfg = if point == "sr-create:after-pool" {
-            let f = s.file("create.vdev", 512);
-            s.adopt(&format!("zvol-{uuid}"));
-            json!({"vdev": f})
+        let cfg = if made {
+            json!({"vdev": s.file(&format!("create-{i}.vdev"), 512)})
         } else {
             json!({"pool": pool})
         };
+        s.adopt(&format!("zvol-{uuid}"));
         let params = json!({"dbg": "t", "uuid": uuid, "configuration": cfg, "name": "crash", "description": ""});
         let (killed, _) = c.kill_at("SR.create", params, point);
         assert!(killed, "{point} must be reached");
-        c.t.points_killed.push(point.to_string());
-        let sr = c.create_sr(&uuid, cfg.clone());
-        let sr_pool = sr.split('/').next().unwrap().to_string();
-        assert_eq!(
-            c.ok("SR.ls", json!({"dbg": "t", "sr": sr})),
-            json!([]),
-            "{point}"
-        );
-        let (truth, v, _) = c.populate(&sr);
-        c.check_contents(&sr, &truth, point);
-        c.check_consistent(&sr, point);
-        let mut order: Vec<String> = truth.keys().cloned().collect();
-        order.sort_by_key(|k| k != &v);
-        c.cleanup(&sr, &order);
-        if sr_pool == pool {
+        c.t.points_killed
+            .push(format!("{point}{}", if made { " (pool made)" } else { "" }));
+        let retry = new_uuid();
+        s.adopt(&format!("zvol-{retry}"));
+        let complete = point == "sr-create:after-containers";
+        let first_sr = if made {
+            format!("zvol-{uuid}/zvol-sr-{uuid}")
+        } else {
+            format!("{pool}/zvol-sr-{uuid}")
+        };
+        if complete && made {
+            // The device is the complete SR's: refused, and the error says whose.
+            match c.h.d.call(
+                Plugin::Volume,
+                "SR.create",
+                json!({"dbg": "t", "uuid": retry, "configuration": cfg, "name": "crash", "description": ""}),
+            ) {
+                Err(DaemonError::Plugin { code, params, .. })
+                    if code == "SR_BACKEND_FAILURE_109" && params[1].contains(&format!("zvol-{uuid}")) => {}
+                other => c.t.leaked.push(format!(
+                    "{point} (pool made): retry with a new uuid: {other:?}, expected a refusal naming zvol-{uuid}"
+                )),
+            }
+        } else {
+            let sr = c.create_sr(&retry, cfg.clone());
+            assert_eq!(
+                c.ok("SR.ls", json!({"dbg": "t", "sr": sr})),
+                json!([]),
+                "{point}"
+            );
+            let (truth, v, _) = c.populate(&sr);
+            c.check_contents(&sr, &truth, point);
+            c.check_consistent(&sr, point);
+            let mut order: Vec<String> = truth.keys().cloned().collect();
+            order.sort_by_key(|k| k != &v);
+            c.cleanup(&sr, &order);
+        }
+        let first_left = ok("zfs", &["list", &first_sr]);
+        if complete {
+            // Found by SR.probe, then destroyed by the admin.
+            let parent = first_sr.rsplit_once('/').unwrap().0;
+            let found = c.ok(
+                "SR.probe",
+                json!({"dbg": "t", "configuration": {"pool": parent}}),
+            );
+            if !found.to_string().contains(&uuid) {
+                c.t.lost.push(format!(
+                    "{point}: SR.probe does not find the complete SR {uuid}: {found}"
+                ));
+            }
+            c.ok("SR.destroy", json!({"dbg": "t", "sr": first_sr}));
+        } else if first_left {
+            c.t.leaked.push(format!(
+                "{point}: the unfinished SR {first_sr} survived the retry with a new uuid"
+            ));
+        }
+        if made {
+            for p in [format!("zvol-{uuid}"), format!("zvol-{retry}")] {
+                if ok("zpool", &["list", &p]) {
+                    c.t.leaked.push(format!("{point}: pool {p} survives"));
+                }
+            }
+        } else {
             c.expect_pool_clean(&pool, point);
-        } else if ok("zpool", &["list", &sr_pool]) {
-            c.t.leaked
-                .push(format!("{point}: pool {sr_pool} survives SR.destroy"));
         }
     }
 

@@ -268,7 +268,7 @@ fn hostile_inputs_documented_errors_or_exact_round_trips() {
         );
         t.round_trips -= 1;
         t.errors += 1; // counted with the documented answers
-        t.unchanged("SR.detach", &label);
+        t.unchanged("SR.detach", label);
         // SR.destroy refuses a string that cannot name an SR before looking at any pool (and
         // is idempotent, null, for a well-formed SR name that is gone).
         t.note("SR.destroy", &format!("sr={label}"));
@@ -283,7 +283,7 @@ fn hostile_inputs_documented_errors_or_exact_round_trips() {
             other => panic!("SR.destroy sr={label}: want null or SR_does_not_exist, got {other:?}"),
         }
         t.errors += 1;
-        t.unchanged("SR.destroy", &label);
+        t.unchanged("SR.destroy", label);
 
         // Free text: names and descriptions.
         let nul = label == "NUL";
@@ -397,7 +397,7 @@ fn hostile_inputs_documented_errors_or_exact_round_trips() {
             "Volume.set_description",
             json!({"dbg": "t", "sr": sr, "key": vk, "new_description": ""}),
         );
-        t.unchanged("names", &label);
+        t.unchanged("names", label);
 
         // Volume.set / unset: k and v.
         let bad_k = label == "empty" || label == "300 chars";
@@ -440,7 +440,7 @@ fn hostile_inputs_documented_errors_or_exact_round_trips() {
                 json!({"dbg": "t", "sr": sr, "key": vk, "k": "hostile"}),
             );
         }
-        t.unchanged("set/unset", &label);
+        t.unchanged("set/unset", label);
 
         // Configuration values of every key we read.
         if !x.is_empty() {
@@ -548,7 +548,7 @@ fn hostile_inputs_documented_errors_or_exact_round_trips() {
                 other => panic!("{m} uri={label}: {other:?}"),
             }
             t.errors += 1;
-            t.unchanged(m, &label);
+            t.unchanged(m, label);
         }
     }
 

@@ -338,8 +338,8 @@ fn mounted(ds: &str) -> bool {
         .any(|l| l.split(' ').next() == Some(ds))
 }
 
-/// SR.ls reads one property per VDI (the listing record, summary.rs) from containers kept
-/// mounted while the SR is attached (hold.rs): the record follows every change, a VDI
+/// SR.ls reads one property per VDI (the listing record, sr/record.rs) from containers kept
+/// mounted while the SR is attached (sr/mounts.rs): the record follows every change, a VDI
 /// without a record (or with one this version cannot read) is listed from its properties,
 /// and the mounts never get in the way of export, detach or destroy.
 #[test]
@@ -372,10 +372,19 @@ fn listing_record_follows_every_change_and_containers_stay_resident() {
             "Volume.snapshot's answer"
         );
     }
+    // Reads mount nothing (SR.create made the SR, nothing attached it): only SR.attach
+    // holds the containers.
+    for c in ["vol", "snap"] {
+        assert!(
+            !mounted(&format!("{}/{c}", sr.dataset())),
+            "{c} was mounted by a read"
+        );
+    }
+    let sr = Sr::attach(&pool.name, sr.uuid(), &[]).unwrap();
     for c in ["vol", "snap"] {
         assert!(
             mounted(&format!("{}/{c}", sr.dataset())),
-            "{c} is not held after SR.ls"
+            "{c} is not held after SR.attach"
         );
     }
     assert!(zfs_get(&v.dataset, "xapi-zvol:ls").starts_with('{'));
@@ -438,11 +447,11 @@ fn listing_record_follows_every_change_and_containers_stay_resident() {
         zfs_get(&v.dataset, "xapi-zvol:ls").starts_with('{'),
         "a metadata change writes the record back"
     );
-    // Detach unmounts; SR.ls mounts again; export and attach with the containers held.
+    // Detach unmounts and SR.ls mounts nothing back; export, then attach holds them again.
     sr.detach().unwrap();
     assert!(!mounted(&format!("{}/vol", sr.dataset())));
     assert_eq!(keys(&sr).len(), 5);
-    assert!(mounted(&format!("{}/vol", sr.dataset())));
+    assert!(!mounted(&format!("{}/vol", sr.dataset())));
     run("udevadm", &["settle"]);
     run("zpool", &["export", &pool.name]);
     let sr = Sr::attach(&pool.name, sr.uuid(), pool.files()).unwrap();
@@ -515,16 +524,32 @@ fn sr_lifecycle_on_a_new_pool_and_probe() {
 }
 
 // ---------------------------------------------------------------------------------
-// Crash injection: a child process (this test binary, re-executed) runs one operation
-// with a fault point armed and aborts there; the parent then recovers through the
-// normal API and checks the invariants.
+// Crash injection: a child process (this test binary, re-executed to run the calling crash
+// test alone) runs one operation with a fault point armed and aborts there; the parent then
+// recovers through the normal API and checks the invariants.
+//
+// There is no separate child entry point: a `#[test]` that only serves as the child would be
+// run by the VM harness too (it runs every ignored test) and pass without doing anything. Each
+// crash test is its own child instead: its first statement, [`crash_child_if_asked`], takes
+// over when `CHILD_ENV` is set and never returns then; run by the harness, the test does its
+// real work. The parent accepts only two outcomes, each proven by the child's own output, so a
+// child that ran nothing (wrong test name, early exit) or failed otherwise fails the parent.
 
 const CHILD_ENV: &str = "XZVOL_CRASH_CHILD";
 
-/// The child side: does nothing unless re-executed by `crash_at_every_fault_point`.
-#[test]
-#[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
-fn crash_child() {
+/// Exit status of a child whose operation returned without reaching the armed fault point
+/// (a distinct value: libtest exits 0 when it ran nothing and 101 when the test panicked).
+const CHILD_COMPLETED: i32 = 77;
+
+/// What the child said, on stderr, when its operation returned.
+fn completed_line(op: &str) -> String {
+    format!("crash child: {op} completed without reaching its fault point")
+}
+
+/// The child side: when re-executed by [`run_child`], run the operation named by `CHILD_ENV`
+/// (aborting at the armed fault point, inside `fault::point`), else say it completed and exit
+/// with [`CHILD_COMPLETED`]. Never returns when `CHILD_ENV` is set; a no-op otherwise.
+fn crash_child_if_asked() {
     let Ok(spec) = std::env::var(CHILD_ENV) else {
         return;
     };
@@ -548,23 +573,68 @@ fn crash_child() {
         }
         other => panic!("unknown op {other}"),
     };
+    // A failing operation panics: libtest reports it and exits 101, which the parent rejects.
     r.unwrap();
+    eprintln!("{}", completed_line(parts[1]));
+    std::process::exit(CHILD_COMPLETED);
 }
 
-fn run_child(spec: &str, fault_point: &str) -> std::process::ExitStatus {
-    std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child", "--ignored", "--test-threads=1"])
+/// How a child ended; anything else fails the parent (see [`run_child`]).
+#[derive(Debug, PartialEq, Eq)]
+enum ChildEnd {
+    /// Killed by SIGABRT right after printing that `fault_point` was armed: it reached it.
+    Aborted,
+    /// The operation returned without passing `fault_point` (e.g. snapshot+clone in one
+    /// program on 2.4+, so there is no point between them).
+    Completed,
+}
+
+/// Re-executes this binary to run `test` alone as the child for `spec`, with `fault_point`
+/// armed, and says how it ended. Panics (with the child's output) unless the child provably
+/// reached the fault point or provably ran the operation to its end.
+fn run_child(test: &str, spec: &str, fault_point: &str) -> ChildEnd {
+    use std::os::unix::process::ExitStatusExt;
+    // --nocapture: the fault point's and the child's own lines must reach the real stderr
+    // (libtest would capture them, and an abort never prints what was captured).
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            test,
+            "--ignored",
+            "--test-threads=1",
+            "--nocapture",
+        ])
         .env(CHILD_ENV, spec)
         .env(fault::ENV, fault_point)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap()
+        .env_remove(fault::MODE_ENV)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let op = spec.split('|').nth(1).unwrap_or_default();
+    let armed = format!("xapi-zvol: fault point {fault_point} armed: aborting");
+    if out.status.signal() == Some(libc::SIGABRT) && stderr.lines().any(|l| l == armed) {
+        return ChildEnd::Aborted;
+    }
+    if out.status.code() == Some(CHILD_COMPLETED)
+        && stderr.lines().any(|l| l == completed_line(op))
+        && !stderr.contains(&armed)
+    {
+        return ChildEnd::Completed;
+    }
+    panic!(
+        "child {test} for {spec:?} with {fault_point} armed neither aborted there \
+         nor completed: {}\n--- stdout\n{}--- stderr\n{stderr}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
 #[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
 fn crash_at_every_fault_point_then_recover() {
+    const THIS: &str = "crash_at_every_fault_point_then_recover";
+    crash_child_if_asked();
     let pool = TestPool::new("crash", 768);
     let sr = sr_on(&pool, Provisioning::Thin);
     let sync_clone = sr.capabilities().unwrap().sync_clone;
@@ -589,12 +659,14 @@ fn crash_at_every_fault_point_then_recover() {
             2 => format!("{}|{op}|{}|{}", sr.dataset(), s1.key, v.key),
             _ => format!("{}|{op}|{}", sr.dataset(), v.key),
         };
-        let st = run_child(&spec, point);
-        let crashed = !st.success();
-        if crashed {
+        if run_child(THIS, &spec, point) == ChildEnd::Aborted {
             hit.insert(*point);
         }
-        // Recovery happens in the next call; then the invariants hold.
+        // Recovery happens in the next call; then the invariants hold. That call comes
+        // after udev has probed the zvols the child made (xapi's next call is seconds away):
+        // a tombstone whose device is still being probed is left for a later call, and
+        // `check` would report it.
+        run("udevadm", &["settle"]);
         let ls = sr.ls().unwrap();
         let _ = sr.volume_stat(&s1.key).unwrap();
         sr.recover().unwrap();
@@ -675,12 +747,18 @@ fn revert_while_the_old_device_is_open_succeeds_and_collects_later() {
 #[test]
 #[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
 fn crash_in_sr_create_and_sr_destroy_then_recover() {
+    const THIS: &str = "crash_in_sr_create_and_sr_destroy_then_recover";
+    crash_child_if_asked();
     let pool = TestPool::new("srcrash", 512);
     for point in ["sr-create:after-root", "sr-create:after-containers"] {
         let uuid = uuid_for(point);
         let root = format!("{}/zvol-sr-{uuid}", pool.name);
-        let st = run_child(&format!("{root}|sr-create|{}|{uuid}", pool.name), point);
-        assert!(!st.success(), "{point} must abort the child");
+        let spec = format!("{root}|sr-create|{}|{uuid}", pool.name);
+        assert_eq!(
+            run_child(THIS, &spec, point),
+            ChildEnd::Aborted,
+            "{point} must abort the child"
+        );
         // SR.create again completes what the killed call began.
         let sr = sr_on_uuid(&pool, &uuid);
         assert_eq!(sr.dataset(), root);
@@ -688,9 +766,13 @@ fn crash_in_sr_create_and_sr_destroy_then_recover() {
         let v = sr.volume_create("v", "", MIB, false).unwrap();
         let _s = sr.volume_snapshot(&v.key).unwrap();
         // SR.destroy killed half-way, then again: nothing of ours left, the pool kept.
-        let st = run_child(&format!("{root}|sr-destroy"), "sr-destroy:after-volumes");
-        assert!(
-            !st.success(),
+        assert_eq!(
+            run_child(
+                THIS,
+                &format!("{root}|sr-destroy"),
+                "sr-destroy:after-volumes"
+            ),
+            ChildEnd::Aborted,
             "sr-destroy:after-volumes must abort the child"
         );
         Sr::destroy_dataset(&root).unwrap();

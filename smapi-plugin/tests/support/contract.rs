@@ -1,5 +1,5 @@
 //! Strict validators for what a plugin prints on stdout, per the xapi-storage wire contract
-//! (`shared/docs/smapiv3-contract.md` §2.2, §2.3, §3, §4).
+//! (`docs/contract.md` §2.2, §2.3, §3, §4).
 //!
 //! Every validator returns the list of violations (empty = valid), each naming the JSON path at
 //! fault, so a test can print all problems at once. "Strict" means stricter than the daemon where

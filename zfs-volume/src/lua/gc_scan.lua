@@ -1,16 +1,20 @@
 -- What needs recovery or collection in an SR (nosync, read-only).
 -- args: { root = "<sr dataset>", full = bool }   (not full: only the gc/ container, cheap)
 -- returns { gc = { "<tombstone dataset>", ... },
+--           busy = { "<tombstone dataset>", ... },  -- the ones whose device is open
 --           orphans = { "<snapshot>", ... } }   -- ZFS snapshots without any clone
 -- Every ZFS snapshot under an SR exists only as the origin of a clone (a snapshot VDI,
 -- a clone VDI, a revert): one without clones is left over from an interrupted call.
 local a = ...
 local root = a["root"]
-local out = {gc = {}, orphans = {}}
+local out = {gc = {}, busy = {}, orphans = {}}
 local function scan(container, is_gc)
     if not zfs.exists(container) then return end
     for ds in zfs.list.children(container) do
-        if is_gc then table.insert(out.gc, ds) end
+        if is_gc then
+            table.insert(out.gc, ds)
+            if busy_tombstone(ds) then table.insert(out.busy, ds) end
+        end
         for s in zfs.list.snapshots(ds) do
             local n = 0
             for _ in zfs.list.clones(s) do n = n + 1 end

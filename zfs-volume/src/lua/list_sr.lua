@@ -21,7 +21,7 @@ local function scan(container, kind)
         local r = {kind = kind, dataset = ds, key = key}
         -- Only what SR.ls reports. A native property (or the list of user ones) opens
         -- the VDI's objset, the cost that grows with the SR; a user property by name does
-        -- not. So the listing record (summary.rs) first: then only a volume's `used`, and
+        -- not. So the listing record (sr/record.rs) first: then only a volume's `used`, and
         -- a snapshot VDI's `referenced` when its record lacks it.
         local rec, src = zfs.get_prop(ds, "xapi-zvol:ls")
         if rec ~= nil and src == ds then
@@ -51,6 +51,18 @@ if zfs.exists(root .. "/gc") then
     for ds in zfs.list.children(root .. "/gc") do
         table.insert(out.gc, ds)
         add_snapshots(ds)
+    end
+    -- A volume whose revert is between its two renames (see swapping_in in the prelude):
+    -- listed from its new content, under its own name, so xapi's scan never loses it.
+    local gc = root .. "/gc/"
+    for _, ds in ipairs(out.gc) do
+        local key = string.match(string.sub(ds, string.len(gc) + 1), "^(.+)%.new%-")
+        if key ~= nil and not zfs.exists(root .. "/vol/" .. key) and swapping_in(root, key) == ds then
+            local r = describe(ds, "volume", key)
+            r.dataset = root .. "/vol/" .. key
+            if not deep then r.origin = nil; r.content = nil end
+            table.insert(out.vdis, r)
+        end
     end
 end
 return out

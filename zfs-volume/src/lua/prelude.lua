@@ -64,7 +64,7 @@ local function describe(ds, kind, key)
     return r
 end
 
--- As describe, from the VDI's listing record (summary.rs) when it has one: then a volume
+-- As describe, from the VDI's listing record (sr/record.rs) when it has one: then a volume
 -- costs one objset open (for `used`) instead of five, a snapshot VDI one (its origin).
 -- For the calls that change the SR; Volume.stat reads the properties themselves.
 local function describe_listed(ds, kind, key)
@@ -86,7 +86,36 @@ local function describe_listed(ds, kind, key)
     return r
 end
 
+-- A revert swaps a volume's content in two renames: vol/<key> -> gc/<key>.old-<t>, then
+-- gc/<key>.new-<t> -> vol/<key>. Between them (running, or killed there) vol/<key> is
+-- missing, and the names say where the VDI is: the new content, gc/<key>.new-<t>, with
+-- gc/<key>.old-<t> beside it. Reads report it from there, under the name it is about to
+-- have (recovery by the next changing call renames it); they never rename anything.
+local function swapping_in(root, key)
+    local gc = root .. "/gc"
+    if not zfs.exists(gc) then return nil end
+    local head = gc .. "/" .. key .. ".new-"
+    for ds in zfs.list.children(gc) do
+        if starts_with(ds, head) then
+            local token = string.sub(ds, string.len(head) + 1)
+            if zfs.exists(gc .. "/" .. key .. ".old-" .. token) then return ds end
+        end
+    end
+    return nil
+end
+
+-- A tombstone that cannot go now because its device is open: ZFS refuses to destroy a
+-- dataset that is long-held (an open zvol owns its objset). zfs.check.destroy tells without
+-- changing anything, but it says EBUSY for a dataset with snapshots too, so only a
+-- tombstone without snapshots is known to be busy; one with snapshots is tried (its
+-- destroy first promotes the heir, which takes the snapshots away).
+local function busy_tombstone(ds)
+    for _ in zfs.list.snapshots(ds) do return false end
+    return zfs.check.destroy(ds) == 16 -- EBUSY
+end
+
 -- The VDI `key` of the SR at `root`, or {found = false}; `listed`: see describe_listed.
+-- A volume whose revert is between its renames is found where it is (swapping_in).
 local function find_vdi(root, key, listed)
     local d = describe
     if listed then d = describe_listed end
@@ -94,5 +123,12 @@ local function find_vdi(root, key, listed)
     if zfs.exists(vol) then return d(vol, "volume", key) end
     local snap = root .. "/snap/" .. key
     if zfs.exists(snap) then return d(snap, "snapshot", key) end
+    local new = swapping_in(root, key)
+    if new ~= nil then
+        local r = d(new, "volume", key)
+        r.dataset = vol
+        r.swapping = true
+        return r
+    end
     return {found = false}
 end

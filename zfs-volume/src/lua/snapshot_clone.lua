@@ -13,7 +13,7 @@ if e ~= 0 then return {err = e, step = "snapshot"} end
 e = zfs.sync.snapshot(snap)
 if e ~= 0 then return {err = e, step = "snapshot"} end
 -- A new snapshot VDI's space is the snapshot's `referenced` (fixed from now on), known
--- only now: it goes into the listing record (summary.rs) and back to the caller.
+-- only now: it goes into the listing record (sr/record.rs) and back to the caller.
 local referenced = nil
 if a["kind"] == "snapshot" then referenced = zfs.get_prop(snap, "referenced") end
 local rec = props["xapi-zvol:ls"]

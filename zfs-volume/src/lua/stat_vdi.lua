@@ -2,7 +2,8 @@
 -- returns { found = false } or { found = true, kind = "volume"|"snapshot", dataset,
 --   volsize, used, referenced, origin?, content?, user = {...} } (see describe in the
 --   prelude); with gc = true also { tombstones = { "<dataset under gc/>", ... } }, so that a
---   changing call learns whether there is anything to recover in the same ioctl; with
+--   changing call learns whether there is anything to recover in the same ioctl (busy
+--   tombstones, whose device is open, are left out: nothing can be done with them); with
 --   listed = true the VDI is read from its listing record when it has one (describe_listed).
 local a = ...
 local root, key = a["root"], a["key"]
@@ -11,7 +12,10 @@ if a["gc"] then
     r.tombstones = {}
     local gc = root .. "/gc"
     if zfs.exists(gc) then
-        for ds in zfs.list.children(gc) do table.insert(r.tombstones, ds) end
+        r.busy = 0
+        for ds in zfs.list.children(gc) do
+            if busy_tombstone(ds) then r.busy = r.busy + 1 else table.insert(r.tombstones, ds) end
+        end
     end
 end
 return r

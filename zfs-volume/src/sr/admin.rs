@@ -5,9 +5,9 @@
 //! SR.create made it: its root dataset then carries `xapi-zvol:created-by-sr=<uuid>`,
 //! set by `zpool create -O` in the same step that creates the pool (I8).
 
-use super::info::{num, string, user, Health, SrInfo};
 use super::layout::{self, Layout, GC, SNAP, VOL};
-use super::{fault, meta, Sr};
+use super::record::{num, string, user, Health, SrInfo};
+use super::{fault, lock, meta, Sr};
 use crate::error::{Error, Result};
 use crate::lzc::{
     program, Compression, Limits, NvList, NvValue, PoolHealth, Program, Props, VolMode, Zfs,
@@ -123,6 +123,158 @@ fn imported_pools() -> Result<Vec<String>> {
         .collect())
 }
 
+/// Whether vdev path `vdev` (as `zpool list -P` prints it) is device `dev`, or a partition
+/// `zpool create` made on it (a whole disk gets partition 1: `sdb1`, `nvme0n1p1`,
+/// `...-part1`). Both sides are compared canonical (by-id links resolved).
+fn vdev_is_on(vdev: &str, dev: &str) -> bool {
+    let canon = |p: &str| {
+        std::fs::canonicalize(p)
+            .map(|c| c.display().to_string())
+            .unwrap_or_else(|_| p.to_string())
+    };
+    let (v, d) = (canon(vdev), canon(dev));
+    if v == d || vdev == dev {
+        return true;
+    }
+    let Some(rest) = v.strip_prefix(&d) else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(rest)
+        || rest.strip_prefix('p').is_some_and(digits)
+        || rest.strip_prefix("-part").is_some_and(digits)
+}
+
+/// The imported pools whose vdevs include one of `devices`, from `zpool list -v -H -P`
+/// (pool lines start in the first column; vdev lines are indented, devices as full paths).
+fn pools_on(devices: &[String]) -> Result<Vec<String>> {
+    let text = zpool(&["list", "-v", "-H", "-P", "-o", "name"])?;
+    let mut out: Vec<String> = vec![];
+    let mut current = String::new();
+    for line in text.lines() {
+        if line.is_empty() {
+            continue;
+        }
+        if !line.starts_with(char::is_whitespace) {
+            current = line.trim().to_string();
+            continue;
+        }
+        let word = line.split_whitespace().next().unwrap_or("");
+        if word.starts_with('/')
+            && devices.iter().any(|d| vdev_is_on(word, d))
+            && !out.contains(&current)
+        {
+            out.push(current.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// What SR.create left in a pool or dataset: an SR dataset with all three containers is
+/// complete (its creator got that far; only the answer may be lost); anything less is an
+/// unfinished create.
+fn sr_complete(zfs: &Zfs, sr_dataset: &str) -> bool {
+    let l = Layout::new(sr_dataset);
+    [VOL, SNAP, GC].iter().all(|c| zfs.exists(&l.container(c)))
+}
+
+/// Whether an SR dataset holds any VDI or tombstone (then it is never removed here).
+fn has_vdis(zfs: &Zfs, sr_dataset: &str) -> Result<bool> {
+    let l = Layout::new(sr_dataset);
+    for c in [VOL, SNAP, GC] {
+        let d = l.container(c);
+        if !zfs.exists(&d) {
+            continue;
+        }
+        let mut a = NvList::new()?;
+        a.add_string("parent", &d)?;
+        let pool = d.split('/').next().unwrap_or(&d);
+        if !matches!(
+            zfs.program_nosync(pool, &COUNT_CHILDREN, &a, Limits::default())?,
+            NvValue::I64(0)
+        ) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// xapi retries a failed `sr-create` with a **new** uuid. Before SR.create makes a pool on
+/// `devices`, a pool that a killed SR.create made on them for another uuid would make
+/// `zpool create` fail ("device is part of active pool"). Such a pool is removed when it is
+/// provably ours and unfinished: named `zvol-<u>`, marked created-by-sr=`<u>` on its root by
+/// that create, its SR dataset missing or without all its containers, and no VDI in it. A
+/// complete SR is never touched: the error names its pool and what frees the device.
+fn free_devices_of_unfinished_creates(zfs: &Zfs, uuid: &str, devices: &[String]) -> Result<()> {
+    for pool in pools_on(devices)? {
+        let Some(owner) = pool.strip_prefix(layout::POOL_PREFIX) else {
+            continue; // not a pool SR.create makes: zpool create explains
+        };
+        if owner == uuid || layout::check_sr_uuid(owner).is_err() {
+            continue;
+        }
+        let marked = zfs
+            .user_properties(&pool)?
+            .get(POOL_OWNER)
+            .is_some_and(|p| p.as_str() == Some(owner) && p.source == pool);
+        if !marked {
+            continue;
+        }
+        let sr = layout::sr_dataset(&pool, owner);
+        if zfs.exists(&sr) && (sr_complete(zfs, &sr) || has_vdis(zfs, &sr)?) {
+            return Err(Error::Config {
+                key: "device".into(),
+                reason: format!(
+                    "a device is in pool {pool}, which holds the xapi-zvol SR {owner};                      to use it again, introduce that SR (xe sr-probe type=zvol device-config:pool={pool})                      or, if its data is not needed, free the device with 'zpool destroy {pool}'"
+                ),
+            });
+        }
+        log::warn!(
+            "SR.create {uuid}: destroying pool {pool}, left by an unfinished SR.create of {owner} on the same device"
+        );
+        zpool(&["destroy", &pool])?;
+    }
+    Ok(())
+}
+
+/// xapi retries a failed `sr-create` with a new uuid: an SR dataset a killed SR.create left
+/// under `parent` for another uuid (our marker, not all containers, no VDI) is removed, so it
+/// does not linger beside the new one. Complete SRs are never touched.
+fn remove_unfinished_siblings(zfs: &Zfs, uuid: &str, parent: &str) -> Result<()> {
+    let mut a = NvList::new()?;
+    a.add_string("parent", parent)?;
+    let pool = parent.split('/').next().unwrap_or(parent);
+    let NvValue::List(t) = zfs.program_nosync(pool, &FIND_SRS, &a, Limits::large())? else {
+        return Ok(());
+    };
+    for (_, v) in t {
+        let NvValue::List(r) = v else { continue };
+        let (Some(ds), Some(owner)) = (
+            string(&r, "dataset"),
+            user(&r).get(meta::SR_MARKER).cloned(),
+        ) else {
+            continue;
+        };
+        if owner == uuid
+            || layout::sr_uuid_of(&ds) != Some(owner.as_str())
+            || sr_complete(zfs, &ds)
+            || has_vdis(zfs, &ds)?
+        {
+            continue;
+        }
+        log::warn!("SR.create {uuid}: removing {ds}, left by an unfinished SR.create of {owner}");
+        let l = Layout::new(&ds);
+        for c in [VOL, SNAP, GC] {
+            let d = l.container(c);
+            if zfs.exists(&d) {
+                zfs.destroy(&d)?;
+            }
+        }
+        zfs.destroy(&ds)?;
+    }
+    Ok(())
+}
+
 /// Import `pool` if it is not imported, searching the directories of `devices` too.
 fn ensure_imported(zfs: &Zfs, pool: &str, devices: &[String]) -> Result<()> {
     if zfs.exists(pool) {
@@ -223,7 +375,10 @@ impl Sr {
             });
         }
         let zfs = Zfs::get()?;
-        let (parent, created_pool) = match &cfg.source {
+        // One SR.create at a time on this host: what an unfinished create left is removed
+        // below, and a create in progress must not look like one.
+        let _creating = lock::SrLock::acquire("sr-create", lock::wait_limit())?;
+        let parent = match &cfg.source {
             PoolSource::Existing(p) => {
                 layout::check_dataset_name(p).map_err(|e| Error::Config {
                     key: "pool".into(),
@@ -240,11 +395,35 @@ impl Sr {
                         reason: format!("{p} does not exist"),
                     });
                 }
-                (p.clone(), None)
+                remove_unfinished_siblings(zfs, uuid, p)?;
+                p.clone()
             }
             PoolSource::Devices(_) | PoolSource::Vdev(_) => {
                 let pool = format!("{}{uuid}", layout::POOL_PREFIX);
                 if !zfs.exists(&pool) {
+                    let devices: Vec<String> = match &cfg.source {
+                        PoolSource::Devices(d) => d.clone(),
+                        PoolSource::Vdev(spec) => spec
+                            .split_whitespace()
+                            .filter(|w| w.starts_with('/'))
+                            .map(String::from)
+                            .collect(),
+                        PoolSource::Existing(_) => unreachable!("handled above"),
+                    };
+                    free_devices_of_unfinished_creates(zfs, uuid, &devices).map_err(
+                        |e| match e {
+                            Error::Config { reason, .. } => Error::Config {
+                                key: if matches!(cfg.source, PoolSource::Vdev(_)) {
+                                    "vdev"
+                                } else {
+                                    "device"
+                                }
+                                .into(),
+                                reason,
+                            },
+                            e => e,
+                        },
+                    )?;
                     let owner = format!("{POOL_OWNER}={uuid}");
                     let mut args: Vec<String> = ["create", "-m", "none", "-O", &owner]
                         .iter()
@@ -270,7 +449,7 @@ impl Sr {
                     })?;
                 }
                 fault::point("sr-create:after-pool");
-                (pool.clone(), Some(pool))
+                pool
             }
         };
         let root = layout::sr_dataset(&parent, uuid);
@@ -286,9 +465,6 @@ impl Sr {
                 .user(meta::SR_PROVISIONING, cfg.provisioning.as_str())
                 .user(meta::SR_VOLBLOCKSIZE, &vbs.to_string())
                 .user(meta::SR_FORMAT, "1");
-            if let Some(p) = &created_pool {
-                props = props.user(meta::SR_CREATED_POOL, p);
-            }
             if let Some(c) = cfg.compression {
                 props = props.compression(c);
             }
@@ -342,7 +518,7 @@ impl Sr {
         Ok(sr)
     }
 
-    /// Detach: unmount the containers attach mounted to keep them resident (hold.rs);
+    /// Detach: unmount the containers attach mounted to keep them resident (mounts.rs);
     /// the pool stays imported for other SRs and for the next attach.
     pub fn detach(&self) -> Result<()> {
         self.release_containers();
@@ -358,17 +534,22 @@ impl Sr {
     /// # Ok::<(), zfs_volume::Error>(())
     /// ```
     pub fn destroy_dataset(dataset: &str) -> Result<()> {
+        // Only a name of our SR shape can be an SR of ours: anything else (a pool's root, a
+        // foreign dataset, a bare uuid) is refused before anything looks at the pool, so a
+        // wrong device-config never "destroys" nothing and reports success. An SR dataset
+        // that exists must also carry our marker (Sr::open); one that is gone is destroyed
+        // already (xapi retries SR.destroy after a failure).
+        let Some(uuid) = layout::sr_uuid_of(dataset) else {
+            return Err(Error::SrNotFound(dataset.to_string()));
+        };
+        let uuid_from_name = Some(uuid);
         let zfs = Zfs::get()?;
         let pool = dataset.split('/').next().unwrap_or(dataset).to_string();
-        let uuid_from_name = dataset
-            .rsplit('/')
-            .next()
-            .and_then(|l| l.strip_prefix(layout::SR_DATASET_PREFIX));
         if zfs.exists(dataset) {
             let sr = Sr::open(dataset)?;
             let _l = sr.lock()?;
             sr.recover_all()?;
-            for v in sr.ls_locked()?.0 {
+            for v in sr.ls_with_tombstones()?.0 {
                 sr.destroy_locked(&v.key)?;
             }
             sr.recover_all()?;
@@ -420,12 +601,14 @@ impl Sr {
             return Err(Error::SrNotFound(self.dataset().into()));
         };
         let u = user(&t);
-        let st = self.zfs.pool_status(self.pool())?;
+        // Health only: on a zfs module whose legacy ioctl layout was not verified, read
+        // from the pool's kstat instead of failing (`partial` says so).
+        let st = self.zfs.pool_health(self.pool())?;
         let health = match st.health {
             PoolHealth::Online if st.resilvering => {
                 Health::Recovering("pool is resilvering".into())
             }
-            PoolHealth::Online => Health::Healthy(String::new()),
+            PoolHealth::Online => Health::Healthy(st.partial.clone().unwrap_or_default()),
             PoolHealth::Degraded => Health::Healthy(format!(
                 "pool {} is DEGRADED (reduced redundancy): run 'zpool status {}'",
                 self.pool(),
@@ -434,9 +617,10 @@ impl Sr {
             PoolHealth::Faulted => {
                 Health::Unavailable(format!("pool {} is FAULTED or suspended", self.pool()))
             }
-            PoolHealth::Unknown(s) => {
-                Health::Unavailable(format!("pool {} is in unknown state {s}", self.pool()))
-            }
+            PoolHealth::Unknown(s) => Health::Unavailable(match &st.partial {
+                Some(why) => format!("pool {} health unknown: {why}", self.pool()),
+                None => format!("pool {} is in unknown state {s}", self.pool()),
+            }),
         };
         let free = num(&t, "available");
         Ok(SrInfo {

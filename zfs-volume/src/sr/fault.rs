@@ -24,6 +24,7 @@ pub const ALL: &[&str] = &[
     "revert:after-rename-old",
     "revert:after-rename-new",
     "destroy:after-destroy",
+    "resize:after-reservation",
     "resize:after-resize",
     "sr-destroy:after-volumes",
     "sr-destroy:after-root",
@@ -41,9 +42,21 @@ pub const RESUME_ENV: &str = "XAPI_ZVOL_FAULT_RESUME";
 
 /// Stop the process here if `name` is armed (see the module docs for how).
 ///
+/// Only with the `fault-injection` cargo feature, which the test builds enable (through
+/// dev-dependencies) and release builds never do: without it this is an empty function
+/// and the binary reads no fault variable at all (`scripts/check-release` checks that).
+///
 /// ```
 /// zfs_volume::sr::fault::point("snapshot:after-snapshot"); // not armed: returns
 /// ```
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub fn point(name: &str) {
+    debug_assert!(ALL.contains(&name), "unknown fault point {name}");
+}
+
+/// See the version without the `fault-injection` feature.
+#[cfg(feature = "fault-injection")]
 pub fn point(name: &str) {
     debug_assert!(ALL.contains(&name), "unknown fault point {name}");
     if let Some(v) = std::env::var_os(ENV) {

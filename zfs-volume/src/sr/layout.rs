@@ -107,6 +107,48 @@ pub fn sr_dataset(parent: &str, sr_uuid: &str) -> String {
     format!("{parent}/{SR_DATASET_PREFIX}{sr_uuid}")
 }
 
+/// The SR uuid an SR dataset name carries (`<parent>/zvol-sr-<uuid>`), or `None` for a
+/// name that cannot be an SR dataset of ours (a pool's root, any other leaf name). Says
+/// nothing about whether the dataset exists or carries our marker.
+///
+/// ```
+/// use zfs_volume::sr::layout::sr_uuid_of;
+/// assert_eq!(sr_uuid_of("tank/vms/zvol-sr-5e0a3e4c-1f7b-4c1e-8f1a-0d3c2b1a0f9e"),
+///            Some("5e0a3e4c-1f7b-4c1e-8f1a-0d3c2b1a0f9e"));
+/// assert_eq!(sr_uuid_of("zvol-sr-5e0a3e4c-1f7b-4c1e-8f1a-0d3c2b1a0f9e"), None); // a pool
+/// assert_eq!(sr_uuid_of("tank/foreign"), None);
+/// ```
+pub fn sr_uuid_of(dataset: &str) -> Option<&str> {
+    let (parent, leaf) = dataset.rsplit_once('/')?;
+    let uuid = leaf.strip_prefix(SR_DATASET_PREFIX)?;
+    (!parent.is_empty() && check_dataset_name(dataset).is_ok() && check_sr_uuid(uuid).is_ok())
+        .then_some(uuid)
+}
+
+/// Split the dataset of a VDI (`<sr dataset>/vol/<key>` or `<sr dataset>/snap/<key>`) into
+/// its SR dataset, kind and key; `None` for any other name.
+///
+/// ```
+/// use zfs_volume::sr::layout::{split_vdi, Kind};
+/// let k = "0f8c3d1e-6a57-4b1c-9d0e-2f3a4b5c6d7e";
+/// let sr = "tank/zvol-sr-5e0a3e4c-1f7b-4c1e-8f1a-0d3c2b1a0f9e";
+/// assert_eq!(split_vdi(&format!("{sr}/snap/{k}")), Some((sr, Kind::Snapshot, k)));
+/// assert_eq!(split_vdi(&format!("{sr}/gc/{k}")), None);
+/// assert_eq!(split_vdi("tank/disk"), None);
+/// ```
+pub fn split_vdi(dataset: &str) -> Option<(&str, Kind, &str)> {
+    let (rest, key) = dataset.rsplit_once('/')?;
+    let (sr, container) = rest.rsplit_once('/')?;
+    let kind = match container {
+        VOL => Kind::Volume,
+        SNAP => Kind::Snapshot,
+        _ => return None,
+    };
+    check_key(key).ok()?;
+    sr_uuid_of(sr)?;
+    Some((sr, kind, key))
+}
+
 /// Check that a VDI key is one we could have issued: a lower-case UUID-like token.
 /// Anything else (`../x`, `a@b`, `a/b`, empty, 300 characters, NUL, ...) is refused before
 /// any name is built from it.

@@ -21,13 +21,8 @@ pub const SR_DESCRIPTION: &str = "xapi-zvol:sr-description";
 pub const SR_PROVISIONING: &str = "xapi-zvol:sr-provisioning";
 /// On the SR dataset: volblocksize for new volumes, bytes (absent: the kernel default).
 pub const SR_VOLBLOCKSIZE: &str = "xapi-zvol:sr-volblocksize";
-/// On the SR dataset: set to the pool name when SR.create created the pool, so SR.destroy
-/// may destroy that pool and no other.
-pub const SR_CREATED_POOL: &str = "xapi-zvol:sr-created-pool";
 /// On the SR dataset: on-disk format version of this layout.
 pub const SR_FORMAT: &str = "xapi-zvol:sr-format";
-/// On the SR dataset: a compound operation in progress (crash recovery, I9).
-pub const SR_INTENT: &str = "xapi-zvol:intent";
 
 /// On a VDI dataset: the VDI key (redundant with the dataset name; checked on read).
 pub const VDI_KEY: &str = "xapi-zvol:key";

@@ -1,7 +1,7 @@
 //! The SR/Volume semantics of xapi-zvol, on top of [`crate::lzc`].
 //!
 //! XAPI sees a flat set of volumes with independent lifetimes; ZFS is a dependency tree.
-//! This module holds the invariants of `shared/docs/semantics.md` (I1–I10):
+//! This module holds the invariants of `docs/semantics.md` (I1–I10):
 //!
 //! * a **writable VDI** is a zvol `SR/vol/<key>`;
 //! * a **snapshot VDI** is a read-only clone `SR/snap/<key>` of the ZFS snapshot
@@ -25,19 +25,18 @@ pub mod fault;
 pub mod layout;
 pub mod lock;
 pub mod meta;
-pub mod summary;
+pub mod record;
 
 mod admin;
-mod device;
-mod hold;
-mod info;
+pub mod device;
 mod intent;
+mod mounts;
 mod recover;
 mod volume;
 
-pub use admin::{PoolSource, Provisioning, SrConfig, SrFound};
-pub use info::{Health, SrInfo, VdiInfo};
+pub use admin::{PoolSource, Provisioning, SrConfig, SrFound, DEFAULT_VOLBLOCKSIZE};
 pub use layout::Kind;
+pub use record::{Health, SrInfo, VdiInfo};
 pub use recover::CheckReport;
 pub use volume::{round_size, NewVdi};
 
@@ -88,7 +87,7 @@ impl Sr {
     }
     /// Kernel module capabilities.
     pub fn capabilities(&self) -> Result<&'static Capabilities> {
-        self.zfs.capabilities(self.pool())
+        self.zfs.capabilities()
     }
     fn lock(&self) -> Result<lock::SrLock> {
         lock::SrLock::acquire(self.dataset(), lock::wait_limit())

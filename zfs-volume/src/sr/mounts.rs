@@ -10,9 +10,11 @@
 //! (VDIs are zvols) and `mountpoint=none` stays: `zfs mount -a` and the admin see nothing
 //! change, `zpool export` unmounts them like any other filesystem of the pool.
 //!
-//! This only makes listing fast: every failure here is logged and ignored. SR.detach and
-//! SR.destroy unmount (a mounted container could not be destroyed); SR.attach and SR.ls
-//! mount when needed (after a reboot, a pool import or an upgrade).
+//! This only makes listing fast: every failure here is logged and ignored. Only SR.attach
+//! mounts (under the SR lock), so that reads never change anything and never race
+//! SR.detach and SR.destroy, which unmount (a mounted container could not be destroyed).
+//! An SR whose containers are not mounted (a pool imported by hand since its attach) is
+//! listed correctly, only more slowly, until its next attach.
 
 use super::layout::{SNAP, VOL};
 use super::{lock, Sr};
@@ -75,7 +77,10 @@ impl Sr {
             let r =
                 std::fs::create_dir_all(&d).and_then(|()| crate::lzc::mount_zfs_readonly(&ds, &d));
             if let Err(e) = r {
-                eprintln!("xapi-zvol: cannot mount {ds} at {} to keep it resident ({e}); SR.ls will be slower", d.display());
+                log::warn!(
+                    "cannot mount {ds} at {} to keep it resident ({e}); SR.ls will be slower",
+                    d.display()
+                );
             }
         }
     }
@@ -102,7 +107,7 @@ pub(crate) fn release(sr: &str) {
         if let Err(e) = crate::lzc::unmount(&p, false) {
             // Busy (someone is inside the empty directory): detach it from the tree; the
             // kernel lets the dataset go when the last user leaves.
-            eprintln!("xapi-zvol: unmount {point}: {e}; detaching it");
+            log::warn!("unmount {point}: {e}; detaching it");
             let _ = crate::lzc::unmount(&p, true);
         }
         let _ = std::fs::remove_dir(&p);

@@ -23,11 +23,11 @@
 //! from before the record; the next change through xapi-zvol rewrites it from the
 //! properties, and `zfs inherit xapi-zvol:ls <dataset>` drops it at once.
 
+use super::layout::Kind;
+use super::meta::{self, MAX_PROP_VALUE};
 use crate::lzc::{NvTree, NvValue};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use super::layout::Kind;
-use super::meta::{self, MAX_PROP_VALUE};
 
 /// One VDI as xapi sees it.
 ///
@@ -150,7 +150,7 @@ pub(crate) fn vdi_from(t: &NvTree) -> Option<VdiInfo> {
         "snapshot" => Kind::Snapshot,
         _ => return None,
     };
-    // The listing record (SR.ls), when the VDI has one: see summary.rs. One this version
+    // The listing record (SR.ls), when the VDI has one: see below. One this version
     // cannot read gives None: the listing skipped the properties, so the caller reads them.
     if let Some(text) = string(t, "ls") {
         let rec = Record::decode(&text)?;
@@ -196,6 +196,23 @@ pub(crate) fn vdi_from(t: &NvTree) -> Option<VdiInfo> {
         origin: string(t, "origin"),
         content: string(t, "content"),
     })
+}
+
+/// The string elements of the list `k` of a program's output (absent or not a list: none).
+pub(crate) fn strings(t: &NvTree, k: &str) -> Vec<String> {
+    match t.get(k) {
+        Some(NvValue::List(l)) => l
+            .iter()
+            .filter_map(|(_, v)| {
+                if let NvValue::Str(s) = v {
+                    Some(s.clone())
+                } else {
+                    None
+                }
+            })
+            .collect(),
+        _ => vec![],
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -256,7 +273,7 @@ impl Record {
     /// The property value, or `None` when it would not fit in one.
     ///
     /// ```
-    /// use zfs_volume::sr::summary::Record;
+    /// use zfs_volume::sr::record::Record;
     /// let r = Record { r: Some(8192), v: 1, n: "disk".into(), d: String::new(), s: false, t: false,
     ///     o: None, z: 1 << 20, k: Default::default() };
     /// let text = r.encode().unwrap();

@@ -14,10 +14,13 @@
 //! * `gc/<key>.old-<t>` (after the swap): destroyed, with its dependents promoted;
 //! * anything else under `gc/`: destroyed the same way.
 
+use super::intent::Intent;
 use super::layout::{Kind, GC};
+use super::record::strings;
+use super::volume::{OnBusy, BUSY_RECHECK, BUSY_RETRY, TRANSIENT_BUSY_RETRY};
 use super::{fault, Sr};
 use crate::error::Result;
-use crate::lzc::{program, Limits, NvList, NvValue, Program};
+use crate::lzc::{program, Limits, NvList, NvValue, Program, Props};
 
 static GC_SCAN: Program = program!("gc_scan");
 static LIST_SR: Program = program!("list_sr");
@@ -35,24 +38,18 @@ pub struct CheckReport {
     pub problems: Vec<String>,
 }
 
-pub(crate) fn strings(t: &crate::lzc::NvTree, k: &str) -> Vec<String> {
-    match t.get(k) {
-        Some(NvValue::List(l)) => l
-            .iter()
-            .filter_map(|(_, v)| {
-                if let NvValue::Str(s) = v {
-                    Some(s.clone())
-                } else {
-                    None
-                }
-            })
-            .collect(),
-        _ => vec![],
-    }
+/// What [`Sr::scan`] found.
+struct Backlog {
+    /// Tombstones to collect now.
+    gc: Vec<String>,
+    /// Tombstones whose device is open: left for a later call.
+    busy: Vec<String>,
+    /// ZFS snapshots without clones.
+    orphans: Vec<String>,
 }
 
 impl Sr {
-    fn scan(&self, full: bool) -> Result<(Vec<String>, Vec<String>)> {
+    fn scan(&self, full: bool) -> Result<Backlog> {
         let mut args = NvList::new()?;
         args.add_string("root", self.dataset())?;
         args.add_boolean_value("full", full)?;
@@ -60,9 +57,22 @@ impl Sr {
             .zfs
             .program_nosync(self.pool(), &GC_SCAN, &args, Limits::large())?;
         let NvValue::List(t) = out else {
-            return Ok((vec![], vec![]));
+            return Ok(Backlog {
+                gc: vec![],
+                busy: vec![],
+                orphans: vec![],
+            });
         };
-        Ok((strings(&t, "gc"), strings(&t, "orphans")))
+        let busy = strings(&t, "busy");
+        let gc = strings(&t, "gc")
+            .into_iter()
+            .filter(|g| !busy.contains(g))
+            .collect();
+        Ok(Backlog {
+            gc,
+            busy,
+            orphans: strings(&t, "orphans"),
+        })
     }
 
     /// Finish or undo what interrupted calls left, and collect garbage: the cheap form
@@ -81,24 +91,49 @@ impl Sr {
     fn recover_with(&self, full: bool) -> Result<()> {
         let pending = super::intent::pending(self.dataset());
         if !pending.is_empty() {
-            for snap in &pending {
-                // A snapshot taken for a clone that never came: destroy it. If the clone
-                // was made after all, ZFS refuses (EEXIST) and it stays, as it should.
-                match self.zfs.destroy_snapshots(&[snap], false) {
-                    Err(e) if e.is_errno(libc::EEXIST) => {}
-                    r => r?,
+            for intent in &pending {
+                match intent {
+                    // A snapshot taken for a clone that never came: destroy it. If the
+                    // clone was made after all, ZFS refuses (EEXIST) and it stays, as it
+                    // should.
+                    Intent::Snapshot(snap) => match self.zfs.destroy_snapshots(&[snap], false) {
+                        Err(e) if e.is_errno(libc::EEXIST) => {}
+                        r => r?,
+                    },
+                    // A thick resize killed between its reservation and its size: if the
+                    // size did not change, give the extra reservation back.
+                    Intent::Reservation {
+                        dataset,
+                        refreservation,
+                        volsize,
+                    } => {
+                        let unchanged = match self.zfs.get_properties(dataset, &["volsize"]) {
+                            Ok(p) => p.get("volsize").and_then(|v| v.as_u64()) == Some(*volsize),
+                            // Destroyed since: nothing left to give back.
+                            Err(e) if e.is_errno(libc::ENOENT) => false,
+                            Err(e) => return Err(e),
+                        };
+                        if unchanged {
+                            self.zfs.set_properties(
+                                dataset,
+                                &Props::new().u64("refreservation", *refreservation),
+                            )?;
+                        }
+                    }
                 }
             }
             super::intent::clear(self.dataset());
             fault::point("recover:after-step");
         }
-        let (gc, orphans) = self.scan(full)?;
-        if gc.is_empty() && orphans.is_empty() {
+        let first = self.scan(full)?;
+        if first.gc.is_empty() && first.busy.is_empty() && first.orphans.is_empty() {
             return Ok(());
         }
         let prefix = format!("{}/", self.layout.container(GC));
-        // Interrupted reverts first: they decide which datasets are garbage.
-        for t in &gc {
+        // Interrupted reverts first: they decide which datasets are garbage. An open zvol
+        // can be renamed, so the busy ones count here too (a new clone is often still
+        // being probed by udev).
+        for t in first.gc.iter().chain(&first.busy) {
             let name = t.strip_prefix(&prefix).unwrap_or(t);
             if let Some((key, token)) = name.split_once(".new-") {
                 let vol = self.layout.vdi(key, Kind::Volume);
@@ -109,13 +144,34 @@ impl Sr {
                 }
             }
         }
-        let (gc, orphans) = self.scan(full)?;
+        let mut backlog = self.scan(full)?;
+        if !backlog.busy.is_empty() {
+            // Seemingly open: udev may be probing it for a moment; look once more.
+            std::thread::sleep(BUSY_RECHECK);
+            backlog = self.scan(full)?;
+        }
+        let Backlog {
+            mut gc,
+            busy,
+            orphans,
+        } = backlog;
+        // SR.attach and SR.destroy (full) try the open ones too, waiting a little: nothing
+        // of the SR should be in use then, and SR.destroy must not leave any behind.
+        let on_busy = if full {
+            gc.extend(busy);
+            OnBusy::RetryFor(BUSY_RETRY)
+        } else {
+            OnBusy::RetryFor(TRANSIENT_BUSY_RETRY)
+        };
         for t in &gc {
             if self.zfs.exists(t) {
-                match self.destroy_dataset_tree(t) {
+                match self.destroy_dataset_tree(t, on_busy) {
                     // Still open (e.g. an old device after a revert): collect it on a later
-                    // call instead of failing this one.
-                    Err(e) if e.is_errno(libc::EBUSY) => continue,
+                    // call instead of failing or slowing this one.
+                    Err(e) if e.is_errno(libc::EBUSY) => {
+                        log::info!("tombstone {t} is still open; a later call collects it");
+                        continue;
+                    }
                     r => r?,
                 }
                 fault::point("recover:after-step");
@@ -123,10 +179,10 @@ impl Sr {
         }
         // Snapshots without clones (after the tombstones went, some may have appeared or
         // gone): destroy those that are still clone-less.
-        let (_, orphans2) = if orphans.is_empty() {
-            (vec![], vec![])
+        let orphans2 = if orphans.is_empty() {
+            vec![]
         } else {
-            self.scan(full)?
+            self.scan(full)?.orphans
         };
         let refs: Vec<&str> = orphans2.iter().map(|s| s.as_str()).collect();
         if !refs.is_empty() {
@@ -138,7 +194,11 @@ impl Sr {
 
     /// `xapi-zvol check`: the invariants that can be read off the pool, and the backlog.
     pub fn check(&self) -> Result<CheckReport> {
-        let (tombstones, orphan_snapshots) = self.scan(true)?;
+        let Backlog {
+            gc,
+            busy,
+            orphans: orphan_snapshots,
+        } = self.scan(true)?;
         let vdis = self.ls()?;
         let mut problems = vec![];
         for v in &vdis {
@@ -158,9 +218,15 @@ impl Sr {
                 "snapshot {s} has no clone (garbage; the next change collects it)"
             ));
         }
-        for t in &tombstones {
+        for t in &gc {
             problems.push(format!("tombstone {t} waits for collection"));
         }
+        for t in &busy {
+            problems.push(format!(
+                "tombstone {t} waits for collection (its device is still open)"
+            ));
+        }
+        let tombstones = gc.into_iter().chain(busy).collect();
         Ok(CheckReport {
             vdis: vdis.len(),
             tombstones,
@@ -184,8 +250,8 @@ impl Sr {
         if let Some(NvValue::List(l)) = t.get("snapshots") {
             for (_, v) in l {
                 if let NvValue::List(r) = v {
-                    let name = super::info::string(r, "name").unwrap_or_default();
-                    let txg = super::info::num(r, "txg");
+                    let name = super::record::string(r, "name").unwrap_or_default();
+                    let txg = super::record::num(r, "txg");
                     snaps.push((name, txg, strings(r, "clones")));
                 }
             }

@@ -1,9 +1,9 @@
 //! Volume operations (one function per SMAPI method), with the ZFS dependency rules
 //! they have to work around explained where they are handled.
 
-use super::info::{vdi_from, VdiInfo};
-use super::layout::{check_key, Kind, GC};
-use super::{device, fault, intent, meta, summary, Provisioning, Sr};
+use super::layout::{check_key, Kind};
+use super::record::{vdi_from, VdiInfo};
+use super::{device, fault, intent, meta, record, Provisioning, Sr};
 use crate::error::{Error, Op, Result};
 use crate::lzc::{check_step, program, reservation, Limits, NvList, NvValue, Program, Props};
 
@@ -13,8 +13,27 @@ static DESTROY_VDI: Program = program!("destroy_vdi");
 static SNAPSHOT_CLONE: Program = program!("snapshot_clone");
 static CLONE_WITH_PROPS: Program = program!("clone_with_props");
 
-/// How long a transient EBUSY (udev probing a zvol) is retried.
-const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long Volume.destroy retries a transient EBUSY (udev probing a zvol).
+pub(crate) const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long a tombstone that is not known to be open is retried on EBUSY: udev probes a
+/// zvol's device for a moment after it appears or is renamed (its add and change events),
+/// well under a second.
+pub(crate) const TRANSIENT_BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How long a changing call looks again at tombstones that seemed open: enough for a udev
+/// probe to end, short against the call. Only paid while a tombstone is open.
+pub(crate) const BUSY_RECHECK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Whether [`Sr::destroy_dataset_tree`] waits out a transient EBUSY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnBusy {
+    /// Retry for up to this long: the caller asked for this dataset to go now.
+    RetryFor(std::time::Duration),
+    /// One attempt: a tombstone that is busy now is collected by a later call, once its
+    /// device is closed; no call waits for it.
+    GiveUp,
+}
 
 /// A new VDI key: a random (v4) UUID, which xapi also takes as the VDI uuid.
 fn new_key() -> String {
@@ -42,7 +61,8 @@ impl Sr {
         self.layout.vdi(key, kind)
     }
 
-    /// Volume.stat: one nosync program, no lock, no side effect.
+    /// Volume.stat: one nosync program, no lock, no side effect (xapi stats before every
+    /// destroy, and a read must never wait behind a writer nor change what it reads).
     ///
     /// ```no_run
     /// # let sr = zfs_volume::sr::Sr::open("tank/zvol-sr-1")?;
@@ -51,24 +71,13 @@ impl Sr {
     /// # Ok::<(), zfs_volume::Error>(())
     /// ```
     pub fn volume_stat(&self, key: &str) -> Result<VdiInfo> {
-        check_key(key)?;
-        match self.stat_raw(key)? {
-            Some(v) => Ok(v),
-            None => {
-                // A revert swaps datasets under the lock: if the key is briefly missing,
-                // wait for the lock holder and look again before saying it is gone.
-                // A revert killed between its renames leaves the key missing until recovery
-                // renames the new dataset into place: recover first, so a crash is never
-                // reported to xapi as a gone VDI.
-                let _l = self.lock()?;
-                self.recover()?;
-                self.stat_raw(key)?
-                    .ok_or_else(|| Error::VolumeNotFound(key.to_string()))
-            }
-        }
+        // A volume whose revert is between its two renames (running, or killed there) is
+        // found by the program from what the names say (swapping_in in the prelude), so a
+        // crash is never reported to xapi as a gone VDI and nothing waits for the lock.
+        self.stat_existing(key)
     }
 
-    fn stat_raw(&self, key: &str) -> Result<Option<VdiInfo>> {
+    pub(crate) fn stat_raw(&self, key: &str) -> Result<Option<VdiInfo>> {
         let mut args = NvList::new()?;
         args.add_string("root", self.dataset())?;
         args.add_string("key", key)?;
@@ -96,15 +105,28 @@ impl Sr {
             args.add_string("key", key)?;
             args.add_boolean_value("gc", true)?;
             args.add_boolean_value("listed", true)?;
-            let out = self
-                .zfs
-                .program_nosync(self.pool(), &STAT_VDI, &args, Limits::default())?;
+            let mut out =
+                self.zfs
+                    .program_nosync(self.pool(), &STAT_VDI, &args, Limits::default())?;
+            // Tombstones that seem open are left alone, but udev also holds a zvol for a
+            // moment after it appears or is renamed: look once more after that moment.
+            let busy = |o: &NvValue| matches!(o, NvValue::List(t) if record::num(t, "busy") > 0);
+            if busy(&out) {
+                std::thread::sleep(BUSY_RECHECK);
+                out = self
+                    .zfs
+                    .program_nosync(self.pool(), &STAT_VDI, &args, Limits::default())?;
+            }
             if let NvValue::List(t) = &out {
-                if matches!(t.get("tombstones"), Some(NvValue::List(l)) if l.is_empty()) {
+                // Nothing to collect, and the VDI is not in the middle of a revert's swap
+                // (which only recovery finishes, whatever udev holds).
+                if matches!(t.get("tombstones"), Some(NvValue::List(l)) if l.is_empty())
+                    && !matches!(t.get("swapping"), Some(NvValue::Bool(true)))
+                {
                     return match t.get("found") {
                         // A listing record this version cannot read: the properties.
                         Some(NvValue::Bool(true)) => {
-                            vdi_from(t).map_or_else(|| self.stat_locked(key), Ok)
+                            vdi_from(t).map_or_else(|| self.stat_existing(key), Ok)
                         }
                         _ => Err(Error::VolumeNotFound(key.to_string())),
                     };
@@ -112,43 +134,28 @@ impl Sr {
             }
         }
         self.recover()?;
-        self.stat_locked(key)
+        self.stat_existing(key)
     }
 
-    fn stat_locked(&self, key: &str) -> Result<VdiInfo> {
+    /// The VDI `key`, or [`Error::VolumeNotFound`].
+    fn stat_existing(&self, key: &str) -> Result<VdiInfo> {
         check_key(key)?;
         self.stat_raw(key)?
             .ok_or_else(|| Error::VolumeNotFound(key.to_string()))
     }
 
     /// SR.ls: every live VDI, snapshots included, tombstones never (I7). One nosync
-    /// program for the whole SR.
+    /// program for the whole SR, no lock, nothing mounted or changed.
     ///
-    /// A revert between its two renames (running, or killed there) has `vol/<key>` missing
-    /// and `gc/<key>.new-<t>` present: listing that would drop `key`, and xapi's SR scan
-    /// forgets the VDIs it does not see (I1). Then, and only then, wait for the lock holder
-    /// and recover (which finishes a killed swap) before listing again.
+    /// A revert between its two renames (running, or killed there) has `vol/<key>` missing:
+    /// the program lists that VDI from its new content under `gc/` (xapi's SR scan forgets
+    /// the VDIs it does not see, I1); the next changing call finishes the swap.
     pub fn ls(&self) -> Result<Vec<VdiInfo>> {
-        // Mounted containers make the listing's steps cheap (hold.rs): mount them if an
-        // attach did not (a pool imported since, an SR attached by an older version).
-        self.hold_containers();
-        let (vdis, gc) = self.ls_locked()?;
-        let swapping = gc.iter().any(|t| {
-            let name = t.rsplit('/').next().unwrap_or(t);
-            name.split_once(".new-")
-                .is_some_and(|(key, _)| !vdis.iter().any(|v| v.key == key))
-        });
-        if !swapping {
-            return Ok(vdis);
-        }
-        let _l = self.lock()?;
-        self.recover()?;
-        Ok(self.ls_locked()?.0)
+        Ok(self.ls_with_tombstones()?.0)
     }
 
-    /// [`Sr::ls`] without the revert check (for callers holding the SR lock), plus the
-    /// tombstones under `gc/`.
-    pub(crate) fn ls_locked(&self) -> Result<(Vec<VdiInfo>, Vec<String>)> {
+    /// [`Sr::ls`], plus the tombstones under `gc/`.
+    pub(crate) fn ls_with_tombstones(&self) -> Result<(Vec<VdiInfo>, Vec<String>)> {
         let mut args = NvList::new()?;
         args.add_string("root", self.dataset())?;
         args.add_boolean_value("deep", false)?;
@@ -167,7 +174,7 @@ impl Sr {
                             // newer one, or by hand): the program skipped the properties,
                             // so read them the slow way rather than drop the VDI.
                             None if r.get("ls").is_some() => {
-                                if let Some(key) = super::info::string(r, "key") {
+                                if let Some(key) = super::record::string(r, "key") {
                                     v.extend(self.stat_raw(&key)?);
                                 }
                             }
@@ -176,7 +183,7 @@ impl Sr {
                     }
                 }
             }
-            gc = super::recover::strings(&t, "gc");
+            gc = super::record::strings(&t, "gc");
         }
         v.sort_by(|a, b| a.key.cmp(&b.key));
         Ok((v, gc))
@@ -239,7 +246,7 @@ impl Sr {
         self.zfs
             .create_volume(&ds, &spec)
             .map_err(|e| space_error(e, "create", volsize))?;
-        self.stat_locked(&key)
+        self.stat_existing(&key)
     }
 
     /// True when a clone with `props` can be one channel program: the kernel has
@@ -272,9 +279,9 @@ impl Sr {
         args.add_string("key", &new.key)?;
         // A new snapshot VDI's listing record gets the `referenced` of the snapshot the
         // program takes, known only inside its txg.
-        let record = props.iter().find(|(k, _)| *k == summary::PROP);
+        let record = props.iter().find(|(k, _)| *k == record::PROP);
         if snapshot
-            && matches!(record, Some((_, crate::lzc::PropValue::Str(r))) if !r.starts_with(summary::REFERENCED_HEAD))
+            && matches!(record, Some((_, crate::lzc::PropValue::Str(r))) if !r.starts_with(record::REFERENCED_HEAD))
         {
             args.add_boolean_value("fill_referenced", true)?;
         }
@@ -287,7 +294,7 @@ impl Sr {
         };
         if snapshot {
             return Ok(t.get("referenced").map(|_| VdiInfo {
-                physical_utilisation: super::info::num(t, "referenced"),
+                physical_utilisation: super::record::num(t, "referenced"),
                 ..new.clone()
             }));
         }
@@ -347,7 +354,7 @@ impl Sr {
                 )
                 .map_err(|e| relabel(e, src));
         }
-        intent::record(self.dataset(), snap)?;
+        intent::record(self.dataset(), &intent::Intent::Snapshot(snap.to_string()))?;
         self.zfs.snapshot(&[snap], &[])?;
         fault::point(fault_name);
         let r = self.zfs.clone(dst, snap, props);
@@ -420,7 +427,7 @@ impl Sr {
                 .map_err(|e| space_error(e, "snapshot", 0))?
             }
         };
-        made.map_or_else(|| self.stat_locked(&new), Ok)
+        made.map_or_else(|| self.stat_existing(&new), Ok)
     }
 
     /// Volume.clone: a writable copy of any VDI, snapshot or not.
@@ -473,7 +480,7 @@ impl Sr {
                 .map_err(|e| space_error(e, "clone", src.virtual_size))?
             }
         };
-        made.map_or_else(|| self.stat_locked(&new), Ok)
+        made.map_or_else(|| self.stat_existing(&new), Ok)
     }
 
     /// Volume.destroy: succeeds for a missing key (xapi may destroy one key twice);
@@ -490,7 +497,8 @@ impl Sr {
         for kind in [Kind::Volume, Kind::Snapshot] {
             let ds = self.vdi_dataset(key, kind);
             if self.zfs.exists(&ds) {
-                self.destroy_dataset_tree(&ds).map_err(|e| in_use(e, key))?;
+                self.destroy_dataset_tree(&ds, OnBusy::RetryFor(BUSY_RETRY))
+                    .map_err(|e| in_use(e, key))?;
                 fault::point("destroy:after-destroy");
             }
         }
@@ -502,9 +510,10 @@ impl Sr {
     ///
     /// udev opens a zvol briefly after it appears and after every close-after-write (its
     /// `watch` rule re-probes the device), and ZFS answers EBUSY while it does. That is
-    /// transient, so EBUSY is retried for a bounded time; the program is idempotent (a
-    /// promote it already did stays valid). A zvol really in use stays EBUSY and fails.
-    pub(crate) fn destroy_dataset_tree(&self, ds: &str) -> Result<()> {
+    /// transient, so with [`OnBusy::RetryFor`] EBUSY is retried for a bounded time; the
+    /// program is idempotent (a promote it already did stays valid). A zvol really in use
+    /// stays EBUSY and fails.
+    pub(crate) fn destroy_dataset_tree(&self, ds: &str, on_busy: OnBusy) -> Result<()> {
         let mut args = NvList::new()?;
         args.add_string("dataset", ds)?;
         args.add_string("root", self.dataset())?;
@@ -522,7 +531,10 @@ impl Sr {
                 }
             }
             match check_step(&DESTROY_VDI, Op::Destroy, ds, &out) {
-                Err(e) if e.is_errno(libc::EBUSY) && start.elapsed() < BUSY_RETRY => {
+                Err(e)
+                    if matches!(on_busy, OnBusy::RetryFor(limit) if start.elapsed() < limit)
+                        && e.is_errno(libc::EBUSY) =>
+                {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(std::time::Duration::from_millis(250));
                 }
@@ -544,7 +556,7 @@ impl Sr {
         check_key(key)?;
         let _l = self.lock()?;
         let s = self.recover_and_stat(snapshot)?;
-        let v = self.stat_locked(key)?;
+        let v = self.stat_existing(key)?;
         if s.kind != Kind::Snapshot {
             return Err(Error::Refused {
                 key: snapshot.into(),
@@ -564,7 +576,7 @@ impl Sr {
             Some(o) => o.clone(),
             None => {
                 let snap = source_snapshot_name(&s, &token);
-                intent::record(self.dataset(), &snap)?;
+                intent::record(self.dataset(), &intent::Intent::Snapshot(snap.clone()))?;
                 self.zfs.snapshot(&[&snap], &[])?;
                 snap
             }
@@ -576,7 +588,7 @@ impl Sr {
             let resized = s.virtual_size != v.virtual_size;
             if resized {
                 self.zfs
-                    .update_user_properties(&v.dataset, &[], &[summary::PROP])?;
+                    .update_user_properties(&v.dataset, &[], &[record::PROP])?;
             }
             let r = self.zfs.rollback_to(&v.dataset, &content);
             if resized {
@@ -591,7 +603,7 @@ impl Sr {
             }
             match r {
                 Ok(()) => {
-                    device::flush(&v.dataset);
+                    device::flush(&v.dataset, s.virtual_size);
                     if thick {
                         let r = self.thick_refreservation(s.virtual_size)?;
                         self.zfs
@@ -603,15 +615,23 @@ impl Sr {
                 Err(e) => return Err(in_use(e, key)),
             }
         }
+        // The new dataset takes over the volume's identity, so it gets every property set
+        // locally on the volume: our metadata, and what an admin set (compression, sync,
+        // primarycache, ..., other user properties), as the kernel takes them back (index
+        // properties as numbers). Not the size: the snapshot's is the point of a revert.
         let mut props = Props::new();
-        for (k, p) in self.zfs.user_properties(&v.dataset)? {
-            if p.source == v.dataset && k.starts_with(meta::NS) && k != summary::PROP {
-                props = props.user(&k, p.as_str().unwrap_or_default());
+        for (k, val) in self.zfs.local_properties(&v.dataset)?.iter() {
+            if matches!(k, "volsize" | "volblocksize") || k == record::PROP {
+                continue;
             }
+            props = match val {
+                crate::lzc::PropValue::U64(n) => props.u64(k, *n),
+                crate::lzc::PropValue::Str(t) => props.string(k, t),
+            };
         }
         // The listing record, with the snapshot's size.
-        if let Some(r) = summary::Record::of(&v, s.virtual_size).encode() {
-            props = props.user(summary::PROP, &r);
+        if let Some(r) = record::Record::of(&v, s.virtual_size).encode() {
+            props = props.user(record::PROP, &r);
         }
         if thick {
             props = props.u64("refreservation", self.thick_refreservation(s.virtual_size)?);
@@ -626,25 +646,26 @@ impl Sr {
             }
             return Err(space_error(e, "revert", s.virtual_size));
         }
-        let fresh = device::wait(&new, None, device::LINK_WAIT);
         intent::clear(self.dataset());
         fault::point("revert:after-clone");
         if let Err(e) = self.zfs.rename(&v.dataset, &old) {
-            let _ = self.destroy_dataset_tree(&new);
+            let _ = self.destroy_dataset_tree(&new, OnBusy::GiveUp);
             return Err(in_use(e, key));
         }
         fault::point("revert:after-rename-old");
         self.zfs.rename(&new, &v.dataset)?;
         fault::point("revert:after-rename-new");
-        // The datapath attaches through the link: have it point at the new device first.
-        device::wait(&v.dataset, fresh.as_deref(), device::LINK_WAIT);
-        // The revert is done: the key now holds the snapshot's content. If the old
-        // device is still open somewhere (xapi reverts only halted VMs, but an admin may
-        // hold it), its dataset cannot go yet: it stays a tombstone that the next calls
-        // collect once it is closed, and the revert still succeeds.
-        match self.destroy_dataset_tree(&old) {
+        // No wait for udev to move the /dev/zvol link: Datapath.attach finds the device
+        // from the zvol itself (device.rs), so the next attach hands out the new content.
+        //
+        // The revert is done: the key now holds the snapshot's content. udev probes the
+        // renamed old device for a moment (a short retry covers that); if it is still open
+        // after that (xapi reverts only halted VMs, but an admin may hold it), its dataset
+        // cannot go yet: it stays a tombstone that a later call collects once it is closed,
+        // and the revert still succeeds.
+        match self.destroy_dataset_tree(&old, OnBusy::RetryFor(TRANSIENT_BUSY_RETRY)) {
             Err(e) if e.is_errno(libc::EBUSY) => {
-                eprintln!("xapi-zvol: revert of {key}: the previous content {old} is still open; it will be collected later");
+                log::info!("revert of {key}: the previous content {old} is still open; a later call collects it");
                 Ok(())
             }
             r => r,
@@ -656,7 +677,7 @@ impl Sr {
     pub fn volume_resize(&self, key: &str, new_size: u64) -> Result<()> {
         check_key(key)?;
         let _l = self.lock()?;
-        let v = self.stat_locked(key)?;
+        let v = self.recover_and_stat(key)?;
         if v.kind == Kind::Snapshot {
             return Err(Error::Refused {
                 key: key.into(),
@@ -675,10 +696,10 @@ impl Sr {
             return Ok(());
         }
         // volsize is set by its own ioctl, so the listing record cannot change with it in
-        // one txg: it goes first and is written back after (summary.rs), so a crash in
+        // one txg: it goes first and is written back after (sr/record.rs), so a crash in
         // between leaves no record rather than a wrong size.
         self.zfs
-            .update_user_properties(&v.dataset, &[], &[summary::PROP])
+            .update_user_properties(&v.dataset, &[], &[record::PROP])
             .map_err(|e| space_error(e, "resize", size))?;
         let r = self.resize_volume(&v, size);
         self.write_record(&v, if r.is_ok() { size } else { v.virtual_size });
@@ -688,12 +709,15 @@ impl Sr {
     /// Write `v`'s listing record with `volsize` (none if it would not fit). A failure is
     /// only logged: without a record SR.ls reads the properties themselves, still right.
     fn write_record(&self, v: &VdiInfo, volsize: u64) {
-        if let Some(r) = summary::Record::of(v, volsize).encode() {
+        if let Some(r) = record::Record::of(v, volsize).encode() {
             if let Err(e) = self
                 .zfs
-                .update_user_properties(&v.dataset, &[(summary::PROP, &r)], &[])
+                .update_user_properties(&v.dataset, &[(record::PROP, &r)], &[])
             {
-                eprintln!("xapi-zvol: {}: listing record not written ({e}); SR.ls reads its properties instead", v.key);
+                log::warn!(
+                    "{}: listing record not written ({e}); SR.ls reads its properties instead",
+                    v.key
+                );
             }
         }
     }
@@ -714,9 +738,20 @@ impl Sr {
                 .unwrap_or(0);
             let new = self.thick_refreservation(size)?;
             if new > old {
+                // Two ioctls: a kill between them would leave the volume over-reserved.
+                // The intent record lets the next call's recovery give it back.
+                intent::record(
+                    self.dataset(),
+                    &intent::Intent::Reservation {
+                        dataset: v.dataset.clone(),
+                        refreservation: old,
+                        volsize: v.virtual_size,
+                    },
+                )?;
                 self.zfs
                     .set_properties(&v.dataset, &Props::new().u64("refreservation", new))
                     .map_err(|e| space_error(e, "resize", size))?;
+                fault::point("resize:after-reservation");
             }
             Some(old)
         } else {
@@ -731,8 +766,10 @@ impl Sr {
                     .zfs
                     .set_properties(&v.dataset, &Props::new().u64("refreservation", old));
             }
+            intent::clear(self.dataset());
             return Err(space_error(e, "resize", size));
         }
+        intent::clear(self.dataset());
         fault::point("resize:after-resize");
         Ok(())
     }
@@ -741,13 +778,13 @@ impl Sr {
     fn set_user(&self, key: &str, set: &[(&str, &str)], unset: &[&str]) -> Result<()> {
         check_key(key)?;
         let _l = self.lock()?;
-        let v = self.stat_locked(key)?;
-        let record = summary::after_change(&v, set, unset);
+        let v = self.recover_and_stat(key)?;
+        let record = record::after_change(&v, set, unset);
         let mut set = set.to_vec();
         let mut unset = unset.to_vec();
         match &record {
-            Some(r) => set.push((summary::PROP, r)),
-            None => unset.push(summary::PROP),
+            Some(r) => set.push((record::PROP, r)),
+            None => unset.push(record::PROP),
         }
         self.zfs.update_user_properties(&v.dataset, &set, &unset)
     }
@@ -775,11 +812,6 @@ impl Sr {
     pub fn volume_unset(&self, key: &str, k: &str) -> Result<()> {
         let p = meta::encode_key(k)?;
         self.set_user(key, &[], &[&p])
-    }
-
-    /// The name of the tombstone container (for tools and tests).
-    pub fn gc_container(&self) -> String {
-        self.layout.container(GC)
     }
 }
 
@@ -853,7 +885,7 @@ fn in_use(e: Error, key: &str) -> Error {
 }
 
 /// A new VDI's metadata: the user properties every VDI dataset carries (I6), its listing
-/// record (summary.rs) included.
+/// record (sr/record.rs) included.
 #[derive(Debug, Clone)]
 pub struct NewVdi<'a> {
     /// Key (UUID).
@@ -908,8 +940,8 @@ impl NewVdi<'_> {
             meta::check_value("value", v)?;
             p = p.user(&meta::encode_key(k)?, v);
         }
-        if let Some(r) = summary::for_new(self) {
-            p = p.user(summary::PROP, &r);
+        if let Some(r) = record::for_new(self) {
+            p = p.user(record::PROP, &r);
         }
         Ok(p)
     }

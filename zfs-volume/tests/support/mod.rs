@@ -117,35 +117,16 @@ pub fn zfs_get(ds: &str, prop: &str) -> String {
         .to_string()
 }
 
-/// Wait (bounded) for the device link of a zvol; returns its path.
-///
-/// On OpenZFS 2.1, opening a zvol while another thread holds `spa_namespace_lock` (a
-/// concurrent `zpool create/destroy`, as in parallel tests) fails with ERESTARTSYS (512)
-/// leaked to userspace; udev's `zvol_id` then fails and the link is never made. So the
-/// zvol change events are re-triggered every few seconds while we wait.
+/// The block device of a zvol (bounded wait for its minor); returns its path. Found as
+/// `Datapath.attach` finds it, from the zvol itself (BLKZNAME), not from the `/dev/zvol`
+/// link: udev makes and moves links late (after a revert swapped two zvols the link still
+/// names the old device for a while), and on OpenZFS 2.1 its `zvol_id` can fail outright
+/// when a concurrent pool operation makes the open fail with ERESTARTSYS (512).
 pub fn wait_dev(dataset: &str) -> String {
-    let p = format!("/dev/zvol/{dataset}");
-    let start = Instant::now();
-    let mut retriggered = Instant::now();
-    while !Path::new(&p).exists() {
-        if start.elapsed() > Duration::from_secs(30) {
-            let _ = Command::new("udevadm").arg("settle").status();
-            assert!(Path::new(&p).exists(), "{p} did not appear within 30 s");
-        }
-        if retriggered.elapsed() > Duration::from_secs(3) {
-            let _ = Command::new("udevadm")
-                .args([
-                    "trigger",
-                    "--action=change",
-                    "--subsystem-match=block",
-                    "--sysname-match=zd*",
-                ])
-                .status();
-            retriggered = Instant::now();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    p
+    zfs_volume::sr::device::find(dataset, None, Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("the device of zvol {dataset} did not appear within 30 s"))
+        .display()
+        .to_string()
 }
 
 /// Open a device, retrying the spurious ERESTARTSYS (512) of OpenZFS 2.1's zvol_open

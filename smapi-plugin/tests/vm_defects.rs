@@ -141,7 +141,7 @@ fn reads_take_no_lock_change_nothing_and_see_a_killed_revert() {
     let mut s = Scratch::new("reads");
     let pool = s.pool(512);
     let h = impatient_host();
-    let sr = h.new_sr(json!({"pool": pool}));
+    let (sr, conf) = h.new_sr_and_conf(json!({"pool": pool}));
     let (v, s1) = volume_with_two_snapshots(&h, &sr);
     kill_revert_between_renames(&h, &sr, &s1, &v);
     // SR.attach mounted the containers; take them away to see that no read mounts them.
@@ -190,10 +190,7 @@ fn reads_take_no_lock_change_nothing_and_see_a_killed_revert() {
     // The first changing call finishes the revert: v holds s1's content.
     h.set(&sr, &v, "after", "revert");
     assert!(ok("zfs", &["list", &format!("{sr}/vol/{v}")]));
-    h.vol(
-        "SR.attach",
-        json!({"dbg": "t", "configuration": {"pool": pool, "sr_uuid": sr.rsplit("zvol-sr-").next().unwrap()}}),
-    );
+    h.vol("SR.attach", json!({"dbg": "t", "configuration": conf}));
     h.expect(&sr, &v, &[(0, 1)], "after the finished revert");
     h.vol("SR.destroy", json!({"dbg": "t", "sr": sr}));
     h.d.assert_no_violations();
@@ -305,16 +302,7 @@ fn detach_and_destroy_complete_under_concurrent_reads() {
     let mut s = Scratch::new("detach");
     let pool = s.pool(512);
     let h = Host::new();
-    let uuid = new_uuid();
-    let conf = h.vol(
-        "SR.create",
-        json!({"dbg": "t", "uuid": uuid, "configuration": {"pool": pool}, "name": "n", "description": ""}),
-    );
-    let sr = h
-        .vol("SR.attach", json!({"dbg": "t", "configuration": conf}))
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (sr, conf) = h.new_sr_and_conf(json!({"pool": pool}));
     let v = h.create(&sr, "v", VOL);
     h.vol("Volume.snapshot", json!({"dbg": "t", "sr": sr, "key": v}));
     assert!(

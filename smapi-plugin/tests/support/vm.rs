@@ -239,14 +239,22 @@ impl Host {
 
     /// SR.create on `configuration` (name "n"), then SR.attach: the SR string.
     pub fn new_sr(&self, configuration: Value) -> String {
+        self.new_sr_and_conf(configuration).0
+    }
+
+    /// [`Host::new_sr`], also returning the configuration SR.create answered (what xapi
+    /// passes to every later SR.attach).
+    pub fn new_sr_and_conf(&self, configuration: Value) -> (String, Value) {
         let conf = self.vol(
             "SR.create",
             json!({"dbg": "t", "uuid": new_uuid(), "configuration": configuration, "name": "n", "description": ""}),
         );
-        self.vol("SR.attach", json!({"dbg": "t", "configuration": conf}))
+        let sr = self
+            .vol("SR.attach", json!({"dbg": "t", "configuration": conf}))
             .as_str()
             .unwrap()
-            .to_string()
+            .to_string();
+        (sr, conf)
     }
 
     /// Volume.create of `size` bytes named `name`: the new key.

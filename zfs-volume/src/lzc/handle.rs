@@ -12,7 +12,7 @@ use zfs_core_sys as sys;
 ///
 /// libzfs_core keeps one refcounted `/dev/zfs` descriptor and is documented thread-safe, so
 /// the handle is `Send + Sync` and shared as `&'static`. It also holds a descriptor of its
-/// own for the two legacy ioctls libzfs_core does not wrap (SET_PROP, POOL_STATS).
+/// own for the legacy ioctls libzfs_core does not wrap (SET_PROP, POOL_STATS, OBJSET_STATS).
 ///
 /// ```no_run
 /// let zfs = zfs_volume::Zfs::get()?;
@@ -75,7 +75,49 @@ impl Zfs {
         unsafe { sys::lzc_exists(c.as_ptr()) != 0 }
     }
 
-    /// Raw legacy ioctl (`ZFS_IOC_SET_PROP`, `ZFS_IOC_POOL_STATS`) on our own `/dev/zfs`
+    /// A legacy ioctl that answers with a packed nvlist (`ZFS_IOC_POOL_STATS`,
+    /// `ZFS_IOC_OBJSET_STATS`) on `name`: the output buffer starts at 64 KiB and grows to what
+    /// the kernel asks for (ENOMEM with the size it needs). Returns the ioctl's own result,
+    /// the command as the kernel left it (`zc_cookie`, ...) and the list when the kernel
+    /// filled one (a faulted pool fails POOL_STATS and still returns its config).
+    pub(crate) fn ioctl_nvlist_out(
+        &self,
+        checked: &super::caps::LegacyLayout,
+        request: u32,
+        name: &std::ffi::CStr,
+    ) -> Result<(
+        std::result::Result<(), Errno>,
+        sys::ZfsCmd,
+        Option<super::NvTree>,
+    )> {
+        let mut size = 64 * 1024usize;
+        loop {
+            let mut buf = vec![0u8; size];
+            let mut zc = sys::ZfsCmd::new();
+            zc.set_name(name)
+                .map_err(|e| Error::invalid("name", e.to_string()))?;
+            zc.set_nvlist_dst(buf.as_mut_ptr() as u64, buf.len() as u64);
+            // SAFETY: the only nvlist pointer in `zc` is `buf` (written), alive across the
+            // call, with its exact length.
+            let r = unsafe { self.ioctl(checked, request, &mut zc) };
+            if matches!(r, Err(Errno(libc::ENOMEM)))
+                && (zc.nvlist_dst_size() as usize) > size
+                && size < (64 << 20)
+            {
+                size = zc.nvlist_dst_size() as usize + 4096;
+                continue;
+            }
+            let list = if zc.nvlist_dst_filled() {
+                let n = (zc.nvlist_dst_size() as usize).min(buf.len());
+                Some(super::NvList::unpack(&buf[..n])?.to_tree())
+            } else {
+                None
+            };
+            return Ok((r, zc, list));
+        }
+    }
+
+    /// Raw legacy ioctl (`ZFS_IOC_SET_PROP`, `ZFS_IOC_POOL_STATS`, `ZFS_IOC_OBJSET_STATS`) on our own `/dev/zfs`
     /// descriptor. `_checked` proves the loaded module's version is one whose `zfs_cmd_t`
     /// layout was verified ([`Zfs::legacy_layout`]); `zc` is the heap command buffer with
     /// headroom that the kernel copies its own `sizeof (zfs_cmd_t)` in from and back out to.

@@ -8,9 +8,9 @@
 //! property as `{value, source}` with index properties as their numbers, so what was set
 //! locally can be set again on another dataset exactly.
 
-use super::nvlist::{NvList, NvValue};
+use super::nvlist::NvValue;
 use super::util::name;
-use super::{Errno, Props, Zfs};
+use super::{Props, Zfs};
 use crate::error::{Error, Op, Result};
 use zfs_core_sys as sys;
 
@@ -30,47 +30,27 @@ impl Zfs {
     pub fn local_properties(&self, dataset: &str) -> Result<Props> {
         let c = name(dataset)?;
         let checked = self.legacy_layout(Op::GetProperties, dataset, "ZFS_IOC_OBJSET_STATS")?;
-        let mut size = 64 * 1024usize;
-        loop {
-            let mut buf = vec![0u8; size];
-            let mut zc = sys::ZfsCmd::new();
-            zc.set_name(&c)
-                .map_err(|e| Error::invalid("dataset name", e.to_string()))?;
-            zc.set_nvlist_dst(buf.as_mut_ptr() as u64, buf.len() as u64);
-            // SAFETY: the only nvlist pointer in `zc` is `buf` (written), alive across the
-            // call, with its exact length.
-            let r = unsafe { self.ioctl(&checked, sys::ZFS_IOC_OBJSET_STATS, &mut zc) };
-            match r {
-                Err(Errno(libc::ENOMEM))
-                    if (zc.nvlist_dst_size() as usize) > size && size < (64 << 20) =>
-                {
-                    // The kernel says how big the packed list is.
-                    size = zc.nvlist_dst_size() as usize + 4096;
-                    continue;
-                }
-                Err(e) => return Err(Error::zfs(Op::GetProperties, dataset, e)),
-                Ok(()) => {}
-            }
-            if !zc.nvlist_dst_filled() {
-                return Ok(Props::new());
-            }
-            let n = (zc.nvlist_dst_size() as usize).min(buf.len());
-            let all = NvList::unpack(&buf[..n])?.to_tree();
-            let mut local = Props::new();
-            for (prop, entry) in all {
-                let NvValue::List(e) = entry else { continue };
-                let is_local = matches!(e.get("source"), Some(NvValue::Str(s)) if s == dataset);
-                if !is_local {
-                    continue;
-                }
-                local = match e.get("value") {
-                    Some(NvValue::U64(v)) => local.u64(&prop, *v),
-                    Some(NvValue::Str(v)) if prop.contains(':') => local.user(&prop, v),
-                    Some(NvValue::Str(v)) => local.string(&prop, v),
-                    _ => local,
-                };
-            }
-            return Ok(local);
+        let (r, _, all) = self.ioctl_nvlist_out(&checked, sys::ZFS_IOC_OBJSET_STATS, &c)?;
+        if let Err(e) = r {
+            return Err(Error::zfs(Op::GetProperties, dataset, e));
         }
+        let Some(all) = all else {
+            return Ok(Props::new());
+        };
+        let mut local = Props::new();
+        for (prop, entry) in all {
+            let NvValue::List(e) = entry else { continue };
+            let is_local = matches!(e.get("source"), Some(NvValue::Str(s)) if s == dataset);
+            if !is_local {
+                continue;
+            }
+            local = match e.get("value") {
+                Some(NvValue::U64(v)) => local.u64(&prop, *v),
+                Some(NvValue::Str(v)) if prop.contains(':') => local.user(&prop, v),
+                Some(NvValue::Str(v)) => local.string(&prop, v),
+                _ => local,
+            };
+        }
+        Ok(local)
     }
 }

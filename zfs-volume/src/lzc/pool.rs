@@ -101,70 +101,50 @@ impl Zfs {
     pub fn pool_status(&self, pool: &str) -> Result<PoolStatus> {
         let c = pool_name(pool)?;
         let checked = self.legacy_layout(Op::PoolStats, pool, "ZFS_IOC_POOL_STATS")?;
-        let mut size = 64 * 1024usize;
-        loop {
-            let mut buf = vec![0u8; size];
-            let mut zc = sys::ZfsCmd::new();
-            zc.set_name(&c)
-                .map_err(|e| Error::invalid("pool name", e.to_string()))?;
-            zc.set_nvlist_dst(buf.as_mut_ptr() as u64, buf.len() as u64);
-            // SAFETY: the only nvlist pointer in `zc` is `buf` (written), alive across the
-            // call, with its exact length.
-            let r = unsafe { self.ioctl(&checked, sys::ZFS_IOC_POOL_STATS, &mut zc) };
-            match r {
-                Err(Errno(libc::ENOMEM))
-                    if (zc.nvlist_dst_size() as usize) > size && size < (64 << 20) =>
-                {
-                    // The kernel tells us how big the packed config is.
-                    size = zc.nvlist_dst_size() as usize + 4096;
-                    continue;
-                }
-                // A faulted pool still returns its config, with the error in zc_cookie.
-                Err(e) if !zc.nvlist_dst_filled() => {
-                    return Err(Error::zfs(Op::PoolStats, pool, e))
-                }
-                _ => {}
-            }
-            let n = (zc.nvlist_dst_size() as usize).min(buf.len());
-            let config = NvList::unpack(&buf[..n])?.to_tree();
-            let tree = match config.get("vdev_tree") {
-                Some(NvValue::List(t)) => Some(t),
-                _ => None,
-            };
-            let stats = match tree.and_then(|t| t.get("vdev_stats")) {
-                Some(NvValue::U64Array(v)) => v.clone(),
-                _ => vec![],
-            };
-            // vdev_stat_t: [0] timestamp, [1] state, [2] aux.
-            let health = match stats.get(1) {
-                Some(7) => PoolHealth::Online,
-                Some(6) => PoolHealth::Degraded,
-                Some(0..=5) => PoolHealth::Faulted,
-                Some(s) => PoolHealth::Unknown(*s),
-                None => PoolHealth::Unknown(u64::MAX),
-            };
-            // pool_scan_stat_t: [1] state, 1 = DSS_SCANNING; [0] func, 2 = resilver.
-            let resilvering = match tree.and_then(|t| t.get("scan_stats")) {
-                Some(NvValue::U64Array(v)) => v.first() == Some(&2) && v.get(1) == Some(&1),
-                _ => false,
-            };
-            let load_error = Errno(zc.cookie() as i32);
-            // A suspended pool (I/O failures, failmode wait/continue) keeps an ONLINE root
-            // vdev; spa_get_stats flags it with ZPOOL_CONFIG_SUSPENDED instead.
-            let suspended = config.get("suspended").is_some();
-            let health = if load_error.0 != 0 || suspended {
-                PoolHealth::Faulted
-            } else {
-                health
-            };
-            return Ok(PoolStatus {
-                health,
-                load_error,
-                config,
-                resilvering,
-                partial: None,
-            });
-        }
+        let (r, zc, config) = self.ioctl_nvlist_out(&checked, sys::ZFS_IOC_POOL_STATS, &c)?;
+        // A faulted pool still returns its config, with the error in zc_cookie.
+        let config = match (r, config) {
+            (_, Some(config)) => config,
+            (Err(e), None) => return Err(Error::zfs(Op::PoolStats, pool, e)),
+            (Ok(()), None) => NvList::new()?.to_tree(),
+        };
+        let tree = match config.get("vdev_tree") {
+            Some(NvValue::List(t)) => Some(t),
+            _ => None,
+        };
+        let stats = match tree.and_then(|t| t.get("vdev_stats")) {
+            Some(NvValue::U64Array(v)) => v.clone(),
+            _ => vec![],
+        };
+        // vdev_stat_t: [0] timestamp, [1] state, [2] aux.
+        let health = match stats.get(1) {
+            Some(7) => PoolHealth::Online,
+            Some(6) => PoolHealth::Degraded,
+            Some(0..=5) => PoolHealth::Faulted,
+            Some(s) => PoolHealth::Unknown(*s),
+            None => PoolHealth::Unknown(u64::MAX),
+        };
+        // pool_scan_stat_t: [1] state, 1 = DSS_SCANNING; [0] func, 2 = resilver.
+        let resilvering = match tree.and_then(|t| t.get("scan_stats")) {
+            Some(NvValue::U64Array(v)) => v.first() == Some(&2) && v.get(1) == Some(&1),
+            _ => false,
+        };
+        let load_error = Errno(zc.cookie() as i32);
+        // A suspended pool (I/O failures, failmode wait/continue) keeps an ONLINE root
+        // vdev; spa_get_stats flags it with ZPOOL_CONFIG_SUSPENDED instead.
+        let suspended = config.get("suspended").is_some();
+        let health = if load_error.0 != 0 || suspended {
+            PoolHealth::Faulted
+        } else {
+            health
+        };
+        Ok(PoolStatus {
+            health,
+            load_error,
+            config,
+            resilvering,
+            partial: None,
+        })
     }
 
     /// The health of an imported pool, for callers that need nothing else (SR health):

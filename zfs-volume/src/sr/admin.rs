@@ -221,11 +221,23 @@ fn free_devices_of_unfinished_creates(zfs: &Zfs, uuid: &str, devices: &[String])
             continue;
         }
         let sr = layout::sr_dataset(&pool, owner);
-        if zfs.exists(&sr) && (sr_complete(zfs, &sr) || has_vdis(zfs, &sr)?) {
+        let sr_exists = zfs.exists(&sr);
+        // Anything else in the pool (an admin's dataset) keeps it: then it is not only ours.
+        let mut a = NvList::new()?;
+        a.add_string("parent", &pool)?;
+        let children = match zfs.program_nosync(&pool, &COUNT_CHILDREN, &a, Limits::default())? {
+            NvValue::I64(n) => n,
+            _ => i64::MAX,
+        };
+        if sr_exists && (sr_complete(zfs, &sr) || has_vdis(zfs, &sr)?)
+            || children > i64::from(sr_exists)
+        {
             return Err(Error::Config {
                 key: "device".into(),
                 reason: format!(
-                    "a device is in pool {pool}, which holds the xapi-zvol SR {owner};                      to use it again, introduce that SR (xe sr-probe type=zvol device-config:pool={pool})                      or, if its data is not needed, free the device with 'zpool destroy {pool}'"
+                    "a device is in pool {pool}, which holds the xapi-zvol SR {owner} or other data; \
+                     to use it again, introduce that SR (xe sr-probe type=zvol device-config:pool={pool}) \
+                     or, if its data is not needed, free the device with 'zpool destroy {pool}'"
                 ),
             });
         }

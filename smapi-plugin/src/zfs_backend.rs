@@ -380,7 +380,7 @@ impl VolumeBackend for ZfsBackend {
         // Refuse names that could not be an SR before anything looks at the pool.
         sr::layout::check_dataset_name(sr)
             .map_err(|_| zfs_volume::Error::SrNotFound(sr.to_string()))?;
-        Ok(Sr::destroy_dataset(sr)?)
+        Ok(Sr::destroy_sr(sr)?)
     }
 
     fn sr_stat(&self, _dbg: &str, sr: &str) -> Result<SrStat, PluginError> {

@@ -461,7 +461,7 @@ fn listing_record_follows_every_change_and_containers_stay_resident() {
     );
     assert_ls_matches_stat(&sr, "after export and attach");
     // SR.destroy unmounts before it destroys the containers.
-    Sr::destroy_dataset(sr.dataset()).unwrap();
+    Sr::destroy_sr(sr.dataset()).unwrap();
     assert!(!std::fs::read_to_string("/proc/self/mounts")
         .unwrap()
         .contains(sr.dataset()));
@@ -500,7 +500,7 @@ fn sr_lifecycle_on_a_new_pool_and_probe() {
     run("zpool", &["export", &pool]);
     let sr2 = Sr::attach(&pool, &uuid, std::slice::from_ref(&dev)).unwrap();
     assert_eq!(sr2.volume_stat(&v.key).unwrap().name, "x");
-    Sr::destroy_dataset(sr2.dataset()).unwrap();
+    Sr::destroy_sr(sr2.dataset()).unwrap();
     let pools = run("zpool", &["list", "-H", "-o", "name"]);
     assert!(
         !pools.lines().any(|l| l == pool),
@@ -509,7 +509,7 @@ fn sr_lifecycle_on_a_new_pool_and_probe() {
     // A pool we did not create survives SR.destroy.
     let other = TestPool::new("keep", 256);
     let sr3 = sr_on(&other, Provisioning::Thin);
-    Sr::destroy_dataset(sr3.dataset()).unwrap();
+    Sr::destroy_sr(sr3.dataset()).unwrap();
     assert!(run("zpool", &["list", "-H", "-o", "name"])
         .lines()
         .any(|l| l == other.name));
@@ -561,7 +561,7 @@ fn crash_child_if_asked() {
         "destroy" => sr().volume_destroy(parts[2]),
         "revert" => sr().volume_revert(parts[2], parts[3]),
         "resize" => sr().volume_resize(parts[2], 64 * MIB),
-        "sr-destroy" => Sr::destroy_dataset(parts[0]),
+        "sr-destroy" => Sr::destroy_sr(parts[0]),
         "sr-create" => {
             let cfg = SrConfig {
                 source: PoolSource::Existing(parts[2].to_string()),
@@ -775,7 +775,7 @@ fn crash_in_sr_create_and_sr_destroy_then_recover() {
             ChildEnd::Aborted,
             "sr-destroy:after-volumes must abort the child"
         );
-        Sr::destroy_dataset(&root).unwrap();
+        Sr::destroy_sr(&root).unwrap();
         assert_eq!(
             zfs_list_all(&pool.name),
             vec![pool.name.clone()],

@@ -32,6 +32,18 @@ pub mod device;
 mod intent;
 mod mounts;
 mod recover;
+mod sr_create;
+mod sr_destroy;
+
+// The volume operations: what they share, then one file per SMAPI method.
+mod clone;
+mod create;
+mod destroy;
+mod metadata;
+mod read;
+mod resize;
+mod revert;
+mod snapshot;
 mod volume;
 
 pub use admin::{PoolSource, Provisioning, SrConfig, SrFound, DEFAULT_VOLBLOCKSIZE};

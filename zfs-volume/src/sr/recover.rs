@@ -14,10 +14,10 @@
 //! * `gc/<key>.old-<t>` (after the swap): destroyed, with its dependents promoted;
 //! * anything else under `gc/`: destroyed the same way.
 
+use super::destroy::{OnBusy, BUSY_RECHECK, BUSY_RETRY, TRANSIENT_BUSY_RETRY};
 use super::intent::Intent;
 use super::layout::{Kind, GC};
 use super::record::strings;
-use super::volume::{OnBusy, BUSY_RECHECK, BUSY_RETRY, TRANSIENT_BUSY_RETRY};
 use super::{fault, Sr};
 use crate::error::Result;
 use crate::lzc::{program, Limits, NvList, NvValue, Program, Props};
@@ -165,7 +165,7 @@ impl Sr {
         };
         for t in &gc {
             if self.zfs.exists(t) {
-                match self.destroy_dataset_tree(t, on_busy) {
+                match self.destroy_with_dependents(t, on_busy) {
                     // Still open (e.g. an old device after a revert): collect it on a later
                     // call instead of failing or slowing this one.
                     Err(e) if e.is_errno(libc::EBUSY) => {

@@ -1,0 +1,194 @@
+//! Volume.clone, and the snapshot+clone machinery Volume.snapshot shares.
+//!
+//! ZFS rules handled here: a clone needs a snapshot to be cloned from, and a snapshot with a
+//! clone cannot be destroyed (EEXIST) until the clone is promoted or gone. Every ZFS snapshot
+//! in an SR exists only as the origin of a clone (I4). On OpenZFS 2.4 `zfs.sync.clone` makes
+//! snapshot+clone one txg in a channel program (user properties only: a program cannot set
+//! native ones such as refreservation); elsewhere they are two ioctls, with an intent record
+//! between them so that recovery destroys a snapshot whose clone never came.
+
+use super::layout::check_key;
+use super::record::{self, vdi_from, VdiInfo};
+use super::volume::{
+    new_key, relabel, source_snapshot_name, space_error, user_props_nvlist, NewVdi,
+};
+use super::{fault, intent, Kind, Provisioning, Sr};
+use crate::error::{Op, Result};
+use crate::lzc::{check_step, program, Limits, NvList, NvValue, Program, Props};
+
+static SNAPSHOT_CLONE: Program = program!("snapshot_clone");
+static CLONE_WITH_PROPS: Program = program!("clone_with_props");
+
+impl Sr {
+    /// True when a clone with `props` can be one channel program: the kernel has
+    /// `zfs.sync.clone` (2.4+) and only user properties are set (programs cannot set
+    /// native ones such as refreservation).
+    fn one_txg_clone(&self, props: &Props) -> Result<bool> {
+        Ok(props.iter().all(|(k, _)| k.contains(':')) && self.capabilities()?.sync_clone)
+    }
+
+    /// Run snapshot_clone.lua or clone_with_props.lua: `source` is their first argument;
+    /// `new` is the VDI being made. A new volume is described by the program inside its
+    /// txg (its `used` is only known there), which saves the caller a stat ioctl. A new
+    /// snapshot VDI is fully known beforehand except its `referenced`, which the program
+    /// returns: reading the clone back would open its objset five times inside the txg.
+    fn run_clone_program(
+        &self,
+        p: &Program,
+        source: (&str, &str),
+        dst: &str,
+        props: &Props,
+        op: Op,
+        new: &VdiInfo,
+    ) -> Result<Option<VdiInfo>> {
+        let mut args = NvList::new()?;
+        args.add_string(source.0, source.1)?;
+        args.add_string("clone", dst)?;
+        args.add_nvlist("props", &user_props_nvlist(props)?)?;
+        let snapshot = new.kind == Kind::Snapshot;
+        args.add_string("kind", if snapshot { "snapshot" } else { "volume" })?;
+        args.add_string("key", &new.key)?;
+        // A new snapshot VDI's listing record gets the `referenced` of the snapshot the
+        // program takes, known only inside its txg.
+        let record = props.iter().find(|(k, _)| *k == record::PROP);
+        if snapshot
+            && matches!(record, Some((_, crate::lzc::PropValue::Str(r))) if !r.starts_with(record::REFERENCED_HEAD))
+        {
+            args.add_boolean_value("fill_referenced", true)?;
+        }
+        let out = self
+            .zfs
+            .program_sync(self.pool(), p, &args, Limits::default())?;
+        check_step(p, op, dst, &out)?;
+        let NvValue::List(t) = &out else {
+            return Ok(None);
+        };
+        if snapshot {
+            return Ok(t.get("referenced").map(|_| VdiInfo {
+                physical_utilisation: super::record::num(t, "referenced"),
+                ..new.clone()
+            }));
+        }
+        Ok(match t.get("vdi") {
+            Some(NvValue::List(v)) => vdi_from(v),
+            _ => None,
+        })
+    }
+
+    /// Clone an existing ZFS snapshot with `props`: one txg with `zfs.sync.clone` (2.4+)
+    /// when only user properties are set, else `lzc_clone` (which sets them in a second
+    /// sync task).
+    /// Returns the new VDI when the one-txg path could describe it.
+    pub(super) fn clone_snapshot(
+        &self,
+        origin: &str,
+        dst: &str,
+        props: &Props,
+        new: &VdiInfo,
+    ) -> Result<Option<VdiInfo>> {
+        if self.one_txg_clone(props)? {
+            return self.run_clone_program(
+                &CLONE_WITH_PROPS,
+                ("origin", origin),
+                dst,
+                props,
+                Op::Clone,
+                new,
+            );
+        }
+        self.zfs.clone(dst, origin, props).map(|()| None)
+    }
+
+    /// Snapshot `src` as `<src>@<new>` and clone it into `dst` with `props`: one txg where
+    /// the kernel has `zfs.sync.clone` (2.4+) and no native property is needed, two
+    /// otherwise (a crash in between leaves a clone-less snapshot, collected by
+    /// [`Sr::recover`]).
+    /// Returns the new VDI when the one-txg path could describe it.
+    pub(super) fn snapshot_and_clone(
+        &self,
+        src: &str,
+        snap: &str,
+        dst: &str,
+        props: &Props,
+        fault_name: &str,
+        new: &VdiInfo,
+    ) -> Result<Option<VdiInfo>> {
+        if self.one_txg_clone(props)? {
+            return self
+                .run_clone_program(
+                    &SNAPSHOT_CLONE,
+                    ("snapshot", snap),
+                    dst,
+                    props,
+                    Op::Snapshot,
+                    new,
+                )
+                .map_err(|e| relabel(e, src));
+        }
+        intent::record(self.dataset(), &intent::Intent::Snapshot(snap.to_string()))?;
+        self.zfs.snapshot(&[snap], &[])?;
+        fault::point(fault_name);
+        let r = self.zfs.clone(dst, snap, props);
+        // Leave nothing behind: the snapshot was only for this clone. If it cannot go now
+        // (the pool was exported or suspended under us), keep the intent record so the next
+        // call's recovery destroys it.
+        if r.is_err() && self.zfs.destroy_snapshots(&[snap], false).is_err() {
+            return r.map(|()| None);
+        }
+        intent::clear(self.dataset());
+        r.map(|()| None)
+    }
+
+    /// Volume.clone: a writable copy of any VDI, snapshot or not.
+    pub fn volume_clone(&self, key: &str) -> Result<VdiInfo> {
+        check_key(key)?;
+        let _l = self.lock()?;
+        let src = self.recover_and_stat(key)?;
+        let new = new_key();
+        let dst = self.vdi_dataset(&new, Kind::Volume);
+        let thick = self.provisioning == Provisioning::Thick;
+        let mut props = NewVdi {
+            key: &new,
+            name: &src.name,
+            description: &src.description,
+            sharable: src.sharable,
+            thick,
+            snapshot_of: None,
+            volsize: src.virtual_size,
+            referenced: None,
+            keys: &[],
+        }
+        .props()?;
+        if thick {
+            props = props.u64(
+                "refreservation",
+                self.thick_refreservation(src.virtual_size)?,
+            );
+        }
+        // Only its kind, key and dataset matter: the program describes a new volume.
+        let expect = VdiInfo {
+            key: new.clone(),
+            kind: Kind::Volume,
+            dataset: dst.clone(),
+            ..src.clone()
+        };
+        let made = match (&src.kind, &src.content) {
+            (Kind::Snapshot, Some(content)) => self
+                .clone_snapshot(content, &dst, &props, &expect)
+                .map_err(|e| space_error(e, "clone", src.virtual_size))?,
+            _ => {
+                let snap = source_snapshot_name(&src, &new);
+                self.snapshot_and_clone(
+                    &src.dataset,
+                    &snap,
+                    &dst,
+                    &props,
+                    "clone:after-snapshot",
+                    &expect,
+                )
+                .map_err(|e| space_error(e, "clone", src.virtual_size))?
+            }
+        };
+        made.map_or_else(|| self.stat_existing(&new), Ok)
+    }
+}

@@ -1,0 +1,99 @@
+//! Volume.destroy, and destroying any dataset of an SR whatever depends on it.
+//!
+//! ZFS refuses to destroy a dataset that has snapshots (EBUSY) and a snapshot that has clones
+//! (EEXIST); destroy_vdi.lua promotes the clone of the newest clone-bearing snapshot (the
+//! heir), destroys, and collects what nothing needs any more, in one txg (I3, I4). An open
+//! zvol is long-held and cannot be destroyed (EBUSY): udev holds every zvol for a moment after
+//! it appears or is renamed, so callers choose how long to wait that out ([`OnBusy`]).
+
+use super::layout::{check_key, Kind};
+use super::volume::in_use;
+use super::{fault, Sr};
+use crate::error::{Op, Result};
+use crate::lzc::{check_step, program, Limits, NvList, NvValue, Program};
+
+static DESTROY_VDI: Program = program!("destroy_vdi");
+
+/// How long Volume.destroy retries a transient EBUSY (udev probing a zvol).
+pub(crate) const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long a tombstone that is not known to be open is retried on EBUSY: udev probes a
+/// zvol's device for a moment after it appears or is renamed (its add and change events),
+/// well under a second.
+pub(crate) const TRANSIENT_BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How long a changing call looks again at tombstones that seemed open: enough for a udev
+/// probe to end, short against the call. Only paid while a tombstone is open.
+pub(crate) const BUSY_RECHECK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Whether [`Sr::destroy_with_dependents`] waits out a transient EBUSY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnBusy {
+    /// Retry for up to this long: the caller asked for this dataset to go now.
+    RetryFor(std::time::Duration),
+    /// One attempt: a tombstone that is busy now is collected by a later call, once its
+    /// device is closed; no call waits for it.
+    GiveUp,
+}
+
+impl Sr {
+    /// Volume.destroy: succeeds for a missing key (xapi may destroy one key twice);
+    /// whatever depends on the VDI is promoted so it survives (I3), and what nothing
+    /// needs any more goes in the same txg (I4).
+    pub fn volume_destroy(&self, key: &str) -> Result<()> {
+        check_key(key)?;
+        let _l = self.lock()?;
+        self.recover()?;
+        self.destroy_locked(key)
+    }
+
+    pub(crate) fn destroy_locked(&self, key: &str) -> Result<()> {
+        for kind in [Kind::Volume, Kind::Snapshot] {
+            let ds = self.vdi_dataset(key, kind);
+            if self.zfs.exists(&ds) {
+                self.destroy_with_dependents(&ds, OnBusy::RetryFor(BUSY_RETRY))
+                    .map_err(|e| in_use(e, key))?;
+                fault::point("destroy:after-destroy");
+            }
+        }
+        Ok(())
+    }
+
+    /// Destroy one dataset of the SR with destroy_vdi.lua (promote the heir, destroy,
+    /// collect), one txg.
+    ///
+    /// udev opens a zvol briefly after it appears and after every close-after-write (its
+    /// `watch` rule re-probes the device), and ZFS answers EBUSY while it does. That is
+    /// transient, so with [`OnBusy::RetryFor`] EBUSY is retried for a bounded time; the
+    /// program is idempotent (a promote it already did stays valid). A zvol really in use
+    /// stays EBUSY and fails.
+    pub(crate) fn destroy_with_dependents(&self, ds: &str, on_busy: OnBusy) -> Result<()> {
+        let mut args = NvList::new()?;
+        args.add_string("dataset", ds)?;
+        args.add_string("root", self.dataset())?;
+        let start = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(20);
+        loop {
+            let out = self
+                .zfs
+                .program_sync(self.pool(), &DESTROY_VDI, &args, Limits::default())?;
+            if let NvValue::List(t) = &out {
+                if matches!(t.get("err"), Some(NvValue::I64(2)))
+                    && matches!(t.get("step"), Some(NvValue::Str(s)) if s == "exists")
+                {
+                    return Ok(());
+                }
+            }
+            match check_step(&DESTROY_VDI, Op::Destroy, ds, &out) {
+                Err(e)
+                    if matches!(on_busy, OnBusy::RetryFor(limit) if start.elapsed() < limit)
+                        && e.is_errno(libc::EBUSY) =>
+                {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(250));
+                }
+                r => return r,
+            }
+        }
+    }
+}

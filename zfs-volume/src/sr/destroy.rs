@@ -4,37 +4,15 @@
 //! (EEXIST); destroy_vdi.lua promotes the clone of the newest clone-bearing snapshot (the
 //! heir), destroys, and collects what nothing needs any more, in one txg (I3, I4). An open
 //! zvol is long-held and cannot be destroyed (EBUSY): udev holds every zvol for a moment after
-//! it appears or is renamed, so callers choose how long to wait that out ([`OnBusy`]).
+//! it appears or is renamed, so callers choose how long to wait that out (`OnBusy`).
 
 use super::layout::{check_key, Kind};
-use super::volume::in_use;
+use super::volume::{in_use, OnBusy, BUSY_RETRY};
 use super::{fault, Sr};
 use crate::error::{Op, Result};
 use crate::lzc::{check_step, program, Limits, NvList, NvValue, Program};
 
 static DESTROY_VDI: Program = program!("destroy_vdi");
-
-/// How long Volume.destroy retries a transient EBUSY (udev probing a zvol).
-pub(crate) const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// How long a tombstone that is not known to be open is retried on EBUSY: udev probes a
-/// zvol's device for a moment after it appears or is renamed (its add and change events),
-/// well under a second.
-pub(crate) const TRANSIENT_BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// How long a changing call looks again at tombstones that seemed open: enough for a udev
-/// probe to end, short against the call. Only paid while a tombstone is open.
-pub(crate) const BUSY_RECHECK: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// Whether [`Sr::destroy_with_dependents`] waits out a transient EBUSY.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OnBusy {
-    /// Retry for up to this long: the caller asked for this dataset to go now.
-    RetryFor(std::time::Duration),
-    /// One attempt: a tombstone that is busy now is collected by a later call, once its
-    /// device is closed; no call waits for it.
-    GiveUp,
-}
 
 impl Sr {
     /// Volume.destroy: succeeds for a missing key (xapi may destroy one key twice);

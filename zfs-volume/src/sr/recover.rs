@@ -14,10 +14,10 @@
 //! * `gc/<key>.old-<t>` (after the swap): destroyed, with its dependents promoted;
 //! * anything else under `gc/`: destroyed the same way.
 
-use super::destroy::{OnBusy, BUSY_RECHECK, BUSY_RETRY, TRANSIENT_BUSY_RETRY};
 use super::intent::Intent;
 use super::layout::{Kind, GC};
 use super::record::strings;
+use super::volume::{OnBusy, BUSY_RECHECK, BUSY_RETRY, TRANSIENT_BUSY_RETRY};
 use super::{fault, Sr};
 use crate::error::Result;
 use crate::lzc::{program, Limits, NvList, NvValue, Program, Props};

@@ -9,9 +9,10 @@
 //! interrupted (recover.rs). No call waits for udev: Datapath.attach finds the device from
 //! the zvol itself (device.rs).
 
-use super::destroy::{OnBusy, TRANSIENT_BUSY_RETRY};
 use super::layout::check_key;
-use super::volume::{in_use, new_key, source_snapshot_name, space_error};
+use super::volume::{
+    in_use, new_key, source_snapshot_name, space_error, OnBusy, TRANSIENT_BUSY_RETRY,
+};
 use super::{device, fault, intent, record, Kind, Sr};
 use crate::error::{Error, Result};
 use crate::lzc::Props;

@@ -4,7 +4,6 @@
 //! SMAPI method is one file of its own beside this one (read, create, snapshot, clone,
 //! destroy, revert, resize, metadata).
 
-use super::destroy::BUSY_RECHECK;
 use super::layout::{check_key, Kind};
 use super::record::{vdi_from, VdiInfo};
 use super::{intent, meta, record, Sr};
@@ -12,6 +11,28 @@ use crate::error::{Error, Result};
 use crate::lzc::{program, reservation, Limits, NvList, NvValue, Program, Props};
 
 static STAT_VDI: Program = program!("stat_vdi");
+
+/// How long Volume.destroy retries a transient EBUSY (udev probing a zvol).
+pub(crate) const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long a tombstone that is not known to be open is retried on EBUSY: udev probes a
+/// zvol's device for a moment after it appears or is renamed (its add and change events),
+/// well under a second.
+pub(crate) const TRANSIENT_BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How long a changing call looks again at tombstones that seemed open: enough for a udev
+/// probe to end, short against the call. Only paid while a tombstone is open.
+pub(crate) const BUSY_RECHECK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Whether [`Sr::destroy_with_dependents`] waits out a transient EBUSY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnBusy {
+    /// Retry for up to this long: the caller asked for this dataset to go now.
+    RetryFor(std::time::Duration),
+    /// One attempt: a tombstone that is busy now is collected by a later call, once its
+    /// device is closed; no call waits for it.
+    GiveUp,
+}
 
 /// A new VDI key: a random (v4) UUID, which xapi also takes as the VDI uuid.
 pub(super) fn new_key() -> String {

@@ -129,7 +129,10 @@ fn run_seed(seed: u64, ops: usize) -> usize {
         volblocksize: 16384,
         compression: None,
     };
-    let sr = Sr::create(&uuid, &cfg, "model", "").unwrap();
+    Sr::create(&uuid, &cfg, "model", "").unwrap();
+    // Attached as xapi attaches it: SR.attach holds the containers that SR.ls lists (reads
+    // mount nothing), without which every listing step rebuilds them from disk.
+    let sr = Sr::attach(&pool.name, &uuid, &[]).unwrap();
     let mut rng = Rng(seed);
     let mut model: BTreeMap<String, MVdi> = BTreeMap::new();
     let mut log: Vec<String> = vec![];
@@ -306,6 +309,7 @@ fn run_seed(seed: u64, ops: usize) -> usize {
     }
     let left = zfs_list_all(sr.dataset());
     assert_eq!(left.len(), 4, "seed {seed}: leftovers {left:#?}");
+    sr.detach().unwrap();
     done
 }
 

@@ -2,9 +2,9 @@
 //! `fuzz_targets/` and by the seed writer (`scripts/fuzz --write-seeds`).
 //!
 //! * [`request`]: one plugin invocation exactly as the binary runs it
-//!   ([`smapi_plugin::dispatch::run_with`]), for every entry point either plugin installs, with
-//!   arbitrary stdin bytes, against a ZFS-free backend; the output is checked against the wire
-//!   contract with the validators the integration tests use.
+//!   ([`smapi_plugin::dispatch::run`]), for every entry point either plugin installs, with
+//!   arbitrary stdin bytes, up to the point where a call would reach ZFS; the output is checked
+//!   against the wire contract with the validators the integration tests use.
 //! * [`keys`]: the pure name and key functions of `zfs_volume::sr::{meta, layout}`, with the
 //!   invariants their callers rely on.
 //!
@@ -18,5 +18,4 @@
 mod contract;
 
 pub mod keys;
-pub mod model;
 pub mod request;

@@ -1,8 +1,14 @@
 //! The `request` harness: one plugin invocation per input, as the installed binary runs it.
 //!
 //! Input layout: byte 0 picks the entry point ([`entries`]: every entry of the volume plugin,
-//! then every entry of the datapath plugin), byte 1 holds flags ([`FLAG_FAILING_BACKEND`],
-//! [`FLAG_LOWER_CASE`]), the rest is stdin. Inputs shorter than two bytes are ignored.
+//! then every entry of the datapath plugin), byte 1 holds flags ([`FLAG_LOWER_CASE`]), the rest
+//! is stdin. Inputs shorter than two bytes are ignored.
+//!
+//! Every input is decoded into the method's request struct ([`Method::decode_only`]). It then
+//! runs through the whole dispatcher ([`run`]) unless it would reach ZFS: a method that
+//! needs ZFS runs only when its parameters are refused (validation comes before the method's
+//! function), so a fuzzing host never touches a pool even if it has one; the method functions'
+//! calls into `zfs_volume::sr` are proven in the test VM.
 
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -11,17 +17,17 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use smapi_plugin::backend::{UnbuiltBackend, VolumeBackend};
-use smapi_plugin::datapath::DatapathConfig;
-use smapi_plugin::dispatch::{run_with, EXIT_FAILURE, EXIT_OK, JSON_FLAG};
+use smapi_plugin::api::context::DatapathConfig;
+use smapi_plugin::dispatch::{run, EXIT_FAILURE, EXIT_OK, JSON_FLAG};
 use smapi_plugin::methods::{Method, PluginKind, ServedBy};
 use smapi_plugin::query::VOLUME_DIR_PREFIX;
+use smapi_plugin::wire::Params;
 
 use crate::contract::{parse_stdout, validate_error, validate_result};
-use crate::model::{ModelBackend, NEW_KEY};
 
-/// Byte-1 flag: answer with the backend that fails every call instead of [`ModelBackend`].
-pub const FLAG_FAILING_BACKEND: u8 = 1;
+/// A volume key of the form we issue.
+const KEY: &str = "3b9e6f0c-8d2a-4c71-9e5f-1a2b3c4d5e6f";
+
 /// Byte-1 flag: invoke the entry under its lower-case name (the daemon resolves names
 /// case-insensitively, so must we).
 pub const FLAG_LOWER_CASE: u8 = 2;
@@ -69,16 +75,12 @@ pub fn run(data: &[u8]) {
         entry.make_ascii_lowercase();
     }
     let argv0 = PathBuf::from(dir).join(&entry);
-    let failing = flags & FLAG_FAILING_BACKEND != 0;
-    let factory = move || -> Box<dyn VolumeBackend> {
-        if failing {
-            Box::new(UnbuiltBackend)
-        } else {
-            Box::new(ModelBackend)
-        }
-    };
+    let decoded = Params::parse(method.name(), stdin).and_then(|p| method.decode_only(&p));
+    if decoded.is_ok() && needs_zfs(kind, method) {
+        return;
+    }
     let mut out = Vec::new();
-    let code = run_with(datapath_config(), &argv0, &[JSON_FLAG.to_string()], stdin, &mut out, factory);
+    let code = run(datapath_config(), &argv0, &[JSON_FLAG.to_string()], stdin, &mut out);
 
     let shown = String::from_utf8_lossy(&out);
     // Triage aid: `XAPI_ZVOL_FUZZ_TRACE=1 <target binary> <input files>` shows each answer.
@@ -98,6 +100,17 @@ pub fn run(data: &[u8]) {
     assert!(violations.is_empty(), "{entry} (exit {code}): {violations:?} in {shown}");
 }
 
+/// Whether a call of `method` with valid parameters would reach ZFS (every volume-plugin method
+/// but `Plugin.query`; `Datapath.attach`, which looks the zvol up).
+fn needs_zfs(kind: PluginKind, method: Method) -> bool {
+    match (kind, method.name()) {
+        (_, "Plugin.query") => false,
+        (_, "Datapath.attach") => true,
+        (PluginKind::Datapath, _) => false,
+        (PluginKind::Volume, _) => true,
+    }
+}
+
 /// Valid parameters for every parameter `method` declares (one seed per method).
 fn valid_params(method: Method) -> Value {
     let uri = format!("zvol://{FAKE_DEV}/zvol/tank/sr/v1");
@@ -106,10 +119,10 @@ fn valid_params(method: Method) -> Value {
         let v = match spec.name {
             "dbg" => json!("fuzz-seed"),
             "uuid" => json!("5e0a3e4c-1f7b-4c1e-8f1a-0d3c2b1a0f9e"),
-            "configuration" if method == Method::SrCreate => json!({"pool": "tank", "provisioning": "thin"}),
+            "configuration" if method.name() == "SR.create" => json!({"pool": "tank", "provisioning": "thin"}),
             "configuration" => json!({"pool": "tank", "sr_uuid": "5e0a3e4c-1f7b-4c1e-8f1a-0d3c2b1a0f9e"}),
             "sr" => json!("tank/zvol-sr-5e0a3e4c-1f7b-4c1e-8f1a-0d3c2b1a0f9e"),
-            "key" | "snapshot" => json!(NEW_KEY),
+            "key" | "snapshot" => json!(KEY),
             "size" | "new_size" => json!(1 << 20),
             "sharable" | "persistent" => json!(false),
             "k" => json!("vdi-type"),
@@ -123,7 +136,7 @@ fn valid_params(method: Method) -> Value {
     Value::Object(p)
 }
 
-/// The seed corpus of the `request` target: one valid request per entry point (model backend),
+/// The seed corpus of the `request` target: one valid request per entry point,
 /// plus a few malformed ones; `(file name, input bytes)`.
 pub fn seeds() -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
@@ -137,7 +150,7 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
         bytes.extend_from_slice(valid_params(method).to_string().as_bytes());
         out.push((format!("{plugin}{}", method.name()), bytes));
     }
-    let create = entries().iter().position(|(_, m)| *m == Method::VolumeCreate).expect("Volume.create is installed");
+    let create = entries().iter().position(|(_, m)| m.name() == "Volume.create").expect("Volume.create is installed");
     let create = u8::try_from(create).expect("fewer than 256 entries");
     for (name, stdin) in [
         ("bad-empty", &b""[..]),

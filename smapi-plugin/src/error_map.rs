@@ -33,7 +33,7 @@
 //!   SMAPIv1 code names them; `Backend_failure` with the explicit sentence ("volume X cannot be
 //!   changed: ...", "... is not an xapi-zvol SR dataset ...; refusing to touch it") is the
 //!   clearest we can give. (SR.create/SR.attach turn `NotOurs` into a configuration error
-//!   naming `pool`, where it is one; see `zfs_backend`.)
+//!   naming `pool`, where it is one; see `api/sr_config.rs`.)
 //! * The source location recorded in the backtrace is the `?` (or `.into()`) site, thanks to
 //!   `#[track_caller]`, which points at the SMAPI method that failed.
 

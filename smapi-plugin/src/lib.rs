@@ -11,20 +11,23 @@
 //! * logs: syslog `local2` and stderr, never stdout.
 //!
 //! Module map:
-//! * [`dispatch`]: one invocation end to end (method resolution, validation, backend call,
-//!   encoding, panic containment, call log);
-//! * [`methods`]: the method table (names, entries, parameters);
-//! * [`wire`]: stdin parsing and stdout rendering; [`types`]: IDL result types;
-//!   [`error`]: the error type and its wire form;
-//! * [`query`]: `Plugin.query` answers and fixed names; [`datapath`]: the datapath plugin;
-//! * [`backend`]: the [`backend::VolumeBackend`] trait; [`zfs_backend`]: its ZFS implementation
-//!   over `zfs_volume::sr`; [`error_map`]: storage errors → wire errors (one place);
-//! * [`install`]: installing/removing the plugin directories; [`logging`]: syslog + stderr.
+//! * [`api`]: **one function per SMAPI method**, grouped by interface (`plugin`, `sr`, `volume`,
+//!   `datapath`), each taking its request struct and returning its IDL type;
+//! * [`methods`]: the table mapping method names to those functions (and the installed entries);
+//! * [`dispatch`]: one invocation end to end (method resolution, the call, encoding, panic
+//!   containment, call log);
+//! * [`request`]: request structs and their validation; [`wire`]: stdin parsing and stdout
+//!   rendering; [`types`]: IDL result types; [`error`]: the error type and its wire form;
+//!   [`error_map`]: storage errors → wire errors (one place);
+//! * [`query`]: `Plugin.query` answers and fixed names; [`admin`]: the admin CLI's SR reports;
+//! * [`config`]: the settings read once from the environment; [`install`]: installing/removing
+//!   the plugin directories; [`logging`]: syslog + stderr.
 
 #![warn(missing_docs)]
 
-pub mod backend;
-pub mod datapath;
+pub mod admin;
+pub mod api;
+pub mod config;
 pub mod dispatch;
 pub mod error;
 pub mod error_map;
@@ -32,10 +35,10 @@ pub mod install;
 pub mod logging;
 pub mod methods;
 pub mod query;
+pub mod request;
 pub mod types;
 pub mod wire;
-pub mod zfs_backend;
 
-pub use backend::{AdminCmd, VolumeBackend};
+pub use admin::AdminCmd;
 pub use dispatch::run;
 pub use error::{ErrorKind, PluginError};

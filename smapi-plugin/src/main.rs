@@ -4,7 +4,7 @@
 //!   `.../datapath/zvol/Datapath.attach --json`, ...): **plugin mode**, one SMAPIv3 call handled
 //!   by [`smapi_plugin::dispatch::run`]. stdout carries only the result JSON.
 //! * Invoked as itself (`basename(argv[0])` starts with `xapi-zvol`): the **admin CLI**
-//!   (`install`, `uninstall`, `version`, and the backend's `status`/`tree`/`check`).
+//!   (`install`, `uninstall`, `version`, and the SR reports `status`/`tree`/`check`).
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -13,12 +13,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use smapi_plugin::backend::AdminCmd;
+use smapi_plugin::admin::{self, AdminCmd};
+use smapi_plugin::config::Config;
 use smapi_plugin::install::{self, DirOutcome, EntryStyle, BINARY_NAME_PREFIX, DEFAULT_ROOT};
 use smapi_plugin::query::{
     DATAPATH_PLUGIN_DIR, PLUGIN_NAME, REQUIRED_API_VERSION, VOLUME_PLUGIN_DIR,
 };
-use smapi_plugin::zfs_backend::make_backend;
 use smapi_plugin::{dispatch, logging};
 
 /// Admin CLI of xapi-zvol, the SMAPIv3 ZFS zvol storage plugin.
@@ -77,16 +77,19 @@ fn main() -> ExitCode {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    logging::init();
+    // The environment is read here, once; the SR layer gets its part for the whole process.
+    let config = Config::from_env();
+    let _ = config.host.clone().install();
     if name.starts_with(BINARY_NAME_PREFIX) {
         admin_main(&argv0, rest)
     } else {
-        plugin_main(&argv0, rest)
+        plugin_main(&config, &argv0, rest)
     }
 }
 
 /// Plugin mode: one SMAPIv3 call.
-fn plugin_main(argv0: &Path, rest: Vec<OsString>) -> ExitCode {
-    logging::init();
+fn plugin_main(config: &Config, argv0: &Path, rest: Vec<OsString>) -> ExitCode {
     // The default hook prints to stderr, which is fine; this one also reaches syslog. The panic
     // itself is caught by dispatch::run and turned into the error JSON.
     std::panic::set_hook(Box::new(|info| logging::error(&format!("panic: {info}"))));
@@ -95,13 +98,19 @@ fn plugin_main(argv0: &Path, rest: Vec<OsString>) -> ExitCode {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     let code = match private_stdout() {
-        Some(proto) => dispatch::run(argv0, &args, std::io::stdin().lock(), proto, make_backend),
+        Some(proto) => dispatch::run(
+            &config.datapath,
+            argv0,
+            &args,
+            std::io::stdin().lock(),
+            proto,
+        ),
         None => dispatch::run(
+            &config.datapath,
             argv0,
             &args,
             std::io::stdin().lock(),
             std::io::stdout().lock(),
-            make_backend,
         ),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
@@ -130,8 +139,6 @@ fn private_stdout() -> Option<std::fs::File> {
 
 /// The admin CLI.
 fn admin_main(argv0: &Path, rest: Vec<OsString>) -> ExitCode {
-    // The libraries' warnings (the `log` facade) reach stderr and SMlog in this mode too.
-    logging::init();
     let cli = Cli::parse_from(std::iter::once(argv0.as_os_str().to_os_string()).chain(rest));
     match admin(cli.cmd) {
         Ok(text) => {
@@ -189,14 +196,14 @@ fn admin(cmd: Cmd) -> Result<String, String> {
             "xapi-zvol {} (SMAPIv3 API {REQUIRED_API_VERSION}; SR type {PLUGIN_NAME}; volume plugin {VOLUME_PLUGIN_DIR}; datapath plugin {DATAPATH_PLUGIN_DIR})\n",
             env!("CARGO_PKG_VERSION")
         )),
-        Cmd::Status { sr } => backend_admin(AdminCmd::Status { sr }),
-        Cmd::Tree { sr } => backend_admin(AdminCmd::Tree { sr }),
-        Cmd::Check { sr } => backend_admin(AdminCmd::Check { sr }),
+        Cmd::Status { sr } => sr_report(AdminCmd::Status { sr }),
+        Cmd::Tree { sr } => sr_report(AdminCmd::Tree { sr }),
+        Cmd::Check { sr } => sr_report(AdminCmd::Check { sr }),
     }
 }
 
-fn backend_admin(cmd: AdminCmd) -> Result<String, String> {
-    let mut text = make_backend().admin(cmd).map_err(|e| e.to_string())?;
+fn sr_report(cmd: AdminCmd) -> Result<String, String> {
+    let mut text = admin::run(&cmd).map_err(|e| e.to_string())?;
     if !text.ends_with('\n') {
         text.push('\n');
     }

@@ -1,37 +1,24 @@
-//! The SMAPIv3 methods this plugin serves: names, which plugin serves them, their installed entry
-//! names and their parameters (contract §4.2–§4.5).
+//! The table of SMAPIv3 methods this plugin serves: one row per method, naming it, saying which
+//! plugin serves it, and pointing at the one function that implements it ([`crate::api`]); its
+//! parameters come from that function's request struct (contract §4.2–§4.5).
 //!
-//! The table here drives method resolution (dispatch), request validation (dispatch) and the set
+//! The table drives method resolution and the call (dispatch), request validation, and the set
 //! of installed entry points (install). The daemon advertises features from the entries present,
-//! so only methods in [`Method::ALL`] get an entry.
+//! so only methods in [`Method::ALL`] get an entry. Adding a method is one row here plus its
+//! function.
 
-use crate::query::VOLUME_DIR_PREFIX;
+use std::fmt;
+use std::hash::{Hash, Hasher};
 
-/// Which of the two plugins an invocation belongs to (decided from the entry's directory).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PluginKind {
-    /// The volume plugin (`<root>/volume/org.xen.xapi.storage.zvol`).
-    Volume,
-    /// The datapath plugin (`<root>/datapath/zvol`).
-    Datapath,
-}
+use serde::Serialize;
 
-impl PluginKind {
-    /// Classifies an entry's parent directory name: `org.xen.xapi.storage.*` is a volume plugin
-    /// (that prefix is what the daemon and xapi require of volume plugin queues); anything else
-    /// is a datapath plugin (their directory name is a URI scheme such as `zvol`).
-    pub fn from_dir_name(dir_name: &str) -> PluginKind {
-        let prefix_len = VOLUME_DIR_PREFIX.len();
-        if dir_name.len() > prefix_len
-            && dir_name.is_char_boundary(prefix_len)
-            && dir_name[..prefix_len].eq_ignore_ascii_case(VOLUME_DIR_PREFIX)
-        {
-            PluginKind::Volume
-        } else {
-            PluginKind::Datapath
-        }
-    }
-}
+use crate::api::context::Context;
+pub use crate::api::context::PluginKind;
+use crate::api::{datapath, plugin, sr, volume};
+use crate::error::PluginError;
+use crate::request::{decode, Request};
+pub use crate::request::{ParamSpec, ParamType};
+use crate::wire::{render_success, Params};
 
 /// Where a method has an entry point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,87 +29,6 @@ pub enum ServedBy {
     Volume,
     /// The datapath plugin only (`Datapath`).
     Datapath,
-}
-
-/// JSON type of a request parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParamType {
-    /// A JSON string.
-    String,
-    /// An int64: JSON integer or numeric string.
-    Int64,
-    /// A JSON boolean.
-    Bool,
-    /// A JSON object of string values (`(string * string) list`).
-    Configuration,
-}
-
-/// One declared request parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ParamSpec {
-    /// Name as in the IDL (matched case-insensitively on the wire).
-    pub name: &'static str,
-    /// Expected type.
-    pub ty: ParamType,
-}
-
-const fn s(name: &'static str) -> ParamSpec {
-    ParamSpec {
-        name,
-        ty: ParamType::String,
-    }
-}
-const fn i(name: &'static str) -> ParamSpec {
-    ParamSpec {
-        name,
-        ty: ParamType::Int64,
-    }
-}
-const fn b(name: &'static str) -> ParamSpec {
-    ParamSpec {
-        name,
-        ty: ParamType::Bool,
-    }
-}
-const fn c(name: &'static str) -> ParamSpec {
-    ParamSpec {
-        name,
-        ty: ParamType::Configuration,
-    }
-}
-
-/// A method this plugin implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[allow(missing_docs)] // variant names are the IDL method names, see `Method::name`
-pub enum Method {
-    PluginQuery,
-    PluginDiagnostics,
-    SrProbe,
-    SrCreate,
-    SrAttach,
-    SrDetach,
-    SrDestroy,
-    SrStat,
-    SrSetName,
-    SrSetDescription,
-    SrLs,
-    VolumeCreate,
-    VolumeSnapshot,
-    VolumeClone,
-    VolumeDestroy,
-    VolumeRevert,
-    VolumeSetName,
-    VolumeSetDescription,
-    VolumeSet,
-    VolumeUnset,
-    VolumeResize,
-    VolumeStat,
-    DatapathOpen,
-    DatapathAttach,
-    DatapathActivate,
-    DatapathDeactivate,
-    DatapathDetach,
-    DatapathClose,
 }
 
 /// IDL methods that exist but that we deliberately do not implement. They get no entry point
@@ -158,99 +64,108 @@ pub enum Resolution {
     Unknown,
 }
 
+/// A method this plugin implements: one row of [`Method::ALL`].
+#[derive(Clone, Copy)]
+pub struct Method {
+    name: &'static str,
+    served_by: ServedBy,
+    params: &'static [ParamSpec],
+    call: fn(&Context, &Params) -> Result<String, PluginError>,
+    decoded: fn(&Params) -> Result<String, PluginError>,
+}
+
+/// The parameters of a method function (those of its request struct).
+const fn params_of<A: Request, R>(
+    _: fn(&Context, A) -> Result<R, PluginError>,
+) -> &'static [ParamSpec] {
+    A::PARAMS
+}
+
+/// Decodes the request, calls `f` and renders its result.
+fn call<A: Request, R: Serialize>(
+    cx: &Context,
+    p: &Params,
+    f: fn(&Context, A) -> Result<R, PluginError>,
+) -> Result<String, PluginError> {
+    render_success(&f(cx, decode::<A>(p)?)?)
+}
+
+/// The decoded request of `f`, shown with `Debug` (for tests and fuzzing).
+fn decoded<A: Request, R>(
+    p: &Params,
+    _: fn(&Context, A) -> Result<R, PluginError>,
+) -> Result<String, PluginError> {
+    Ok(format!("{:?}", decode::<A>(p)?))
+}
+
+/// One row of the table: the IDL name, the plugin(s) with an entry for it, its function.
+macro_rules! method {
+    ($name:literal, $served:ident, $f:path) => {
+        Method {
+            name: $name,
+            served_by: ServedBy::$served,
+            params: params_of($f),
+            call: |cx, p| call(cx, p, $f),
+            decoded: |p| decoded(p, $f),
+        }
+    };
+}
+
 impl Method {
     /// Every implemented method, in installation order.
     pub const ALL: &'static [Method] = &[
-        Method::PluginQuery,
-        Method::PluginDiagnostics,
-        Method::SrProbe,
-        Method::SrCreate,
-        Method::SrAttach,
-        Method::SrDetach,
-        Method::SrDestroy,
-        Method::SrStat,
-        Method::SrSetName,
-        Method::SrSetDescription,
-        Method::SrLs,
-        Method::VolumeCreate,
-        Method::VolumeSnapshot,
-        Method::VolumeClone,
-        Method::VolumeDestroy,
-        Method::VolumeRevert,
-        Method::VolumeSetName,
-        Method::VolumeSetDescription,
-        Method::VolumeSet,
-        Method::VolumeUnset,
-        Method::VolumeResize,
-        Method::VolumeStat,
-        Method::DatapathOpen,
-        Method::DatapathAttach,
-        Method::DatapathActivate,
-        Method::DatapathDeactivate,
-        Method::DatapathDetach,
-        Method::DatapathClose,
+        method!("Plugin.query", Both, plugin::query),
+        method!("Plugin.diagnostics", Both, plugin::diagnostics),
+        method!("SR.probe", Volume, sr::probe),
+        method!("SR.create", Volume, sr::create),
+        method!("SR.attach", Volume, sr::attach),
+        method!("SR.detach", Volume, sr::detach),
+        method!("SR.destroy", Volume, sr::destroy),
+        method!("SR.stat", Volume, sr::stat),
+        method!("SR.set_name", Volume, sr::set_name),
+        method!("SR.set_description", Volume, sr::set_description),
+        method!("SR.ls", Volume, sr::ls),
+        method!("Volume.create", Volume, volume::create),
+        method!("Volume.snapshot", Volume, volume::snapshot),
+        method!("Volume.clone", Volume, volume::clone),
+        method!("Volume.destroy", Volume, volume::destroy),
+        method!("Volume.revert", Volume, volume::revert),
+        method!("Volume.set_name", Volume, volume::set_name),
+        method!("Volume.set_description", Volume, volume::set_description),
+        method!("Volume.set", Volume, volume::set),
+        method!("Volume.unset", Volume, volume::unset),
+        method!("Volume.resize", Volume, volume::resize),
+        method!("Volume.stat", Volume, volume::stat),
+        method!("Datapath.open", Datapath, datapath::open),
+        method!("Datapath.attach", Datapath, datapath::attach),
+        method!("Datapath.activate", Datapath, datapath::activate),
+        method!("Datapath.deactivate", Datapath, datapath::deactivate),
+        method!("Datapath.detach", Datapath, datapath::detach),
+        method!("Datapath.close", Datapath, datapath::close),
     ];
 
     /// The IDL method name (`Interface.method`).
     pub fn name(self) -> &'static str {
-        match self {
-            Method::PluginQuery => "Plugin.query",
-            Method::PluginDiagnostics => "Plugin.diagnostics",
-            Method::SrProbe => "SR.probe",
-            Method::SrCreate => "SR.create",
-            Method::SrAttach => "SR.attach",
-            Method::SrDetach => "SR.detach",
-            Method::SrDestroy => "SR.destroy",
-            Method::SrStat => "SR.stat",
-            Method::SrSetName => "SR.set_name",
-            Method::SrSetDescription => "SR.set_description",
-            Method::SrLs => "SR.ls",
-            Method::VolumeCreate => "Volume.create",
-            Method::VolumeSnapshot => "Volume.snapshot",
-            Method::VolumeClone => "Volume.clone",
-            Method::VolumeDestroy => "Volume.destroy",
-            Method::VolumeRevert => "Volume.revert",
-            Method::VolumeSetName => "Volume.set_name",
-            Method::VolumeSetDescription => "Volume.set_description",
-            Method::VolumeSet => "Volume.set",
-            Method::VolumeUnset => "Volume.unset",
-            Method::VolumeResize => "Volume.resize",
-            Method::VolumeStat => "Volume.stat",
-            Method::DatapathOpen => "Datapath.open",
-            Method::DatapathAttach => "Datapath.attach",
-            Method::DatapathActivate => "Datapath.activate",
-            Method::DatapathDeactivate => "Datapath.deactivate",
-            Method::DatapathDetach => "Datapath.detach",
-            Method::DatapathClose => "Datapath.close",
-        }
+        self.name
     }
 
     /// The installed entry file name. `Plugin.Query` by convention (the daemon resolves names
     /// case-insensitively, and every shipped plugin spells it so); otherwise the IDL name.
     pub fn entry_name(self) -> &'static str {
-        match self {
-            Method::PluginQuery => "Plugin.Query",
-            other => other.name(),
+        match self.name {
+            "Plugin.query" => "Plugin.Query",
+            other => other,
         }
     }
 
     /// Which plugin directories carry an entry for this method.
     pub fn served_by(self) -> ServedBy {
-        match self {
-            Method::PluginQuery | Method::PluginDiagnostics => ServedBy::Both,
-            Method::DatapathOpen
-            | Method::DatapathAttach
-            | Method::DatapathActivate
-            | Method::DatapathDeactivate
-            | Method::DatapathDetach
-            | Method::DatapathClose => ServedBy::Datapath,
-            _ => ServedBy::Volume,
-        }
+        self.served_by
     }
 
     /// Whether `kind`'s directory gets an entry for this method.
     pub fn installed_in(self, kind: PluginKind) -> bool {
-        match self.served_by() {
+        match self.served_by {
             ServedBy::Both => true,
             ServedBy::Volume => kind == PluginKind::Volume,
             ServedBy::Datapath => kind == PluginKind::Datapath,
@@ -266,68 +181,31 @@ impl Method {
             .collect()
     }
 
-    /// The request parameters (contract §4 tables), all required.
+    /// The request parameters (contract §4 tables), all required, in IDL order.
     pub fn params(self) -> &'static [ParamSpec] {
-        const DBG: &[ParamSpec] = &[s("dbg")];
-        const SR: &[ParamSpec] = &[s("dbg"), s("sr")];
-        const KEY: &[ParamSpec] = &[s("dbg"), s("sr"), s("key")];
-        match self {
-            Method::PluginQuery | Method::PluginDiagnostics => DBG,
-            Method::SrProbe | Method::SrAttach => const { &[s("dbg"), c("configuration")] },
-            Method::SrCreate => {
-                const {
-                    &[
-                        s("dbg"),
-                        s("uuid"),
-                        c("configuration"),
-                        s("name"),
-                        s("description"),
-                    ]
-                }
-            }
-            Method::SrDetach | Method::SrDestroy | Method::SrStat | Method::SrLs => SR,
-            Method::SrSetName => const { &[s("dbg"), s("sr"), s("new_name")] },
-            Method::SrSetDescription => const { &[s("dbg"), s("sr"), s("new_description")] },
-            Method::VolumeCreate => {
-                const {
-                    &[
-                        s("dbg"),
-                        s("sr"),
-                        s("name"),
-                        s("description"),
-                        i("size"),
-                        b("sharable"),
-                    ]
-                }
-            }
-            Method::VolumeSnapshot
-            | Method::VolumeClone
-            | Method::VolumeDestroy
-            | Method::VolumeStat => KEY,
-            Method::VolumeRevert => const { &[s("dbg"), s("sr"), s("snapshot"), s("key")] },
-            Method::VolumeSetName => const { &[s("dbg"), s("sr"), s("key"), s("new_name")] },
-            Method::VolumeSetDescription => {
-                const { &[s("dbg"), s("sr"), s("key"), s("new_description")] }
-            }
-            Method::VolumeSet => const { &[s("dbg"), s("sr"), s("key"), s("k"), s("v")] },
-            Method::VolumeUnset => const { &[s("dbg"), s("sr"), s("key"), s("k")] },
-            Method::VolumeResize => const { &[s("dbg"), s("sr"), s("key"), i("new_size")] },
-            Method::DatapathOpen => const { &[s("dbg"), s("uri"), b("persistent")] },
-            Method::DatapathAttach
-            | Method::DatapathActivate
-            | Method::DatapathDeactivate
-            | Method::DatapathDetach => const { &[s("dbg"), s("uri"), s("domain")] },
-            Method::DatapathClose => const { &[s("dbg"), s("uri")] },
-        }
+        self.params
+    }
+
+    /// Validates and decodes `p`, calls the method's function, and renders its result.
+    pub fn call(self, cx: &Context, p: &Params) -> Result<String, PluginError> {
+        (self.call)(cx, p)
+    }
+
+    /// The request struct `p` decodes to, shown with `Debug`, without calling the method: what
+    /// the function would get (tests and fuzzing check the parameter-to-field mapping with it).
+    pub fn decode_only(self, p: &Params) -> Result<String, PluginError> {
+        (self.decoded)(p)
     }
 
     /// Looks up a method name case-insensitively (the daemon calls `Plugin.Query` for
     /// `Plugin.query`, and resolves script names case-insensitively itself).
     pub fn resolve(name: &str) -> Resolution {
-        if let Some(m) = Method::ALL
-            .iter()
-            .find(|m| m.name().eq_ignore_ascii_case(name))
-        {
+        Method::resolve_in(Method::ALL, name)
+    }
+
+    /// [`Method::resolve`] in another table (dispatcher tests).
+    pub(crate) fn resolve_in(table: &[Method], name: &str) -> Resolution {
+        if let Some(m) = table.iter().find(|m| m.name().eq_ignore_ascii_case(name)) {
             return Resolution::Known(*m);
         }
         match UNIMPLEMENTED_METHODS
@@ -338,6 +216,46 @@ impl Method {
             None => Resolution::Unknown,
         }
     }
+
+    /// A row with a hand-written call, for dispatcher tests (a call that panics, say).
+    #[cfg(test)]
+    pub(crate) fn for_tests(
+        name: &'static str,
+        call: fn(&Context, &Params) -> Result<String, PluginError>,
+    ) -> Method {
+        Method {
+            name,
+            served_by: ServedBy::Volume,
+            params: &[],
+            call,
+            decoded: |_| Ok(String::new()),
+        }
+    }
+
+    /// The method of this exact IDL name, if we implement it.
+    pub fn named(name: &str) -> Option<Method> {
+        Method::ALL.iter().copied().find(|m| m.name == name)
+    }
+}
+
+impl PartialEq for Method {
+    fn eq(&self, other: &Method) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Method {}
+
+impl Hash for Method {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.name.hash(h)
+    }
+}
+
+impl fmt::Debug for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Method({})", self.name)
+    }
 }
 
 #[cfg(test)]
@@ -345,23 +263,27 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
+    fn m(name: &str) -> Method {
+        Method::named(name).unwrap()
+    }
+
     #[test]
     fn resolution_is_case_insensitive() {
         assert_eq!(
             Method::resolve("Plugin.Query"),
-            Resolution::Known(Method::PluginQuery)
+            Resolution::Known(m("Plugin.query"))
         );
         assert_eq!(
             Method::resolve("plugin.query"),
-            Resolution::Known(Method::PluginQuery)
+            Resolution::Known(m("Plugin.query"))
         );
         assert_eq!(
             Method::resolve("VOLUME.SNAPSHOT"),
-            Resolution::Known(Method::VolumeSnapshot)
+            Resolution::Known(m("Volume.snapshot"))
         );
         assert_eq!(
             Method::resolve("sr.set_description"),
-            Resolution::Known(Method::SrSetDescription)
+            Resolution::Known(m("SR.set_description"))
         );
         assert_eq!(
             Method::resolve("volume.compose"),

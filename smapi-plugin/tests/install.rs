@@ -177,7 +177,7 @@ fn datapath_sequence_through_the_binary() {
 
 fn check_datapath(zfs: bool) {
     let (_tmp, root) = support::installed_root(false);
-    let d = FakeDaemon::new(&root).env(smapi_plugin::dispatch::ENV_ATTACH_WAIT_MS, "200");
+    let d = FakeDaemon::new(&root).env(smapi_plugin::config::ENV_ATTACH_WAIT_MS, "200");
     let sr = format!("{NO_POOL}/zvol-sr-5e0a3e4c-1f7b-4c1e-8f1a-0d3c2b1a0f9e");
     let uri = format!("zvol:///dev/zvol/{sr}/vol/0f8c3d1e-6a57-4b1c-9d0e-2f3a4b5c6d7e");
     let p = json!({"dbg": "t", "uri": uri, "domain": "12"});

@@ -159,7 +159,9 @@ fn keys_of(v: &Value) -> &Map<String, Value> {
 fn wrong_types(ty: ParamType) -> Vec<Value> {
     match ty {
         ParamType::String => vec![json!(5), json!(true), json!(["x"]), json!({"x": "y"})],
-        ParamType::Int64 => vec![json!("abc"), json!(1.5), json!(true), json!([1])],
+        ParamType::Int64 | ParamType::Size => {
+            vec![json!("abc"), json!(1.5), json!(true), json!([1])]
+        }
         ParamType::Bool => vec![json!("yes"), json!(1), json!([true])],
         ParamType::Configuration => vec![json!("pool"), json!([]), json!({"pool": 5}), json!(7)],
     }
@@ -610,7 +612,7 @@ fn hostile_inputs_documented_errors_or_exact_round_trips() {
                 ("uri", _) => json!(uri),
                 ("uuid", _) => json!(new_uuid()),
                 (_, ParamType::String) => json!("x"),
-                (_, ParamType::Int64) => json!(2 * MIB),
+                (_, ParamType::Int64 | ParamType::Size) => json!(2 * MIB),
                 (_, ParamType::Bool) => json!(false),
                 (_, ParamType::Configuration) => json!({"pool": pool}),
             };

@@ -15,8 +15,44 @@ use std::time::{Duration, Instant};
 /// Default directory of lock files (tmpfs: locks vanish on reboot, as they should).
 pub const DEFAULT_RUN_DIR: &str = "/run/xapi-zvol";
 
-/// Default bounded wait; `XAPI_ZVOL_LOCK_WAIT_SECS` overrides it.
+/// Default bounded wait for an SR lock.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
+
+/// The host settings of the SR layer: where its lock, hold and intent files live, and how long
+/// a changing call waits for an SR lock. A process sets them once, before its first call
+/// ([`HostSettings::install`]; the plugin's `main` does, from its configuration); otherwise the
+/// defaults apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSettings {
+    /// Directory of lock files, the SR.attach hold marks and intent records (tmpfs).
+    pub run_dir: PathBuf,
+    /// Bounded wait for an SR lock; past it a call fails with [`Error::Busy`].
+    pub lock_wait: Duration,
+}
+
+impl Default for HostSettings {
+    fn default() -> Self {
+        HostSettings {
+            run_dir: PathBuf::from(DEFAULT_RUN_DIR),
+            lock_wait: DEFAULT_WAIT,
+        }
+    }
+}
+
+static SETTINGS: std::sync::OnceLock<HostSettings> = std::sync::OnceLock::new();
+
+impl HostSettings {
+    /// Makes these the settings of this process. Only the first call counts (settings never
+    /// change under a running call); a later one gets its settings back as the error.
+    pub fn install(self) -> std::result::Result<(), HostSettings> {
+        SETTINGS.set(self)
+    }
+
+    /// The settings in effect: the installed ones, or the defaults.
+    pub fn current() -> &'static HostSettings {
+        SETTINGS.get_or_init(HostSettings::default)
+    }
+}
 
 /// A held SR lock; released on drop (or when the process dies).
 #[derive(Debug)]
@@ -25,18 +61,12 @@ pub struct SrLock {
 }
 
 pub(crate) fn run_dir() -> PathBuf {
-    std::env::var_os("XAPI_ZVOL_RUN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_RUN_DIR))
+    HostSettings::current().run_dir.clone()
 }
 
-/// The bounded wait in effect (environment override or default).
+/// The bounded wait in effect ([`HostSettings`]).
 pub fn wait_limit() -> Duration {
-    std::env::var("XAPI_ZVOL_LOCK_WAIT_SECS")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .map(Duration::from_secs)
-        .unwrap_or(DEFAULT_WAIT)
+    HostSettings::current().lock_wait
 }
 
 impl SrLock {

@@ -48,6 +48,7 @@ mod volume;
 
 pub use admin::{PoolSource, Provisioning, SrConfig, SrFound, DEFAULT_VOLBLOCKSIZE};
 pub use layout::Kind;
+pub use lock::HostSettings;
 pub use record::{Health, SrInfo, VdiInfo};
 pub use recover::CheckReport;
 pub use volume::{round_size, NewVdi};

@@ -92,7 +92,7 @@ impl Sr {
 }
 
 /// Unmount the held containers of SR dataset `sr` and remove their directories. Mounts
-/// made under another run directory (a test's `XAPI_ZVOL_RUN_DIR`) are found by the
+/// made under another run directory (`XAPI_ZVOL_RUN_DIR` of another call) are found by the
 /// `hold/<SR dataset>/<container>` tail of their mount point.
 pub(crate) fn release(sr: &str) {
     let enc = sr.replace('/', "+");

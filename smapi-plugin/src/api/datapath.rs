@@ -13,41 +13,15 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Component, Path, PathBuf};
-use std::time::Duration;
 
 use zfs_volume::sr::device::DeviceError;
 use zfs_volume::sr::Sr;
 
+use super::context::{Context, DatapathConfig};
 use crate::error::PluginError;
 use crate::logging;
 use crate::query::URI_SCHEME;
 use crate::types::{Backend, Implementation};
-
-/// Where udev puts zvol links on a host.
-pub const DEFAULT_ZVOL_ROOT: &str = "/dev/zvol";
-
-/// How long `attach` waits by default for the device of an existing zvol to appear (ZFS makes a
-/// new zvol's minor shortly after the transaction that created it); 10 s covers a loaded host
-/// without hanging xapi (the daemon has no timeout).
-pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
-
-/// Datapath settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DatapathConfig {
-    /// Absolute, normalised directory every URI path must be under (`/dev/zvol`).
-    pub zvol_root: PathBuf,
-    /// Maximum time to wait for the device of an existing zvol to appear.
-    pub wait: Duration,
-}
-
-impl Default for DatapathConfig {
-    fn default() -> Self {
-        DatapathConfig {
-            zvol_root: PathBuf::from(DEFAULT_ZVOL_ROOT),
-            wait: DEFAULT_WAIT,
-        }
-    }
-}
 
 /// Bytes kept verbatim in a URI path; everything else is percent-encoded.
 /// ZFS names use `[A-Za-z0-9_.:-]`, space, `/` and `@` (snapshots); space, `%`, `?` and `#`
@@ -180,19 +154,35 @@ fn dataset_of(link: &Path, cfg: &DatapathConfig) -> Result<String, PluginError> 
         })
 }
 
+crate::request! {
+    /// `Datapath.open`.
+    OpenArgs { dbg: String, uri: String, persistent: Bool }
+}
+
+crate::request! {
+    /// `Datapath.attach`, `activate`, `deactivate`, `detach`: a volume for a domain.
+    UriDomainArgs { dbg: String, uri: String, domain: String }
+}
+
+crate::request! {
+    /// `Datapath.close`.
+    UriArgs { dbg: String, uri: String }
+}
+
 /// `Datapath.open`: no-op (we declare no `NONPERSISTENT`); the URI is still validated.
-pub fn open(cfg: &DatapathConfig, uri: &str, _persistent: bool) -> Result<(), PluginError> {
-    parse_uri(uri, cfg).map(|_| ())
+pub fn open(cx: &Context, a: OpenArgs) -> Result<(), PluginError> {
+    parse_uri(&a.uri, &cx.datapath).map(drop)
 }
 
 /// `Datapath.attach`: the block device of the VDI the URI names, found from the zvol itself;
 /// only for a VDI of an SR of ours, and at once an error for one that does not exist.
-pub fn attach(cfg: &DatapathConfig, uri: &str, _domain: &str) -> Result<Backend, PluginError> {
-    let link = parse_uri(uri, cfg)?;
+pub fn attach(cx: &Context, a: UriDomainArgs) -> Result<Backend, PluginError> {
+    let cfg = &cx.datapath;
+    let link = parse_uri(&a.uri, cfg)?;
     let dataset = dataset_of(&link, cfg)?;
     let real = Sr::vdi_device(&dataset, cfg.wait).map_err(|e| match e {
         DeviceError::Zfs(e) => PluginError::from(e),
-        e => PluginError::volume_unavailable(format!("{uri}: {e}")),
+        e => PluginError::volume_unavailable(format!("{}: {e}", a.uri)),
     })?;
     let dev = real
         .to_str()
@@ -214,26 +204,27 @@ pub fn attach(cfg: &DatapathConfig, uri: &str, _domain: &str) -> Result<Backend,
 }
 
 /// `Datapath.activate`: no-op; the URI is still validated.
-pub fn activate(cfg: &DatapathConfig, uri: &str, _domain: &str) -> Result<(), PluginError> {
-    parse_uri(uri, cfg).map(|_| ())
+pub fn activate(cx: &Context, a: UriDomainArgs) -> Result<(), PluginError> {
+    parse_uri(&a.uri, &cx.datapath).map(drop)
 }
 
 /// `Datapath.deactivate`: no-op; the URI is still validated.
-pub fn deactivate(cfg: &DatapathConfig, uri: &str, _domain: &str) -> Result<(), PluginError> {
-    parse_uri(uri, cfg).map(|_| ())
+pub fn deactivate(cx: &Context, a: UriDomainArgs) -> Result<(), PluginError> {
+    parse_uri(&a.uri, &cx.datapath).map(drop)
 }
 
 /// `Datapath.detach`: never fails ("This function should never fail"): a bad URI is only logged,
 /// because failing here would leave xapi unable to clean up the VBD.
-pub fn detach(cfg: &DatapathConfig, uri: &str, _domain: &str) {
-    if let Err(e) = parse_uri(uri, cfg) {
+pub fn detach(cx: &Context, a: UriDomainArgs) -> Result<(), PluginError> {
+    if let Err(e) = parse_uri(&a.uri, &cx.datapath) {
         logging::warn(&format!("Datapath.detach: ignoring: {e}"));
     }
+    Ok(())
 }
 
 /// `Datapath.close`: no-op; the URI is still validated.
-pub fn close(cfg: &DatapathConfig, uri: &str) -> Result<(), PluginError> {
-    parse_uri(uri, cfg).map(|_| ())
+pub fn close(cx: &Context, a: UriArgs) -> Result<(), PluginError> {
+    parse_uri(&a.uri, &cx.datapath).map(drop)
 }
 
 /// `Plugin.diagnostics` of the datapath plugin.
@@ -253,6 +244,7 @@ pub fn diagnostics(cfg: &DatapathConfig) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     struct Fixture {
         _tmp: tempfile::TempDir,
@@ -274,6 +266,21 @@ mod tests {
         Fixture { _tmp: tmp, cfg }
     }
 
+    fn cx(f: &Fixture) -> Context {
+        Context {
+            plugin: crate::api::context::PluginKind::Datapath,
+            datapath: f.cfg.clone(),
+        }
+    }
+
+    fn ud(uri: &str) -> UriDomainArgs {
+        UriDomainArgs {
+            dbg: "t".into(),
+            uri: uri.into(),
+            domain: "7".into(),
+        }
+    }
+
     fn uri(f: &Fixture, rel: &str) -> String {
         format!("zvol://{}/{rel}", f.cfg.zvol_root.display())
     }
@@ -284,7 +291,7 @@ mod tests {
         // A file that exists, a foreign zvol's name, a container: none is a VDI's name, so
         // nothing is handed out, whatever the host has at that path.
         for rel in ["tank/sr/v1", "tank/disk", "tank/zvol-sr-x/vol"] {
-            let e = attach(&f.cfg, &uri(&f, rel), "7").unwrap_err();
+            let e = attach(&cx(&f), ud(&uri(&f, rel))).unwrap_err();
             assert_eq!(e.code(), "SR_BACKEND_FAILURE_46", "{rel}");
             assert!(
                 e.to_string().contains("not a volume of an xapi-zvol SR"),
@@ -317,7 +324,7 @@ mod tests {
             String::new(),
         ] {
             assert!(parse_uri(&bad, &f.cfg).is_err(), "accepted {bad}");
-            assert!(attach(&f.cfg, &bad, "1").is_err(), "attached {bad}");
+            assert!(attach(&cx(&f), ud(&bad)).is_err(), "attached {bad}");
         }
     }
 
@@ -360,17 +367,47 @@ mod tests {
         // A missing device is fine for the no-ops: they do not look at the device.
         let absent = uri(&f, "tank/sr/absent");
         for u in [&good, &absent] {
-            open(&f.cfg, u, true).unwrap();
-            activate(&f.cfg, u, "1").unwrap();
-            deactivate(&f.cfg, u, "1").unwrap();
-            close(&f.cfg, u).unwrap();
+            open(
+                &cx(&f),
+                OpenArgs {
+                    dbg: "t".into(),
+                    uri: u.to_string(),
+                    persistent: true,
+                },
+            )
+            .unwrap();
+            activate(&cx(&f), ud(u)).unwrap();
+            deactivate(&cx(&f), ud(u)).unwrap();
+            close(
+                &cx(&f),
+                UriArgs {
+                    dbg: "t".into(),
+                    uri: u.to_string(),
+                },
+            )
+            .unwrap();
         }
-        assert!(open(&f.cfg, "zvol:///etc/x", false).is_err());
-        assert!(activate(&f.cfg, "bogus", "1").is_err());
-        assert!(deactivate(&f.cfg, "bogus", "1").is_err());
-        assert!(close(&f.cfg, "bogus").is_err());
-        detach(&f.cfg, &good, "1");
-        detach(&f.cfg, "bogus", "1");
+        assert!(open(
+            &cx(&f),
+            OpenArgs {
+                dbg: "t".into(),
+                uri: "zvol:///etc/x".to_string(),
+                persistent: false
+            }
+        )
+        .is_err());
+        assert!(activate(&cx(&f), ud("bogus")).is_err());
+        assert!(deactivate(&cx(&f), ud("bogus")).is_err());
+        assert!(close(
+            &cx(&f),
+            UriArgs {
+                dbg: "t".into(),
+                uri: "bogus".to_string()
+            }
+        )
+        .is_err());
+        detach(&cx(&f), ud(&good)).unwrap();
+        detach(&cx(&f), ud("bogus")).unwrap();
     }
 
     #[test]

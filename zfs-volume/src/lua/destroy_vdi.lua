@@ -14,7 +14,7 @@
 local a = ...
 local target, root = a["dataset"], a["root"]
 local actions = {}
-local gc_prefix = root .. "/gc/"
+local gc_prefix = root .. "/" .. N.GC .. "/"
 
 local function act(what, e)
     table.insert(actions, what .. " -> " .. e)

@@ -5,6 +5,6 @@ local out = {}
 if not zfs.exists(a["parent"]) then return out end
 for ds in zfs.list.children(a["parent"]) do
     local u = local_user_props(ds)
-    if u["xapi-zvol:sr"] ~= nil then table.insert(out, {dataset = ds, user = u}) end
+    if u[N.SR_MARKER] ~= nil then table.insert(out, {dataset = ds, user = u}) end
 end
 return out

@@ -23,8 +23,8 @@ local function scan(container, is_gc)
     end
 end
 if a["full"] then
-    scan(root .. "/vol", false)
-    scan(root .. "/snap", false)
+    scan(root .. "/" .. N.VOL, false)
+    scan(root .. "/" .. N.SNAP, false)
 end
-scan(root .. "/gc", true)
+scan(root .. "/" .. N.GC, true)
 return out

@@ -23,12 +23,12 @@ local function scan(container, kind)
         -- the VDI's objset, the cost that grows with the SR; a user property by name does
         -- not. So the listing record (sr/record.rs) first: then only a volume's `used`, and
         -- a snapshot VDI's `referenced` when its record lacks it.
-        local rec, src = zfs.get_prop(ds, "xapi-zvol:ls")
+        local rec, src = zfs.get_prop(ds, N.LISTING)
         if rec ~= nil and src == ds then
             r.ls = rec
             if kind == "volume" then
                 r.used = zfs.get_prop(ds, "used")
-            elseif string.sub(rec, 1, 5) ~= '{"r":' then
+            elseif not starts_with(rec, N.REFERENCED_HEAD) then
                 r.referenced = zfs.get_prop(ds, "referenced")
             end
         else
@@ -45,21 +45,24 @@ local function scan(container, kind)
     end
 end
 
-scan(root .. "/vol", "volume")
-scan(root .. "/snap", "snapshot")
-if zfs.exists(root .. "/gc") then
-    for ds in zfs.list.children(root .. "/gc") do
+scan(root .. "/" .. N.VOL, "volume")
+scan(root .. "/" .. N.SNAP, "snapshot")
+if zfs.exists(root .. "/" .. N.GC) then
+    for ds in zfs.list.children(root .. "/" .. N.GC) do
         table.insert(out.gc, ds)
         add_snapshots(ds)
     end
     -- A volume whose revert is between its two renames (see swapping_in in the prelude):
     -- listed from its new content, under its own name, so xapi's scan never loses it.
-    local gc = root .. "/gc/"
+    local gc = root .. "/" .. N.GC .. "/"
     for _, ds in ipairs(out.gc) do
-        local key = string.match(string.sub(ds, string.len(gc) + 1), "^(.+)%.new%-")
-        if key ~= nil and not zfs.exists(root .. "/vol/" .. key) and swapping_in(root, key) == ds then
+        local tail = string.sub(ds, string.len(gc) + 1)
+        local at = string.find(tail, N.NEW_MARK, 1, true)
+        local key = nil
+        if at ~= nil and at > 1 then key = string.sub(tail, 1, at - 1) end
+        if key ~= nil and not zfs.exists(root .. "/" .. N.VOL .. "/" .. key) and swapping_in(root, key) == ds then
             local r = describe(ds, "volume", key)
-            r.dataset = root .. "/vol/" .. key
+            r.dataset = root .. "/" .. N.VOL .. "/" .. key
             if not deep then r.origin = nil; r.content = nil end
             table.insert(out.vdis, r)
         end

@@ -38,7 +38,7 @@ end
 local function local_user_props(ds)
     local p = {}
     for k, v, src in zfs.list.user_properties(ds) do
-        if src == ds and starts_with(k, "xapi-zvol:") then p[k] = v end
+        if src == ds and starts_with(k, N.NS) then p[k] = v end
     end
     return p
 end
@@ -68,14 +68,14 @@ end
 -- costs one objset open (for `used`) instead of five, a snapshot VDI one (its origin).
 -- For the calls that change the SR; Volume.stat reads the properties themselves.
 local function describe_listed(ds, kind, key)
-    local rec, src = zfs.get_prop(ds, "xapi-zvol:ls")
+    local rec, src = zfs.get_prop(ds, N.LISTING)
     if rec == nil or src ~= ds then return describe(ds, kind, key) end
     local r = {found = true, kind = kind, dataset = ds, key = key, ls = rec}
     if kind == "volume" then
         r.used = zfs.get_prop(ds, "used")
         return r
     end
-    if string.sub(rec, 1, 5) ~= '{"r":' then r.referenced = zfs.get_prop(ds, "referenced") end
+    if not starts_with(rec, N.REFERENCED_HEAD) then r.referenced = zfs.get_prop(ds, "referenced") end
     local o = origin_of(ds)
     if o ~= nil then r.origin = o end
     if o ~= nil and string.sub(o, -(string.len(key) + 1)) == "@" .. key then
@@ -92,13 +92,13 @@ end
 -- gc/<key>.old-<t> beside it. Reads report it from there, under the name it is about to
 -- have (recovery by the next changing call renames it); they never rename anything.
 local function swapping_in(root, key)
-    local gc = root .. "/gc"
+    local gc = root .. "/" .. N.GC
     if not zfs.exists(gc) then return nil end
-    local head = gc .. "/" .. key .. ".new-"
+    local head = gc .. "/" .. key .. N.NEW_MARK
     for ds in zfs.list.children(gc) do
         if starts_with(ds, head) then
             local token = string.sub(ds, string.len(head) + 1)
-            if zfs.exists(gc .. "/" .. key .. ".old-" .. token) then return ds end
+            if zfs.exists(gc .. "/" .. key .. N.OLD_MARK .. token) then return ds end
         end
     end
     return nil
@@ -119,9 +119,9 @@ end
 local function find_vdi(root, key, listed)
     local d = describe
     if listed then d = describe_listed end
-    local vol = root .. "/vol/" .. key
+    local vol = root .. "/" .. N.VOL .. "/" .. key
     if zfs.exists(vol) then return d(vol, "volume", key) end
-    local snap = root .. "/snap/" .. key
+    local snap = root .. "/" .. N.SNAP .. "/" .. key
     if zfs.exists(snap) then return d(snap, "snapshot", key) end
     local new = swapping_in(root, key)
     if new ~= nil then

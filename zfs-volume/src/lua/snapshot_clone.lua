@@ -16,9 +16,9 @@ if e ~= 0 then return {err = e, step = "snapshot"} end
 -- only now: it goes into the listing record (sr/record.rs) and back to the caller.
 local referenced = nil
 if a["kind"] == "snapshot" then referenced = zfs.get_prop(snap, "referenced") end
-local rec = props["xapi-zvol:ls"]
+local rec = props[N.LISTING]
 if a["fill_referenced"] and rec ~= nil and referenced ~= nil then
-    props["xapi-zvol:ls"] = '{"r":' .. tostring(referenced) .. "," .. string.sub(rec, 2)
+    props[N.LISTING] = N.REFERENCED_HEAD .. tostring(referenced) .. "," .. string.sub(rec, 2)
 end
 e = zfs.sync.clone(snap, clone)
 if e ~= 0 then

@@ -14,7 +14,7 @@ else
     -- open the dataset's objset as listing its user properties does. Only local values
     -- count (the marker is inherited by everything below the SR dataset).
     out.user = {}
-    for _, k in ipairs({"xapi-zvol:sr", "xapi-zvol:sr-provisioning", "xapi-zvol:sr-volblocksize"}) do
+    for _, k in ipairs({N.SR_MARKER, N.SR_PROVISIONING, N.SR_VOLBLOCKSIZE}) do
         local v, src = zfs.get_prop(root, k)
         if v ~= nil and src == root then out.user[k] = v end
     end

@@ -10,7 +10,7 @@ local root, key = a["root"], a["key"]
 local r = find_vdi(root, key, a["listed"])
 if a["gc"] then
     r.tombstones = {}
-    local gc = root .. "/gc"
+    local gc = root .. "/" .. N.GC
     if zfs.exists(gc) then
         r.busy = 0
         for ds in zfs.list.children(gc) do

@@ -4,8 +4,8 @@
 //! administrative operation interleaves. A *nosync* program only reads, in open context,
 //! without waiting for a txg: it is how we list and stat in one ioctl.
 //!
-//! Our programs are `.lua` files under `src/lua/`, included at compile time with a shared
-//! prelude (see [`program!`]). Arguments are an nvlist (accepted types: boolean_value,
+//! Our programs are `.lua` files under `src/lua/`, included at compile time (see
+//! [`program!`]; the SR layer's programs also get its shared names and prelude). Arguments are an nvlist (accepted types: boolean_value,
 //! string, int64, nvlist and string/int64/uint64 arrays — not plain uint64 nor presence
 //! booleans); the output is parsed into an [`NvValue`] tree. Lua numbers come back as
 //! int64.
@@ -39,24 +39,20 @@ impl Program {
     }
 }
 
-/// A program from `src/lua/<name>.lua`, with `src/lua/prelude.lua` (shared helpers)
-/// prepended, included at compile time.
+/// A program from `src/lua/<name>.lua`, included at compile time (the SR layer's programs
+/// get its shared names and prelude too: `sr::names::sr_program!`).
 #[macro_export]
 #[doc(hidden)]
 macro_rules! __zvol_program {
     ($name:literal) => {
         $crate::lzc::Program::new(
             $name,
-            concat!(
-                include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/lua/prelude.lua")),
-                "\n",
-                include_str!(concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/src/lua/",
-                    $name,
-                    ".lua"
-                ))
-            ),
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/src/lua/",
+                $name,
+                ".lua"
+            )),
         )
     };
 }

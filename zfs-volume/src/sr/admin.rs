@@ -7,15 +7,16 @@
 //! set by `zpool create -O` in the same step that creates the pool (I8).
 
 use super::layout::{self, Layout};
+use super::names::sr_program;
 use super::record::{num, string, user, Health, SrInfo};
 use super::{meta, Sr};
 use crate::error::{Error, Result};
-use crate::lzc::{program, Compression, Limits, NvList, NvValue, PoolHealth, Program, Zfs};
+use crate::lzc::{Compression, Limits, NvList, NvValue, PoolHealth, Program, Zfs};
 use std::process::Command;
 
-static SR_INFO: Program = program!("sr_info");
-pub(super) static FIND_SRS: Program = program!("find_srs");
-pub(super) static COUNT_CHILDREN: Program = program!("count_children");
+static SR_INFO: Program = sr_program!("sr_info");
+pub(super) static FIND_SRS: Program = sr_program!("find_srs");
+pub(super) static COUNT_CHILDREN: Program = sr_program!("count_children");
 
 /// On the root dataset of a pool SR.create made: the SR uuid that owns the pool.
 pub const POOL_OWNER: &str = "xapi-zvol:created-by-sr";

@@ -8,16 +8,17 @@
 //! between them so that recovery destroys a snapshot whose clone never came.
 
 use super::layout::check_key;
+use super::names::sr_program;
 use super::record::{self, vdi_from, VdiInfo};
 use super::volume::{
     new_key, relabel, source_snapshot_name, space_error, user_props_nvlist, NewVdi,
 };
 use super::{fault, intent, Kind, Provisioning, Sr};
 use crate::error::{Op, Result};
-use crate::lzc::{check_step, program, Limits, NvList, NvValue, Program, Props};
+use crate::lzc::{check_step, Limits, NvList, NvValue, Program, Props};
 
-static SNAPSHOT_CLONE: Program = program!("snapshot_clone");
-static CLONE_WITH_PROPS: Program = program!("clone_with_props");
+static SNAPSHOT_CLONE: Program = sr_program!("snapshot_clone");
+static CLONE_WITH_PROPS: Program = sr_program!("clone_with_props");
 
 impl Sr {
     /// True when a clone with `props` can be one channel program: the kernel has

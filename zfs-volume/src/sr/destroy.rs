@@ -7,12 +7,13 @@
 //! it appears or is renamed, so callers choose how long to wait that out (`OnBusy`).
 
 use super::layout::{check_key, Kind};
+use super::names::sr_program;
 use super::volume::{in_use, OnBusy, BUSY_RETRY};
 use super::{fault, Sr};
 use crate::error::{Op, Result};
-use crate::lzc::{check_step, program, Limits, NvList, NvValue, Program};
+use crate::lzc::{check_step, Limits, NvList, NvValue, Program};
 
-static DESTROY_VDI: Program = program!("destroy_vdi");
+static DESTROY_VDI: Program = sr_program!("destroy_vdi");
 
 impl Sr {
     /// Volume.destroy: succeeds for a missing key (xapi may destroy one key twice);

@@ -22,12 +22,7 @@ use crate::error::{Error, Result};
 pub const SR_DATASET_PREFIX: &str = "zvol-sr-";
 /// Prefix of pools SR.create makes.
 pub const POOL_PREFIX: &str = "zvol-";
-/// Container of writable VDIs.
-pub const VOL: &str = "vol";
-/// Container of snapshot VDIs (readonly=on).
-pub const SNAP: &str = "snap";
-/// Container of tombstones.
-pub const GC: &str = "gc";
+pub use super::names::{GC, SNAP, VOL};
 
 /// The kinds of VDI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,18 +9,11 @@
 
 use crate::error::{Error, Result};
 
-/// Namespace of every user property we write.
-pub const NS: &str = "xapi-zvol:";
-/// On the SR dataset: the SR uuid. Its presence is the SR marker (invariant I8).
-pub const SR_MARKER: &str = "xapi-zvol:sr";
+pub use super::names::{NS, SR_MARKER, SR_PROVISIONING, SR_VOLBLOCKSIZE};
 /// On the SR dataset: SR name-label.
 pub const SR_NAME: &str = "xapi-zvol:sr-name";
 /// On the SR dataset: SR name-description.
 pub const SR_DESCRIPTION: &str = "xapi-zvol:sr-description";
-/// On the SR dataset: `thin` or `thick`.
-pub const SR_PROVISIONING: &str = "xapi-zvol:sr-provisioning";
-/// On the SR dataset: volblocksize for new volumes, bytes (absent: the kernel default).
-pub const SR_VOLBLOCKSIZE: &str = "xapi-zvol:sr-volblocksize";
 /// On the SR dataset: on-disk format version of this layout.
 pub const SR_FORMAT: &str = "xapi-zvol:sr-format";
 

@@ -25,6 +25,7 @@ pub mod fault;
 pub mod layout;
 pub mod lock;
 pub mod meta;
+mod names;
 pub mod record;
 
 mod admin;

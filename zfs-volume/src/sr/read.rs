@@ -3,12 +3,13 @@
 //! writer or changed what it reads would be a defect). A volume whose revert is between its
 //! two renames is found from what the dataset names say (`swapping_in` in the Lua prelude).
 
+use super::names::sr_program;
 use super::record::{vdi_from, VdiInfo};
 use super::Sr;
 use crate::error::Result;
-use crate::lzc::{program, Limits, NvList, NvValue, Program};
+use crate::lzc::{Limits, NvList, NvValue, Program};
 
-static LIST_SR: Program = program!("list_sr");
+static LIST_SR: Program = sr_program!("list_sr");
 
 impl Sr {
     /// Volume.stat: one nosync program, no lock, no side effect (xapi stats before every

@@ -220,11 +220,8 @@ pub(crate) fn strings(t: &NvTree, k: &str) -> Vec<String> {
 // ---------------------------------------------------------------------------------------
 
 /// The property holding the record.
-pub const PROP: &str = "xapi-zvol:ls";
-/// How a record whose `referenced` is filled in by a channel program starts (see
-/// snapshot_clone.lua); list_sr.lua reads `referenced` itself when a snapshot VDI's record
-/// does not start so.
-pub const REFERENCED_HEAD: &str = "{\"r\":";
+pub use super::names::LISTING as PROP;
+pub use super::names::REFERENCED_HEAD;
 /// Record format version.
 const VERSION: u32 = 1;
 

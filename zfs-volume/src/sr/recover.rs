@@ -16,14 +16,15 @@
 
 use super::intent::Intent;
 use super::layout::{Kind, GC};
+use super::names::{sr_program, NEW_MARK, OLD_MARK};
 use super::record::strings;
 use super::volume::{OnBusy, BUSY_RECHECK, BUSY_RETRY, TRANSIENT_BUSY_RETRY};
 use super::{fault, Sr};
 use crate::error::Result;
-use crate::lzc::{program, Limits, NvList, NvValue, Program, Props};
+use crate::lzc::{Limits, NvList, NvValue, Program, Props};
 
-static GC_SCAN: Program = program!("gc_scan");
-static LIST_SR: Program = program!("list_sr");
+static GC_SCAN: Program = sr_program!("gc_scan");
+static LIST_SR: Program = sr_program!("list_sr");
 
 /// What `xapi-zvol check` reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -135,9 +136,9 @@ impl Sr {
         // being probed by udev).
         for t in first.gc.iter().chain(&first.busy) {
             let name = t.strip_prefix(&prefix).unwrap_or(t);
-            if let Some((key, token)) = name.split_once(".new-") {
+            if let Some((key, token)) = name.split_once(NEW_MARK) {
                 let vol = self.layout.vdi(key, Kind::Volume);
-                let old = self.layout.tombstone(&format!("{key}.old-{token}"));
+                let old = self.layout.tombstone(&format!("{key}{OLD_MARK}{token}"));
                 if !self.zfs.exists(&vol) && self.zfs.exists(&old) {
                     self.zfs.rename(t, &vol)?;
                     fault::point("recover:after-step");

@@ -10,6 +10,7 @@
 //! the zvol itself (device.rs).
 
 use super::layout::check_key;
+use super::names::{NEW_MARK, OLD_MARK};
 use super::volume::{
     in_use, new_key, source_snapshot_name, space_error, OnBusy, TRANSIENT_BUSY_RETRY,
 };
@@ -111,8 +112,8 @@ impl Sr {
         if thick {
             props = props.u64("refreservation", self.thick_refreservation(s.virtual_size)?);
         }
-        let new = self.layout.tombstone(&format!("{key}.new-{token}"));
-        let old = self.layout.tombstone(&format!("{key}.old-{token}"));
+        let new = self.layout.tombstone(&format!("{key}{NEW_MARK}{token}"));
+        let old = self.layout.tombstone(&format!("{key}{OLD_MARK}{token}"));
         let r = self.zfs.clone(&new, &content, &props);
         if let Err(e) = r {
             // As in snapshot_and_clone: the intent record stays if the snapshot cannot go.

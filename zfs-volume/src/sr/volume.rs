@@ -5,12 +5,13 @@
 //! destroy, revert, resize, metadata).
 
 use super::layout::{check_key, Kind};
+use super::names::sr_program;
 use super::record::{vdi_from, VdiInfo};
 use super::{intent, meta, record, Sr};
 use crate::error::{Error, Result};
-use crate::lzc::{program, reservation, Limits, NvList, NvValue, Program, Props};
+use crate::lzc::{reservation, Limits, NvList, NvValue, Program, Props};
 
-static STAT_VDI: Program = program!("stat_vdi");
+static STAT_VDI: Program = sr_program!("stat_vdi");
 
 /// How long Volume.destroy retries a transient EBUSY (udev probing a zvol).
 pub(crate) const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(5);

@@ -7,13 +7,14 @@
 //! native ones such as refreservation); elsewhere they are two ioctls, with an intent record
 //! between them so that recovery destroys a snapshot whose clone never came.
 
+use super::journal::{Intent, Journal};
 use super::layout::check_key;
 use super::names::sr_program;
 use super::record::{self, vdi_from, VdiInfo};
 use super::volume::{
     new_key, relabel, source_snapshot_name, space_error, user_props_nvlist, NewVdi,
 };
-use super::{fault, intent, Kind, Provisioning, Sr};
+use super::{fault, Kind, Provisioning, Sr};
 use crate::error::{Op, Result};
 use crate::lzc::{check_step, Limits, NvList, NvValue, Program, Props};
 
@@ -126,18 +127,20 @@ impl Sr {
                 )
                 .map_err(|e| relabel(e, src));
         }
-        intent::record(self.dataset(), &intent::Intent::Snapshot(snap.to_string()))?;
+        // Leave nothing behind: the snapshot is only for this clone. If the clone fails and the
+        // snapshot cannot go at once (the pool was exported or suspended under us), or the
+        // process is killed between the two, the record lets the next call's recovery
+        // destroy it.
+        let mut j = Journal::begin(self.dataset());
+        j.record(&Intent::Snapshot(snap.to_string()))?;
         self.zfs.snapshot(&[snap], &[])?;
+        j.on_undo("destroy the snapshot taken for the clone", || {
+            self.zfs.destroy_snapshots(&[snap], false)
+        });
         fault::point(fault_name);
-        let r = self.zfs.clone(dst, snap, props);
-        // Leave nothing behind: the snapshot was only for this clone. If it cannot go now
-        // (the pool was exported or suspended under us), keep the intent record so the next
-        // call's recovery destroys it.
-        if r.is_err() && self.zfs.destroy_snapshots(&[snap], false).is_err() {
-            return r.map(|()| None);
-        }
-        intent::clear(self.dataset());
-        r.map(|()| None)
+        self.zfs.clone(dst, snap, props)?;
+        j.commit();
+        Ok(None)
     }
 
     /// Volume.clone: a writable copy of any VDI, snapshot or not.

@@ -30,7 +30,7 @@ pub mod record;
 
 mod admin;
 pub mod device;
-mod intent;
+mod journal;
 mod mounts;
 mod recover;
 mod sr_create;

@@ -14,7 +14,7 @@
 //! * `gc/<key>.old-<t>` (after the swap): destroyed, with its dependents promoted;
 //! * anything else under `gc/`: destroyed the same way.
 
-use super::intent::Intent;
+use super::journal::{self, Intent};
 use super::layout::{Kind, GC};
 use super::names::{sr_program, NEW_MARK, OLD_MARK};
 use super::record::strings;
@@ -90,7 +90,7 @@ impl Sr {
     }
 
     fn recover_with(&self, full: bool) -> Result<()> {
-        let pending = super::intent::pending(self.dataset());
+        let pending = journal::pending(self.dataset());
         if !pending.is_empty() {
             for intent in &pending {
                 match intent {
@@ -123,7 +123,7 @@ impl Sr {
                     }
                 }
             }
-            super::intent::clear(self.dataset());
+            journal::clear(self.dataset());
             fault::point("recover:after-step");
         }
         let first = self.scan(full)?;

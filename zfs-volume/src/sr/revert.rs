@@ -9,12 +9,13 @@
 //! interrupted (recover.rs). No call waits for udev: Datapath.attach finds the device from
 //! the zvol itself (device.rs).
 
+use super::journal::{Intent, Journal};
 use super::layout::check_key;
 use super::names::{NEW_MARK, OLD_MARK};
 use super::volume::{
     in_use, new_key, source_snapshot_name, space_error, OnBusy, TRANSIENT_BUSY_RETRY,
 };
-use super::{device, fault, intent, record, Kind, Sr};
+use super::{device, fault, record, Kind, Sr};
 use crate::error::{Error, Result};
 use crate::lzc::Props;
 
@@ -48,37 +49,44 @@ impl Sr {
         let thick = v.thick;
         // The ZFS snapshot holding the snapshot VDI's content.
         let token = new_key();
+        let mut snapshot_taken = Journal::begin(self.dataset());
         let content = match &s.content {
             Some(o) => o.clone(),
             None => {
+                // A snapshot only for this revert's clone: recovery destroys it if the clone
+                // never comes.
                 let snap = source_snapshot_name(&s, &token);
-                intent::record(self.dataset(), &intent::Intent::Snapshot(snap.clone()))?;
+                snapshot_taken.record(&Intent::Snapshot(snap.clone()))?;
                 self.zfs.snapshot(&[&snap], &[])?;
                 snap
             }
         };
+        if s.content.is_none() {
+            let snap = content.clone();
+            snapshot_taken.on_undo("destroy the snapshot taken for the revert", move || {
+                self.zfs.destroy_snapshots(&[&snap], false)
+            });
+        }
         // Fast path: the content is this volume's latest snapshot.
         if content.starts_with(&format!("{}@", v.dataset)) {
             // A rollback to before a resize changes volsize, which the listing record
             // cannot follow in the same txg: drop it first, write it back after.
+            let mut rollback = Journal::begin(self.dataset());
             let resized = s.virtual_size != v.virtual_size;
             if resized {
                 self.zfs
                     .update_user_properties(&v.dataset, &[], &[record::PROP])?;
+                rollback.on_undo("write the listing record back", || {
+                    self.write_record(&v, v.virtual_size);
+                    Ok(())
+                });
             }
-            let r = self.zfs.rollback_to(&v.dataset, &content);
-            if resized {
-                self.write_record(
-                    &v,
-                    if r.is_ok() {
-                        s.virtual_size
-                    } else {
-                        v.virtual_size
-                    },
-                );
-            }
-            match r {
+            match self.zfs.rollback_to(&v.dataset, &content) {
                 Ok(()) => {
+                    rollback.commit();
+                    if resized {
+                        self.write_record(&v, s.virtual_size);
+                    }
                     device::flush(&v.dataset, s.virtual_size);
                     if thick {
                         let r = self.thick_refreservation(s.virtual_size)?;
@@ -87,7 +95,8 @@ impl Sr {
                     }
                     return Ok(());
                 }
-                Err(e) if e.is_errno(libc::EEXIST) => {} // newer snapshots: swap instead
+                // Newer snapshots: swap instead (the record is written back first).
+                Err(e) if e.is_errno(libc::EEXIST) => drop(rollback),
                 Err(e) => return Err(in_use(e, key)),
             }
         }
@@ -114,20 +123,22 @@ impl Sr {
         }
         let new = self.layout.tombstone(&format!("{key}{NEW_MARK}{token}"));
         let old = self.layout.tombstone(&format!("{key}{OLD_MARK}{token}"));
-        let r = self.zfs.clone(&new, &content, &props);
-        if let Err(e) = r {
-            // As in snapshot_and_clone: the intent record stays if the snapshot cannot go.
-            if s.content.is_some() || self.zfs.destroy_snapshots(&[&content], false).is_ok() {
-                intent::clear(self.dataset());
-            }
-            return Err(space_error(e, "revert", s.virtual_size));
-        }
-        intent::clear(self.dataset());
+        self.zfs
+            .clone(&new, &content, &props)
+            .map_err(|e| space_error(e, "revert", s.virtual_size))?;
+        // The snapshot is the new content's origin now; the new content goes if the swap
+        // cannot start.
+        snapshot_taken.commit();
+        let mut j = Journal::begin(self.dataset());
+        j.on_undo("destroy the new content", || {
+            self.destroy_with_dependents(&new, OnBusy::GiveUp)
+        });
         fault::point("revert:after-clone");
-        if let Err(e) = self.zfs.rename(&v.dataset, &old) {
-            let _ = self.destroy_with_dependents(&new, OnBusy::GiveUp);
-            return Err(in_use(e, key));
-        }
+        self.zfs
+            .rename(&v.dataset, &old)
+            .map_err(|e| in_use(e, key))?;
+        // From here the names under gc/ tell recovery how to finish the swap.
+        j.commit();
         fault::point("revert:after-rename-old");
         self.zfs.rename(&new, &v.dataset)?;
         fault::point("revert:after-rename-new");

@@ -10,6 +10,7 @@
 //! progress never looks unfinished to another.
 
 use super::admin::{ensure_imported, zpool, COUNT_CHILDREN, FIND_SRS, POOL_OWNER};
+use super::journal::Journal;
 use super::layout::{self, Layout, GC, SNAP, VOL};
 use super::record::{string, user};
 use super::{fault, lock, meta, PoolSource, Sr, SrConfig};
@@ -206,6 +207,9 @@ impl Sr {
         // One SR.create at a time on this host: what an unfinished create left is removed
         // below, and a create in progress must not look like one.
         let _creating = lock::SrLock::acquire("sr-create", lock::wait_limit())?;
+        // What this call makes is undone if it fails (a kill leaves it for the retry: the same
+        // uuid completes it, a new one removes it, above and below).
+        let mut j = Journal::begin(&format!("SR.create {uuid}"));
         let parent = match &cfg.source {
             PoolSource::Existing(p) => {
                 layout::check_dataset_name(p).map_err(|e| Error::Config {
@@ -275,6 +279,10 @@ impl Sr {
                         .into(),
                         reason: format!("cannot create the pool: {e}"),
                     })?;
+                    let made = pool.clone();
+                    j.on_undo("destroy the pool this SR.create made", move || {
+                        zpool(&["destroy", &made]).map(drop)
+                    });
                 }
                 fault::point("sr-create:after-pool");
                 pool
@@ -297,6 +305,17 @@ impl Sr {
                 props = props.compression(c);
             }
             zfs.create_filesystem(&root, &props)?;
+            let made = root.clone();
+            j.on_undo("destroy the SR dataset this SR.create made", move || {
+                let l = Layout::new(&made);
+                for c in [GC, SNAP, VOL] {
+                    let d = l.container(c);
+                    if zfs.exists(&d) {
+                        zfs.destroy(&d)?;
+                    }
+                }
+                zfs.destroy(&made)
+            });
         } else {
             let existing = Sr::open(&root)?;
             if existing.uuid != uuid {
@@ -316,6 +335,8 @@ impl Sr {
             }
         }
         fault::point("sr-create:after-containers");
-        Sr::open(&root)
+        let sr = Sr::open(&root)?;
+        j.commit();
+        Ok(sr)
     }
 }

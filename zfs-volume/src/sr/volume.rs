@@ -7,7 +7,7 @@
 use super::layout::{check_key, Kind};
 use super::names::sr_program;
 use super::record::{vdi_from, VdiInfo};
-use super::{intent, meta, record, Sr};
+use super::{journal, meta, record, Sr};
 use crate::error::{Error, Result};
 use crate::lzc::{reservation, Limits, NvList, NvValue, Program, Props};
 
@@ -83,7 +83,7 @@ impl Sr {
     /// [`Sr::recover`] run, and then the stat is read again.
     pub(super) fn recover_and_stat(&self, key: &str) -> Result<VdiInfo> {
         check_key(key)?;
-        if intent::pending(self.dataset()).is_empty() {
+        if journal::pending(self.dataset()).is_empty() {
             let mut args = NvList::new()?;
             args.add_string("root", self.dataset())?;
             args.add_string("key", key)?;

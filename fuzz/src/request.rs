@@ -5,7 +5,7 @@
 //! is stdin. Inputs shorter than two bytes are ignored.
 //!
 //! Every input is decoded into the method's request struct ([`Method::decode_only`]). It then
-//! runs through the whole dispatcher ([`run`]) unless it would reach ZFS: a method that
+//! runs through the whole dispatcher ([`dispatch::run`]) unless it would reach ZFS: a method that
 //! needs ZFS runs only when its parameters are refused (validation comes before the method's
 //! function), so a fuzzing host never touches a pool even if it has one; the method functions'
 //! calls into `zfs_volume::sr` are proven in the test VM.
@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use smapi_plugin::api::context::DatapathConfig;
-use smapi_plugin::dispatch::{run, EXIT_FAILURE, EXIT_OK, JSON_FLAG};
+use smapi_plugin::dispatch::{self, EXIT_FAILURE, EXIT_OK, JSON_FLAG};
 use smapi_plugin::methods::{Method, PluginKind, ServedBy};
 use smapi_plugin::query::VOLUME_DIR_PREFIX;
 use smapi_plugin::wire::Params;
@@ -80,7 +80,7 @@ pub fn run(data: &[u8]) {
         return;
     }
     let mut out = Vec::new();
-    let code = run(datapath_config(), &argv0, &[JSON_FLAG.to_string()], stdin, &mut out);
+    let code = dispatch::run(datapath_config(), &argv0, &[JSON_FLAG.to_string()], stdin, &mut out);
 
     let shown = String::from_utf8_lossy(&out);
     // Triage aid: `XAPI_ZVOL_FUZZ_TRACE=1 <target binary> <input files>` shows each answer.

@@ -5,12 +5,15 @@
 //!   other Rust storage tools.
 //! * [`sr`]: the SR/Volume semantics of the xapi-zvol SMAPIv3 plugin on top of it
 //!   (clone-on-snapshot, promote-on-revert, destroy in any order, garbage collection).
+//! * [`host`]: what the SR layer does to the host besides ZFS (locks and files under /run,
+//!   mounts, zvol block devices), on rustix.
 //!
 //! Errors from both are one type, [`Error`].
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod host;
 pub mod lzc;
 pub mod sr;
 

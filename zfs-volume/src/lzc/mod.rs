@@ -4,9 +4,9 @@
 //! This is the only module of the crate with `unsafe` code: the FFI calls into
 //! libzfs_core/libnvpair, two legacy ioctls (`SET_PROP`, `POOL_STATS`) that
 //! libzfs_core does not wrap (their `zfs_cmd_t` is a zeroed heap buffer with headroom,
-//! issued only to a module whose layout was verified, 2.1.x .. 2.4.x), and the few
-//! system calls the SR layer needs (`flock`,
-//! `BLKFLSBUF`, `mount`/`umount2` in `util`). Everything is reached through the process-wide handle
+//! issued only to a module whose layout was verified, 2.1.x .. 2.4.x). The host's own system
+//! calls (flock, mount, block-device ioctls) are in [`crate::host`]. Everything is reached
+//! through the process-wide handle
 //! [`Zfs::get`], which is `Send + Sync` (libzfs_core is thread-safe).
 //!
 //! Only calls present in OpenZFS 2.1.11 are linked, so one binary loads on 2.1 .. 2.4;
@@ -41,6 +41,3 @@ pub use program::{Limits, Program};
 pub use props::{pool_of, Compression, PropRead, PropValue, Props, VolMode};
 pub use send::SendFlags;
 pub use util::MAX_NAME;
-pub(crate) use util::{
-    flock_exclusive_nb, flush_block_device, mount_zfs_readonly, unmount, zvol_name,
-};

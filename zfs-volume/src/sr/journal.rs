@@ -18,9 +18,8 @@
 //! (`revert.rs`, `recover.rs`): a journal undoes its steps in process, the names tell recovery
 //! which side of the swap a killed revert was on.
 
-use super::lock;
-use crate::error::{Error, Result};
-use std::path::PathBuf;
+use crate::error::Result;
+use crate::host::lock as run_files;
 
 /// One interrupted step and what recovery does about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,8 +72,9 @@ impl Intent {
     }
 }
 
-fn path(sr: &str) -> PathBuf {
-    lock::run_dir().join(format!("{}.intent", sr.replace('/', "+")))
+/// The record's file in the run directory.
+fn file(sr: &str) -> String {
+    format!("{}.intent", sr.replace('/', "+"))
 }
 
 /// An undo step: what it undoes (for the log) and how.
@@ -144,30 +144,17 @@ impl Drop for Journal<'_> {
 
 /// Writes `intent` as the SR's record. Callers hold the SR lock.
 fn write(sr: &str, intent: &Intent) -> Result<()> {
-    let p = path(sr);
-    let tmp = p.with_extension("intent.tmp");
-    let io = |what: &PathBuf| {
-        let what = what.display().to_string();
-        move |source| Error::Io {
-            what: format!("write {what}"),
-            source,
-        }
-    };
-    if let Some(dir) = p.parent() {
-        std::fs::create_dir_all(dir).map_err(io(&p))?;
-    }
-    std::fs::write(&tmp, intent.encode()).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, &p).map_err(io(&p))
+    run_files::write_atomic(&file(sr), &intent.encode())
 }
 
 /// Drops the SR's record (the operation finished, undid itself, or recovery undid it).
 pub(super) fn clear(sr: &str) {
-    let _ = std::fs::remove_file(path(sr));
+    run_files::remove(&file(sr));
 }
 
 /// What a record a killed call left behind names.
 pub(super) fn pending(sr: &str) -> Vec<Intent> {
-    std::fs::read_to_string(path(sr))
+    run_files::read(&file(sr))
         .map(|s| s.lines().filter_map(Intent::decode).collect())
         .unwrap_or_default()
 }
@@ -175,6 +162,7 @@ pub(super) fn pending(sr: &str) -> Vec<Intent> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     #[test]
     fn records_round_trip() {

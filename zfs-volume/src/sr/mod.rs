@@ -23,7 +23,7 @@
 
 pub mod fault;
 pub mod layout;
-pub mod lock;
+pub use crate::host::lock;
 pub mod meta;
 mod names;
 pub mod record;

@@ -17,52 +17,11 @@
 //! listed correctly, only more slowly, until its next attach.
 
 use super::layout::{SNAP, VOL};
-use super::{lock, Sr};
-use std::path::PathBuf;
+use super::Sr;
+use crate::host::mounts::{dir, mount_zfs_readonly, release, zfs_mounts};
 
 /// Containers worth holding: the ones SR.ls lists.
 const HELD: [&str; 2] = [VOL, SNAP];
-
-/// Where the containers of SR dataset `sr` are mounted.
-fn dir(sr: &str) -> PathBuf {
-    lock::run_dir().join("hold").join(sr.replace('/', "+"))
-}
-
-/// ZFS filesystems mounted in this namespace, as (source, mount point) pairs.
-fn zfs_mounts() -> Vec<(String, String)> {
-    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return vec![];
-    };
-    text.lines()
-        .filter_map(|l| {
-            // "<id> <parent> <dev> <root> <mount point> <options> [optional...] - <type> <source> <super options>"
-            let (head, tail) = l.split_once(" - ")?;
-            let point = head.split(' ').nth(4)?;
-            let mut t = tail.split(' ');
-            (t.next()? == "zfs").then(|| (unescape(t.next().unwrap_or("")), unescape(point)))
-        })
-        .collect()
-}
-
-/// mountinfo escapes space, tab, newline and backslash as octal `\NNN`.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push(((b[i + 1] - b'0') << 6) | ((b[i + 2] - b'0') << 3) | (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 impl Sr {
     /// Mount the containers that are not mounted anywhere yet (see the module docs).
@@ -74,8 +33,7 @@ impl Sr {
                 continue;
             }
             let d = dir(self.dataset()).join(c);
-            let r =
-                std::fs::create_dir_all(&d).and_then(|()| crate::lzc::mount_zfs_readonly(&ds, &d));
+            let r = std::fs::create_dir_all(&d).and_then(|()| mount_zfs_readonly(&ds, &d));
             if let Err(e) = r {
                 log::warn!(
                     "cannot mount {ds} at {} to keep it resident ({e}); SR.ls will be slower",
@@ -87,51 +45,6 @@ impl Sr {
 
     /// Unmount what [`Sr::hold_containers`] mounted.
     pub(crate) fn release_containers(&self) {
-        release(self.dataset());
-    }
-}
-
-/// Unmount the held containers of SR dataset `sr` and remove their directories. Mounts
-/// made under another run directory (`XAPI_ZVOL_RUN_DIR` of another call) are found by the
-/// `hold/<SR dataset>/<container>` tail of their mount point.
-pub(crate) fn release(sr: &str) {
-    let enc = sr.replace('/', "+");
-    for (src, point) in zfs_mounts() {
-        let ours = HELD
-            .iter()
-            .any(|c| src == format!("{sr}/{c}") && point.ends_with(&format!("/hold/{enc}/{c}")));
-        if !ours {
-            continue;
-        }
-        let p = PathBuf::from(&point);
-        if let Err(e) = crate::lzc::unmount(&p, false) {
-            // Busy (someone is inside the empty directory): detach it from the tree; the
-            // kernel lets the dataset go when the last user leaves.
-            log::warn!("unmount {point}: {e}; detaching it");
-            let _ = crate::lzc::unmount(&p, true);
-        }
-        let _ = std::fs::remove_dir(&p);
-        if let Some(parent) = p.parent() {
-            let _ = std::fs::remove_dir(parent);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mountinfo_escapes() {
-        assert_eq!(unescape(r"/run/a\040b"), "/run/a b");
-        assert_eq!(unescape(r"a\134b"), r"a\b");
-        assert_eq!(unescape(r"a\04"), r"a\04");
-        assert_eq!(unescape("plain"), "plain");
-    }
-
-    #[test]
-    fn hold_dir_is_one_level_per_sr() {
-        let d = dir("tank/x/zvol-sr-1");
-        assert!(d.ends_with("hold/tank+x+zvol-sr-1"), "{}", d.display());
+        release(self.dataset(), &HELD);
     }
 }

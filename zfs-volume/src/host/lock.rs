@@ -1,3 +1,6 @@
+//! The run directory (`/run/xapi-zvol`, [`HostSettings`]) and what the SR layer keeps in it:
+//! the SR locks, the journal records (`sr/journal.rs`), the hold mounts (`mounts.rs`).
+//!
 //! The per-SR lock (invariant I10): calls that change an SR's dataset tree hold an
 //! exclusive `flock` on `/run/xapi-zvol/<sr>.lock` for their whole duration. Reads
 //! (stat, ls) take no lock: each is one in-kernel program that sees a consistent txg.
@@ -8,7 +11,6 @@
 
 use crate::error::{Error, Result};
 use std::fs::{self, File, OpenOptions};
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -60,6 +62,7 @@ pub struct SrLock {
     _file: File,
 }
 
+/// The directory of the SR layer's files in /run ([`HostSettings::run_dir`]).
 pub(crate) fn run_dir() -> PathBuf {
     HostSettings::current().run_dir.clone()
 }
@@ -73,7 +76,7 @@ impl SrLock {
     /// Take the lock of the SR whose dataset is `sr`, waiting at most `wait`.
     ///
     /// ```no_run
-    /// let _l = zfs_volume::sr::lock::SrLock::acquire("tank/zvol-sr-1", std::time::Duration::from_secs(5))?;
+    /// let _l = zfs_volume::host::lock::SrLock::acquire("tank/zvol-sr-1", std::time::Duration::from_secs(5))?;
     /// # Ok::<(), zfs_volume::Error>(())
     /// ```
     pub fn acquire(sr: &str, wait: Duration) -> Result<SrLock> {
@@ -111,6 +114,35 @@ impl SrLock {
     }
 }
 
+/// Writes `text` to file `name` of the run directory atomically: to a temporary name first,
+/// renamed into place, so a kill while it is written leaves the previous state.
+pub(crate) fn write_atomic(name: &str, text: &str) -> Result<()> {
+    let dir = run_dir();
+    let p = dir.join(name);
+    let tmp = dir.join(format!("{name}.tmp"));
+    let io = |what: &PathBuf| {
+        let what = what.display().to_string();
+        move |source| Error::Io {
+            what: format!("write {what}"),
+            source,
+        }
+    };
+    fs::create_dir_all(&dir).map_err(io(&dir))?;
+    fs::write(&tmp, text).map_err(io(&tmp))?;
+    fs::rename(&tmp, &p).map_err(io(&p))
+}
+
+/// File `name` of the run directory, if it exists and can be read.
+pub(crate) fn read(name: &str) -> Option<String> {
+    fs::read_to_string(run_dir().join(name)).ok()
+}
+
+/// Removes file `name` of the run directory (absent is fine).
+pub(crate) fn remove(name: &str) {
+    let _ = fs::remove_file(run_dir().join(name));
+}
+
+/// Try to take an exclusive `flock` without blocking.
 fn flock_nb(f: &File) -> bool {
-    crate::lzc::flock_exclusive_nb(f.as_raw_fd())
+    rustix::fs::flock(f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok()
 }

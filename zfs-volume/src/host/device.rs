@@ -1,0 +1,145 @@
+//! The block devices behind zvols, as xapi's datapath hands them to blkback.
+//!
+//! A zvol's device is `/dev/zdN` (made by the kernel's devtmpfs as soon as ZFS creates the
+//! minor); the `/dev/zvol/<dataset>` link to it is made and moved by udev, asynchronously,
+//! after ZFS creates or renames the zvol. A link can therefore be missing (a zvol just
+//! made) or stale (right after a revert renamed two zvols: the link of `vol/<key>` still
+//! names the old content's device for a while). So the device is resolved from the zvol
+//! itself: the link is only a hint, checked with `BLKZNAME` (the ioctl udev's own
+//! `zvol_id` names links with); when it does not hold, the `zd` devices of the right size
+//! are asked in turn. Nothing ever waits for udev, and no call waits at all unless the
+//! minor does not exist yet.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rustix::ioctl::{ioctl, opcode, Getter, NoArg};
+use zfs_core_sys as sys;
+
+/// Where udev links zvols by dataset name.
+pub const ZVOL_DIR: &str = "/dev/zvol";
+
+/// How often [`find`] looks again for a minor that does not exist yet.
+const POLL: Duration = Duration::from_millis(50);
+
+/// The `/dev/zvol/...` link of a dataset.
+pub fn link(dataset: &str) -> PathBuf {
+    Path::new(ZVOL_DIR).join(dataset)
+}
+
+/// Whether `dev` is the device of zvol `dataset`.
+fn is_device_of(dev: &Path, dataset: &str) -> bool {
+    zvol_name(dev).is_ok_and(|n| n == dataset)
+}
+
+/// The whole-disk `zd` devices (`/sys/block` lists no partitions) of `bytes` bytes (any size
+/// with `None`), newest minor first (a zvol just made or swapped in has the highest). Sizes
+/// come from sysfs, so only devices that could be the one are opened.
+fn candidates(bytes: Option<u64>) -> Vec<PathBuf> {
+    let Ok(dir) = std::fs::read_dir("/sys/block") else {
+        return vec![];
+    };
+    let mut found: Vec<(u64, PathBuf)> = dir
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            let n: u64 = name.strip_prefix("zd")?.parse().ok()?;
+            let sectors: u64 = std::fs::read_to_string(format!("/sys/block/{name}/size"))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()?;
+            (bytes.is_none() || sectors.checked_mul(512) == bytes)
+                .then(|| (n, PathBuf::from("/dev").join(name)))
+        })
+        .collect();
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
+/// The device of zvol `dataset`, whose size is `bytes` (when known: only devices of that
+/// size are asked): the link if it names the right zvol, else the `zd` device that says it
+/// is that zvol. Waits (polling, at most `wait`) only while no such device exists: ZFS
+/// makes a new zvol's minor shortly after the transaction that created it.
+pub fn find(dataset: &str, bytes: Option<u64>, wait: Duration) -> Option<PathBuf> {
+    let start = Instant::now();
+    loop {
+        if let Ok(dev) = std::fs::canonicalize(link(dataset)) {
+            if is_device_of(&dev, dataset) {
+                return Some(dev);
+            }
+        }
+        if let Some(dev) = candidates(bytes)
+            .into_iter()
+            .find(|d| is_device_of(d, dataset))
+        {
+            return Some(dev);
+        }
+        if start.elapsed() >= wait {
+            return None;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Drop cached pages of the device behind `dataset` (after its content changed in place).
+///
+/// OpenZFS 2.1 can fail a zvol open with ERESTARTSYS (512) while another thread
+/// creates or destroys a pool; that is transient, so the open is retried (bounded).
+pub fn flush(dataset: &str, bytes: u64) {
+    let Some(d) = find(dataset, Some(bytes), Duration::ZERO) else {
+        return;
+    };
+    for _ in 0..50 {
+        match flush_block_device(&d) {
+            Err(e) if e.raw_os_error() == Some(512) || e.raw_os_error() == Some(libc::EINTR) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            _ => return,
+        }
+    }
+}
+
+/// Drop the page cache of a block device (`BLKFLSBUF`, `_IO(0x12, 97)` from linux/fs.h), so
+/// that readers of a zvol whose content changed underneath (rollback) see the new data.
+fn flush_block_device(path: &Path) -> std::io::Result<()> {
+    const BLKFLSBUF: rustix::ioctl::Opcode = opcode::none(0x12, 97);
+    let f = File::open(path)?;
+    // SAFETY: BLKFLSBUF takes no argument and the opcode is the kernel's.
+    unsafe { ioctl(&f, NoArg::<BLKFLSBUF>::new()) }?;
+    Ok(())
+}
+
+/// Length of the name buffer of `BLKZNAME` (`ZFS_MAX_DATASET_NAME_LEN`).
+const NAME_LEN: usize = sys::ZFS_MAX_DATASET_NAME_LEN as usize;
+
+/// `BLKZNAME` from OpenZFS's `sys/fs/zfs.h`: `_IOR(0x12, 125, char[ZFS_MAX_DATASET_NAME_LEN])`,
+/// the ioctl udev's `zvol_id` names `/dev/zvol` links with (a C macro, so bindgen cannot see it).
+pub(crate) const BLKZNAME: rustix::ioctl::Opcode = opcode::read::<[u8; NAME_LEN]>(0x12, 125);
+
+/// The dataset name of the zvol behind block device `dev` (`/dev/zdN`), asked of the zvol
+/// itself (`BLKZNAME`): unlike a `/dev/zvol` link, it cannot be stale or missing while
+/// udev catches up. Errors: ENOTTY for a device that is not a zvol.
+pub(crate) fn zvol_name(dev: &Path) -> std::io::Result<String> {
+    let f = File::open(dev)?;
+    // SAFETY: the opcode is the kernel's and its output is a byte array of the size it writes.
+    let buf = unsafe { ioctl(&f, Getter::<BLKZNAME, [u8; NAME_LEN]>::new()) }?;
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    Ok(String::from_utf8_lossy(&buf[..end]).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_live_under_dev_zvol() {
+        assert_eq!(link("tank/sr/vol/k"), Path::new("/dev/zvol/tank/sr/vol/k"));
+    }
+
+    #[test]
+    fn blkzname_is_ior_0x12_125_of_256_bytes() {
+        // _IOR(0x12, 125, char[256]) as linux/ioctl.h computes it on x86_64.
+        assert_eq!(BLKZNAME as u64, 0x8100_127d);
+    }
+}

@@ -61,6 +61,9 @@ pub enum Op {
     GetProperties,
     /// `lzc_snaprange_space`.
     SnaprangeSpace,
+    /// `lzc_send` of an incremental stream read for its changed blocks
+    /// ([`crate::Zfs::changed_blocks`]).
+    ChangedBlocks,
 }
 
 impl fmt::Display for Op {
@@ -89,6 +92,7 @@ impl fmt::Display for Op {
             Op::PoolStats => "read the configuration of pool",
             Op::GetProperties => "read properties of",
             Op::SnaprangeSpace => "compute the space used by snapshots",
+            Op::ChangedBlocks => "list the changed blocks of",
         };
         f.write_str(s)
     }
@@ -128,6 +132,9 @@ pub fn reason(op: Op, errno: Errno) -> String {
         (Op::Bookmark, EEXIST) => "a bookmark of this name already exists",
         (Op::Bookmark, ENOENT) => "the source snapshot does not exist",
         (Op::Send, EXDEV) | (Op::SendSpace, EXDEV) => "the incremental source is not an earlier snapshot of the same dataset",
+        (Op::ChangedBlocks, EXDEV) => "the source is not an earlier snapshot or bookmark of the same volume (or of the snapshot it was cloned from)",
+        (Op::ChangedBlocks, ENOENT) => "no such snapshot or bookmark",
+        (Op::ChangedBlocks, ESRCH) => "no such bookmark",
         (Op::Send, EBADF) => "the output file descriptor is not open for writing",
         (Op::Send, ENOENT) | (Op::SendSpace, ENOENT) | (Op::SnaprangeSpace, ENOENT) => "no such snapshot or bookmark",
         (Op::GetProperties, ENOENT) => "dataset does not exist",
@@ -269,10 +276,32 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A ZFS send stream broke the stream format, or ended early. Nothing is derived from
+    /// such a stream: a changed-block list read from a misread stream could miss blocks.
+    #[error(
+        "cannot use the send stream{}: {reason} (at byte {offset} of the stream)",
+        fmt_of(target)
+    )]
+    Stream {
+        /// What the stream was sent from ("tank/v@s2 since tank/v#b1"), or empty.
+        target: String,
+        /// Where in the stream the problem is, in bytes from its start.
+        offset: u64,
+        /// What is wrong, and what it likely means.
+        reason: String,
+    },
     /// Persistent state under the SR does not make sense (should not happen; run
     /// `xapi-zvol check`).
     #[error("inconsistent SR state: {0}")]
     Corrupt(String),
+}
+
+fn fmt_of(target: &str) -> String {
+    if target.is_empty() {
+        String::new()
+    } else {
+        format!(" of {target}")
+    }
 }
 
 fn fmt_items(op: Op, items: &[(String, Errno)]) -> String {
@@ -321,6 +350,29 @@ impl Error {
         Error::Invalid {
             what: what.into(),
             reason: reason.into(),
+        }
+    }
+
+    /// A malformed or truncated send stream (`offset` bytes from its start); the caller
+    /// names the stream's snapshots with [`Error::of_stream`].
+    pub fn stream(offset: u64, reason: impl Into<String>) -> Error {
+        Error::Stream {
+            target: String::new(),
+            offset,
+            reason: reason.into(),
+        }
+    }
+
+    /// The same error, a [`Error::Stream`] now naming what the stream was sent from; any
+    /// other error unchanged.
+    pub fn of_stream(self, what: impl Into<String>) -> Error {
+        match self {
+            Error::Stream { offset, reason, .. } => Error::Stream {
+                target: what.into(),
+                offset,
+                reason,
+            },
+            e => e,
         }
     }
 

@@ -27,6 +27,7 @@ mod pool;
 mod program;
 mod props;
 mod send;
+mod send_stream;
 mod snapshot;
 mod util;
 
@@ -40,4 +41,5 @@ pub(crate) use program::{check_step, program};
 pub use program::{Limits, Program};
 pub use props::{pool_of, Compression, PropRead, PropValue, Props, VolMode};
 pub use send::SendFlags;
+pub use send_stream::{BlockBitmap, StreamStats};
 pub use util::MAX_NAME;

@@ -101,11 +101,12 @@ pub fn run(data: &[u8]) {
 }
 
 /// Whether a call of `method` with valid parameters would reach ZFS (every volume-plugin method
-/// but `Plugin.query`; `Datapath.attach`, which looks the zvol up).
+/// but `Plugin.query`; `Datapath.attach`, `activate_readonly` and `deactivate`, which look the
+/// zvol up).
 fn needs_zfs(kind: PluginKind, method: Method) -> bool {
     match (kind, method.name()) {
         (_, "Plugin.query") => false,
-        (_, "Datapath.attach") => true,
+        (_, "Datapath.attach" | "Datapath.activate_readonly" | "Datapath.deactivate") => true,
         (PluginKind::Datapath, _) => false,
         (PluginKind::Volume, _) => true,
     }

@@ -38,12 +38,7 @@ pub const UNIMPLEMENTED_METHODS: &[&str] = &[
     "Volume.copy",
     "Volume.compare",
     "Volume.similar_content",
-    "Volume.enable_cbt",
-    "Volume.disable_cbt",
-    "Volume.data_destroy",
-    "Volume.list_changed_blocks",
     "Volume.compose",
-    "Datapath.activate_readonly",
     "Datapath.import_activate",
     "Data.copy",
     "Data.mirror",
@@ -136,9 +131,22 @@ impl Method {
         method!("Volume.unset", Volume, volume::unset),
         method!("Volume.resize", Volume, volume::resize),
         method!("Volume.stat", Volume, volume::stat),
+        method!("Volume.enable_cbt", Volume, volume::enable_cbt),
+        method!("Volume.disable_cbt", Volume, volume::disable_cbt),
+        method!("Volume.data_destroy", Volume, volume::data_destroy),
+        method!(
+            "Volume.list_changed_blocks",
+            Volume,
+            volume::list_changed_blocks
+        ),
         method!("Datapath.open", Datapath, datapath::open),
         method!("Datapath.attach", Datapath, datapath::attach),
         method!("Datapath.activate", Datapath, datapath::activate),
+        method!(
+            "Datapath.activate_readonly",
+            Datapath,
+            datapath::activate_readonly
+        ),
         method!("Datapath.deactivate", Datapath, datapath::deactivate),
         method!("Datapath.detach", Datapath, datapath::detach),
         method!("Datapath.close", Datapath, datapath::close),
@@ -360,7 +368,11 @@ mod tests {
                 "Volume.set",
                 "Volume.unset",
                 "Volume.resize",
-                "Volume.stat"
+                "Volume.stat",
+                "Volume.enable_cbt",
+                "Volume.disable_cbt",
+                "Volume.data_destroy",
+                "Volume.list_changed_blocks"
             ]
         );
         assert_eq!(
@@ -371,6 +383,7 @@ mod tests {
                 "Datapath.open",
                 "Datapath.attach",
                 "Datapath.activate",
+                "Datapath.activate_readonly",
                 "Datapath.deactivate",
                 "Datapath.detach",
                 "Datapath.close"
@@ -394,6 +407,8 @@ mod tests {
             ("Volume.destroy", "VDI_DESTROY"),
             ("Volume.stat", "VDI_UPDATE"),
             ("Volume.revert", "VDI_REVERT"),
+            ("Volume.enable_cbt", "VDI_CONFIG_CBT"),
+            ("Volume.list_changed_blocks", "VDI_CONFIG_CBT"),
         ] {
             assert_eq!(
                 vol.contains(&entry),

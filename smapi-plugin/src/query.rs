@@ -27,7 +27,9 @@ pub const REQUIRED_API_VERSION: &str = "5.0";
 /// Features declared by the volume plugin. The daemon adds the SR_* and most VDI_* ones
 /// by itself from the entry points present, but declaring them too is harmless; REVERT,
 /// THIN_PROVISIONING and LARGE_VDI must be declared explicitly. No `VDI_RESIZE_ONLINE` (blkback
-/// does not pick up a new size), no `VDI_CONFIG_CBT` (not implemented).
+/// does not pick up a new size). `VDI_ACTIVATE_READONLY`: `Datapath.activate_readonly` makes the
+/// device read-only. `VDI_CONFIG_CBT`: the four CBT methods (enable, disable, data_destroy,
+/// list_changed_blocks), proven by the reconstruction oracle of `tests/vm_cbt.rs`.
 pub const VOLUME_FEATURES: &[&str] = &[
     "SR_PROBE",
     "VDI_CREATE",
@@ -37,6 +39,8 @@ pub const VOLUME_FEATURES: &[&str] = &[
     "VDI_RESIZE",
     "VDI_UPDATE",
     "VDI_REVERT",
+    "VDI_ACTIVATE_READONLY",
+    "VDI_CONFIG_CBT",
     "THIN_PROVISIONING",
     "LARGE_VDI",
 ];
@@ -133,6 +137,8 @@ mod tests {
                 "VDI_RESIZE",
                 "VDI_UPDATE",
                 "VDI_REVERT",
+                "VDI_ACTIVATE_READONLY",
+                "VDI_CONFIG_CBT",
                 "THIN_PROVISIONING",
                 "LARGE_VDI"
             ])

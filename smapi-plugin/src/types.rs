@@ -173,6 +173,15 @@ pub struct Volume {
     pub cbt_enabled: Option<bool>,
 }
 
+/// The result of `Volume.list_changed_blocks` (`control.ml` `changed_blocks`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangedBlocks {
+    /// Bytes per bit of `bitmap` (always 65536: xapi keeps only the bitmap).
+    pub granularity: i64,
+    /// One bit per block, most significant bit first, base64-encoded.
+    pub bitmap: String,
+}
+
 /// One element of the `SR.probe` result (`control.ml` `probe_result`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeResult {

@@ -58,15 +58,18 @@ fn install_creates_symlinks_to_the_binary_is_idempotent_and_uninstalls() {
         }
     }
     // Not implemented → not installed (the daemon derives features from entries).
-    for absent in [
-        "Volume.compare",
-        "Volume.similar_content",
-        "Volume.enable_cbt",
-        "Volume.list_changed_blocks",
-        "Plugin.ls",
-    ] {
+    for absent in ["Volume.compare", "Volume.similar_content", "Plugin.ls"] {
         assert!(!d.dir(Plugin::Volume).join(absent).exists(), "{absent}");
     }
+    // Served → installed (the CBT entries advertise nothing by themselves: Plugin.query
+    // declares VDI_CONFIG_CBT).
+    for present in ["Volume.enable_cbt", "Volume.list_changed_blocks"] {
+        assert!(d.dir(Plugin::Volume).join(present).exists(), "{present}");
+    }
+    assert!(d
+        .dir(Plugin::Datapath)
+        .join("Datapath.activate_readonly")
+        .exists());
 
     let again = support::install(&root, false);
     let text = String::from_utf8_lossy(&again.stdout);
@@ -133,6 +136,8 @@ fn check_queries(d: &FakeDaemon) {
             "VDI_RESIZE",
             "VDI_UPDATE",
             "VDI_REVERT",
+            "VDI_ACTIVATE_READONLY",
+            "VDI_CONFIG_CBT",
             "THIN_PROVISIONING",
             "LARGE_VDI"
         ])

@@ -42,6 +42,8 @@ struct Vdi {
     read_only: bool,
     /// (offset, seed) pattern blocks it must read back.
     blocks: Vec<(u64, u64)>,
+    /// False for a CBT-metadata VDI (after Volume.data_destroy): listed, no device.
+    data: bool,
 }
 
 #[derive(Default)]
@@ -156,7 +158,7 @@ impl Campaign {
 
     /// Every block of every VDI, read through Datapath.attach.
     fn check_contents(&mut self, sr: &str, truth: &BTreeMap<String, Vdi>, what: &str) {
-        for (k, v) in truth {
+        for (k, v) in truth.iter().filter(|(_, v)| v.data) {
             let dev = self.h.plug(sr, k, "u0-crash");
             for &(off, seed) in &v.blocks {
                 if read_block(&dev, off) != pattern(seed) {
@@ -212,6 +214,7 @@ impl Campaign {
                 size: VOL_SIZE,
                 read_only: false,
                 blocks: vec![(OFF_A, 31), (OFF_B, 12)],
+                data: true,
             },
         );
         truth.insert(
@@ -220,6 +223,7 @@ impl Campaign {
                 size: VOL_SIZE,
                 read_only: true,
                 blocks: vec![(OFF_A, 11), (OFF_B, 12)],
+                data: true,
             },
         );
         truth.insert(
@@ -228,6 +232,7 @@ impl Campaign {
                 size: VOL_SIZE,
                 read_only: true,
                 blocks: vec![(OFF_A, 21), (OFF_B, 12)],
+                data: true,
             },
         );
         truth.insert(
@@ -236,6 +241,7 @@ impl Campaign {
                 size: VOL_SIZE,
                 read_only: false,
                 blocks: vec![(OFF_A, 31), (OFF_B, 12)],
+                data: true,
             },
         );
         (truth, v, s1)
@@ -283,13 +289,20 @@ fn apply(truth: &mut BTreeMap<String, Vdi>, method: &str, answer: &Value, v: &st
             truth.remove(v);
         }
         "Volume.resize" => truth.get_mut(v).unwrap().size = 2 * VOL_SIZE,
+        // `v` is the snapshot VDI here: it stays, without data.
+        "Volume.data_destroy" => {
+            let x = truth.get_mut(v).unwrap();
+            x.blocks.clear();
+            x.data = false;
+        }
         _ => unreachable!(),
     }
 }
 
 /// Which extra keys SR.ls may show after the kill, per point (see the module docs): none for
 /// every point. snapshot/clone die before the clone that would be the new VDI exists (or, in
-/// one txg on 2.4, do not stop at all); revert, destroy and resize never create a key.
+/// one txg on 2.4, do not stop at all); revert, destroy, resize and data_destroy never create
+/// a key (a data_destroy's metadata VDI has its snapshot VDI's key, listed once).
 const EXTRA_ALLOWED: usize = 0;
 
 #[test]
@@ -313,6 +326,9 @@ fn crash_at_every_fault_point_through_the_binary() {
         ("destroy:after-destroy", "Volume.destroy"),
         ("resize:after-reservation", "Volume.resize"),
         ("resize:after-resize", "Volume.resize"),
+        ("data-destroy:after-metadata", "Volume.data_destroy"),
+        ("data-destroy:after-bookmark", "Volume.data_destroy"),
+        ("data-destroy:after-destroy", "Volume.data_destroy"),
     ];
     for &(point, method) in ops {
         // Clones of writable volumes on a thick SR carry refreservation (a native property),
@@ -325,10 +341,23 @@ fn crash_at_every_fault_point_through_the_binary() {
         };
         let sr = c.create_sr(&new_uuid(), json!({"pool": pool, "provisioning": prov}));
         let (mut truth, v, s1) = c.populate(&sr);
+        // data_destroy works on a snapshot VDI of a CBT-enabled volume: s3.
+        let target = if method == "Volume.data_destroy" {
+            c.ok("Volume.enable_cbt", json!({"dbg": "t", "sr": sr, "key": v}));
+            let s3 = key_of(&c.ok("Volume.snapshot", json!({"dbg": "t", "sr": sr, "key": v})));
+            let told = Vdi {
+                read_only: true,
+                ..truth[&v].clone()
+            };
+            truth.insert(s3.clone(), told);
+            s3
+        } else {
+            v.clone()
+        };
         let params = match method {
             "Volume.revert" => json!({"dbg": "t", "sr": sr, "snapshot": s1, "key": v}),
             "Volume.resize" => json!({"dbg": "t", "sr": sr, "key": v, "new_size": 2 * VOL_SIZE}),
-            _ => json!({"dbg": "t", "sr": sr, "key": v}),
+            _ => json!({"dbg": "t", "sr": sr, "key": target}),
         };
         let (killed, answer) = c.kill_at(method, params.clone(), point);
         if killed {
@@ -342,7 +371,7 @@ fn crash_at_every_fault_point_through_the_binary() {
             // Only snapshot on 2.4+ (zfs.sync.clone: snapshot and clone are one txg): the
             // call answered, so the caller knows its VDI.
             c.t.points_unreachable.push(point.to_string());
-            apply(&mut truth, method, &answer.unwrap(), &v, &s1);
+            apply(&mut truth, method, &answer.unwrap(), &target, &s1);
         }
         let gone = (method == "Volume.destroy").then_some(v.as_str());
         // The scan xapi runs next: nothing lost, nothing extra.
@@ -358,7 +387,7 @@ fn crash_at_every_fault_point_through_the_binary() {
         if killed {
             // xapi (or the user) retries; Volume.destroy of a gone key succeeds (I3).
             let answer = c.ok(method, params.clone());
-            apply(&mut truth, method, &answer, &v, &s1);
+            apply(&mut truth, method, &answer, &target, &s1);
         }
         let extra = c.check_ls(
             &sr,

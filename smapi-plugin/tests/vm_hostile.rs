@@ -224,9 +224,29 @@ fn hostile_inputs_documented_errors_or_exact_round_trips() {
                 "Volume.revert",
                 json!({"dbg": "t", "sr": sr, "snapshot": sk, "key": x}),
             ),
+            ("Volume.enable_cbt", json!({"dbg": "t", "sr": sr, "key": x})),
+            (
+                "Volume.disable_cbt",
+                json!({"dbg": "t", "sr": sr, "key": x}),
+            ),
+            (
+                "Volume.data_destroy",
+                json!({"dbg": "t", "sr": sr, "key": x}),
+            ),
+            (
+                "Volume.list_changed_blocks",
+                json!({"dbg": "t", "sr": sr, "key": x, "key2": sk, "offset": 0, "length": -1}),
+            ),
         ] {
             t.rejected(m, &format!("key={label}"), p, generic, INVALID);
         }
+        t.rejected(
+            "Volume.list_changed_blocks",
+            &format!("key2={label}"),
+            json!({"dbg": "t", "sr": sr, "key": sk, "key2": x, "offset": 0, "length": -1}),
+            generic,
+            INVALID,
+        );
         t.rejected(
             "Volume.revert",
             &format!("snapshot={label}"),
@@ -275,6 +295,19 @@ fn hostile_inputs_documented_errors_or_exact_round_trips() {
             (
                 "Volume.revert",
                 json!({"dbg": "t", "sr": x, "snapshot": sk, "key": vk}),
+            ),
+            ("Volume.enable_cbt", json!({"dbg": "t", "sr": x, "key": vk})),
+            (
+                "Volume.disable_cbt",
+                json!({"dbg": "t", "sr": x, "key": vk}),
+            ),
+            (
+                "Volume.data_destroy",
+                json!({"dbg": "t", "sr": x, "key": sk}),
+            ),
+            (
+                "Volume.list_changed_blocks",
+                json!({"dbg": "t", "sr": x, "key": sk, "key2": vk, "offset": 0, "length": -1}),
             ),
         ] {
             t.rejected(

@@ -227,6 +227,16 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// `Volume.list_changed_blocks` cannot compare the two VDIs as asked.
+    #[error("cannot list the blocks changed from VDI {from} to VDI {to}: {reason}")]
+    Cbt {
+        /// The earlier VDI.
+        from: String,
+        /// The later VDI.
+        to: String,
+        /// Why, and what to pass instead.
+        reason: String,
+    },
     /// The volume (its zvol) is open, e.g. attached to a running VM.
     #[error("volume {key} is in use: {detail}")]
     InUse {

@@ -2,11 +2,15 @@
 //!
 //! A seeded generator drives random sequences of create / write / snapshot / clone /
 //! destroy (any order, also of missing keys) / revert (new style) / old-style revert
-//! (destroy + clone of a snapshot) / resize / set through the real `Sr` API, against a
-//! pure-Rust reference model of invariants I1–I7. After every destroy and every 5
-//! operations the SR listing must equal the model (I1, I7), read-only flags must match (I5), and the touched VDI's
-//! device must read exactly the model's blocks (I2); every 50 operations all VDIs are
-//! read. At the end everything is destroyed and nothing may be left (I4).
+//! (destroy + clone of a snapshot) / resize / set / enable_cbt / disable_cbt / data_destroy /
+//! list_changed_blocks through the real `Sr` API, against a pure-Rust reference model of
+//! invariants I1–I7 and of CBT (`cbt_enabled` and the VDI kind in the model; every bitmap
+//! list_changed_blocks answers must set the bit of every tracked block whose content differs
+//! between the two VDIs, and of every block beyond the earlier one's size: the oracle; a refusal
+//! is a clean error). After every destroy and every 5 operations the SR listing must equal the
+//! model (I1, I7), read-only flags must match (I5), and the touched VDI's device must read
+//! exactly the model's blocks (I2); every 50 operations all VDIs are read. At the end
+//! everything is destroyed and nothing may be left (I4).
 //!
 //! Defaults: 20 seeds × 200 operations, 4 SRs in parallel; `XZVOL_MODEL_SEEDS`,
 //! `XZVOL_MODEL_OPS`, `XZVOL_MODEL_FIRST_SEED` override. A failure prints the seed and
@@ -28,6 +32,7 @@ struct MVdi {
     blocks: [Option<u64>; BLOCKS as usize],
     name: String,
     keys: BTreeMap<String, String>,
+    cbt: bool,
 }
 
 struct Rng(u64);
@@ -97,6 +102,10 @@ fn check_vdi(sr: &Sr, key: &str, m: &MVdi, ctx: &str) {
     assert_eq!(st.virtual_size, m.size, "{ctx}: size of {key}");
     assert_eq!(st.name, m.name, "{ctx}: name of {key}");
     assert_eq!(st.keys, m.keys, "{ctx}: keys of {key}");
+    assert_eq!(st.cbt_enabled, m.cbt, "{ctx}: cbt_enabled of {key}");
+    if m.kind == Kind::CbtMetadata {
+        return; // no data to read
+    }
     for (i, want) in m.blocks.iter().enumerate() {
         let b = read_block(&st.dataset, i as u64 * STRIDE);
         let ok = match want {
@@ -148,6 +157,11 @@ fn run_seed(seed: u64, ops: usize) -> usize {
             .filter(|(_, v)| v.kind == Kind::Snapshot)
             .map(|(k, _)| k.clone())
             .collect();
+        let metadata: Vec<String> = model
+            .iter()
+            .filter(|(_, v)| v.kind == Kind::CbtMetadata)
+            .map(|(k, _)| k.clone())
+            .collect();
         let all: Vec<String> = model.keys().cloned().collect();
         let op = rng.below(100);
         let ctx =
@@ -165,6 +179,7 @@ fn run_seed(seed: u64, ops: usize) -> usize {
                     blocks: [None; 4],
                     name: "v".into(),
                     keys: BTreeMap::new(),
+                    cbt: false,
                 },
             );
             touched = Some(v.key);
@@ -177,8 +192,27 @@ fn run_seed(seed: u64, ops: usize) -> usize {
             log.push(format!("write {k} block {b} seed {s}"));
             model.get_mut(&k).unwrap().blocks[b as usize] = Some(s);
             touched = Some(k);
+        } else if op < 60
+            && model.len() < 16
+            && model[rng.pick(&all).unwrap()].kind == Kind::CbtMetadata
+        {
+            // Snapshot and clone refuse a CBT-metadata VDI, and change nothing.
+            let k = rng.pick(&metadata).unwrap().clone();
+            assert!(
+                sr.volume_snapshot(&k).is_err(),
+                "{}: snapshot of metadata",
+                ctx(&log)
+            );
+            assert!(
+                sr.volume_clone(&k).is_err(),
+                "{}: clone of metadata",
+                ctx(&log)
+            );
+            log.push(format!("snapshot and clone of metadata {k}: refused"));
+            touched = Some(k);
         } else if op < 50 && model.len() < 16 {
-            let k = rng.pick(&all).unwrap().clone();
+            let data: Vec<String> = vols.iter().chain(&snaps).cloned().collect();
+            let k = rng.pick(&data).unwrap().clone();
             let s = sr
                 .volume_snapshot(&k)
                 .unwrap_or_else(|e| panic!("{}: snapshot {k}: {e}", ctx(&log)));
@@ -194,7 +228,8 @@ fn run_seed(seed: u64, ops: usize) -> usize {
             );
             touched = Some(s.key);
         } else if op < 60 && model.len() < 16 {
-            let k = rng.pick(&all).unwrap().clone();
+            let data: Vec<String> = vols.iter().chain(&snaps).cloned().collect();
+            let k = rng.pick(&data).unwrap().clone();
             let c = sr
                 .volume_clone(&k)
                 .unwrap_or_else(|e| panic!("{}: clone {k}: {e}", ctx(&log)));
@@ -205,6 +240,7 @@ fn run_seed(seed: u64, ops: usize) -> usize {
                 MVdi {
                     kind: Kind::Volume,
                     keys: BTreeMap::new(),
+                    cbt: false,
                     ..src
                 },
             );
@@ -249,11 +285,12 @@ fn run_seed(seed: u64, ops: usize) -> usize {
                 MVdi {
                     kind: Kind::Volume,
                     keys: BTreeMap::new(),
+                    cbt: false,
                     ..src
                 },
             );
             touched = Some(c.key);
-        } else if op < 94 && !vols.is_empty() {
+        } else if op < 92 && !vols.is_empty() {
             let k = rng.pick(&vols).unwrap().clone();
             let new = model[&k].size + STRIDE * (1 + rng.below(3));
             sr.volume_resize(&k, new)
@@ -261,6 +298,91 @@ fn run_seed(seed: u64, ops: usize) -> usize {
             log.push(format!("resize {k} {new}"));
             model.get_mut(&k).unwrap().size = new;
             touched = Some(k);
+        } else if (94..96).contains(&op) {
+            // enable_cbt / disable_cbt: the flag follows; snapshots copy it, clones do not.
+            let k = rng.pick(&all).unwrap().clone();
+            let on = !model[&k].cbt;
+            let r = if on {
+                sr.volume_enable_cbt(&k)
+            } else {
+                sr.volume_disable_cbt(&k)
+            };
+            r.unwrap_or_else(|e| panic!("{}: cbt {on} on {k}: {e}", ctx(&log)));
+            log.push(format!("cbt {k} {on}"));
+            model.get_mut(&k).unwrap().cbt = on;
+            touched = Some(k);
+        } else if (96..98).contains(&op) && !snaps.is_empty() {
+            // data_destroy: a tracked snapshot VDI becomes CBT metadata; anything else is
+            // refused and nothing changes.
+            let k = if rng.below(4) == 0 {
+                rng.pick(&all).unwrap().clone()
+            } else {
+                rng.pick(&snaps).unwrap().clone()
+            };
+            let m = &model[&k];
+            let r = sr.volume_data_destroy(&k);
+            log.push(format!(
+                "data_destroy {k}: {}",
+                if r.is_ok() { "ok" } else { "refused" }
+            ));
+            match (m.kind, m.cbt) {
+                (Kind::Snapshot, true) => {
+                    r.unwrap_or_else(|e| panic!("{}: data_destroy {k}: {e}", ctx(&log)));
+                    model.get_mut(&k).unwrap().kind = Kind::CbtMetadata;
+                }
+                (Kind::CbtMetadata, _) => {
+                    r.unwrap_or_else(|e| panic!("{}: data_destroy again {k}: {e}", ctx(&log)))
+                }
+                _ => assert!(r.is_err(), "{}: data_destroy of {k} accepted", ctx(&log)),
+            }
+            touched = Some(k);
+        } else if op >= 98 && !(snaps.is_empty() && metadata.is_empty()) {
+            // list_changed_blocks: a correct bitmap (the oracle, on the tracked blocks) or a
+            // clean refusal, never a wrong bitmap.
+            let from_pool: Vec<String> = snaps.iter().chain(&metadata).cloned().collect();
+            let from = rng.pick(&from_pool).unwrap().clone();
+            let to_pool: Vec<String> = snaps.iter().chain(&vols).cloned().collect();
+            // With no data VDI left, the earlier one is compared with itself (refused: it
+            // holds no data either, when it is metadata).
+            let to = rng.pick(&to_pool).unwrap_or(&from).clone();
+            let (f, t) = (&model[&from], &model[&to]);
+            match sr.volume_list_changed_blocks(&from, &to, 0, None) {
+                Ok(c) => {
+                    let b = &c.bitmap;
+                    assert_eq!(b.blocks(), t.size.div_ceil(65536), "{}", ctx(&log));
+                    for i in 0..BLOCKS {
+                        let off = i * STRIDE;
+                        let differs = f.blocks[i as usize] != t.blocks[i as usize] || off >= f.size;
+                        if off < t.size && differs {
+                            assert!(
+                                b.is_set(off / 65536),
+                                "{}: list_changed_blocks {from} -> {to}: tracked block {i} differs, bit clear",
+                                ctx(&log)
+                            );
+                        }
+                    }
+                    for blk in f.size / 65536..b.blocks() {
+                        assert!(b.is_set(blk), "{}: grown block {blk} clear", ctx(&log));
+                    }
+                    log.push(format!(
+                        "list_changed_blocks {from} -> {to}: {} set",
+                        b.count()
+                    ));
+                }
+                Err(e) => {
+                    let clean = matches!(
+                        e,
+                        zfs_volume::Error::Cbt { .. } | zfs_volume::Error::Refused { .. }
+                    );
+                    assert!(
+                        clean,
+                        "{}: list_changed_blocks {from} -> {to}: {e}",
+                        ctx(&log)
+                    );
+                    log.push(format!("list_changed_blocks {from} -> {to}: refused ({e})"));
+                }
+            }
+            touched = None;
         } else {
             let k = rng.pick(&all).unwrap().clone();
             let key = ["vdi-type", "content_id", "_sm_config_X Y", "is_a_snapshot"]

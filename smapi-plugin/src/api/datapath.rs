@@ -14,7 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Component, Path, PathBuf};
 
-use zfs_volume::sr::device::DeviceError;
+use zfs_volume::sr::device::{self, DeviceError};
 use zfs_volume::sr::Sr;
 
 use super::context::{Context, DatapathConfig};
@@ -177,20 +177,14 @@ pub fn open(cx: &Context, a: OpenArgs) -> Result<(), PluginError> {
 /// `Datapath.attach`: the block device of the VDI the URI names, found from the zvol itself;
 /// only for a VDI of an SR of ours, and at once an error for one that does not exist.
 pub fn attach(cx: &Context, a: UriDomainArgs) -> Result<Backend, PluginError> {
-    let cfg = &cx.datapath;
-    let link = parse_uri(&a.uri, cfg)?;
-    let dataset = dataset_of(&link, cfg)?;
-    let real = Sr::vdi_device(&dataset, cfg.wait).map_err(|e| match e {
-        DeviceError::Zfs(e) => PluginError::from(e),
-        e => PluginError::volume_unavailable(format!("{}: {e}", a.uri)),
-    })?;
+    let real = device_of(cx, &a.uri)?;
     let dev = real
         .to_str()
         .ok_or_else(|| {
             PluginError::volume_unavailable(format!("device path {} is not UTF-8", real.display()))
         })?
         .to_string();
-    logging::info(&format!("Datapath.attach: {} -> {dev}", link.display()));
+    logging::info(&format!("Datapath.attach: {} -> {dev}", a.uri));
     Ok(Backend {
         implementations: vec![
             Implementation::XenDisk {
@@ -203,14 +197,62 @@ pub fn attach(cx: &Context, a: UriDomainArgs) -> Result<Backend, PluginError> {
     })
 }
 
+/// The device of the VDI a URI names (as `attach` finds it).
+fn device_of(cx: &Context, uri: &str) -> Result<PathBuf, PluginError> {
+    let cfg = &cx.datapath;
+    let link = parse_uri(uri, cfg)?;
+    let dataset = dataset_of(&link, cfg)?;
+    Sr::vdi_device(&dataset, cfg.wait).map_err(|e| match e {
+        DeviceError::Zfs(e) => PluginError::from(e),
+        e => PluginError::volume_unavailable(format!("{uri}: {e}")),
+    })
+}
+
 /// `Datapath.activate`: no-op; the URI is still validated.
 pub fn activate(cx: &Context, a: UriDomainArgs) -> Result<(), PluginError> {
     parse_uri(&a.uri, &cx.datapath).map(drop)
 }
 
-/// `Datapath.deactivate`: no-op; the URI is still validated.
+/// `Datapath.activate_readonly` (xapi's read-only attach, e.g. a backup reading a disk): the
+/// device `attach` handed out becomes read-only in the kernel (`BLKROSET`), so no writer can
+/// change the VDI through it, until `deactivate`.
+pub fn activate_readonly(cx: &Context, a: UriDomainArgs) -> Result<(), PluginError> {
+    let dev = device_of(cx, &a.uri)?;
+    let io = |e: std::io::Error| {
+        PluginError::volume_unavailable(format!(
+            "{}: cannot make {} read-only: {e}",
+            a.uri,
+            dev.display()
+        ))
+    };
+    device::set_read_only(&dev, true).map_err(io)?;
+    if !device::is_read_only(&dev).map_err(io)? {
+        return Err(io(std::io::Error::other(
+            "the kernel still reports it writable",
+        )));
+    }
+    logging::info(&format!(
+        "Datapath.activate_readonly: {} is read-only",
+        dev.display()
+    ));
+    Ok(())
+}
+
+/// `Datapath.deactivate`: makes the device writable again if `activate_readonly` made it
+/// read-only (only the device's own flag: a snapshot VDI's device stays read-only, ZFS sets
+/// that on the disk). Nothing else to undo; the URI is still validated.
 pub fn deactivate(cx: &Context, a: UriDomainArgs) -> Result<(), PluginError> {
-    parse_uri(&a.uri, &cx.datapath).map(drop)
+    parse_uri(&a.uri, &cx.datapath)?;
+    // A VDI that is gone, or CBT metadata, has no device to restore: nothing to do.
+    if let Ok(dev) = device_of(cx, &a.uri) {
+        if let Err(e) = device::set_read_only(&dev, false) {
+            logging::warn(&format!(
+                "Datapath.deactivate: cannot make {} writable again: {e}",
+                dev.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `Datapath.detach`: never fails ("This function should never fail"): a bad URI is only logged,

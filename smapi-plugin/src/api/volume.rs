@@ -3,11 +3,13 @@
 //! `zfs_volume::sr` that implements it; a volume's key is the UUID we issued, also reported as
 //! its uuid, and its URI is `zvol:///dev/zvol/<dataset>` ([`super::datapath::zvol_uri`]).
 
-use zfs_volume::sr::Sr;
+use base64::Engine;
+use zfs_volume::sr::{Kind, Sr};
 
 use super::context::Context;
 use crate::error::PluginError;
-use crate::types::{Keys, Volume};
+use crate::logging;
+use crate::types::{ChangedBlocks, Keys, Volume, VolumeType};
 
 crate::request! {
     /// `Volume.create`.
@@ -47,6 +49,12 @@ crate::request! {
 crate::request! {
     /// `Volume.resize`.
     ResizeArgs { dbg: String, sr: String, key: String, new_size: Size }
+}
+
+crate::request! {
+    /// `Volume.list_changed_blocks`: from `key` to `key2`, bytes `offset` to `offset + length`
+    /// (a negative `length`: to the end, which is what xapi passes).
+    ChangedBlocksArgs { dbg: String, sr: String, key: String, key2: String, offset: Size, length: Int64 }
 }
 
 /// `Volume.create`: a new volume of at least `size` bytes.
@@ -102,6 +110,57 @@ pub fn resize(_: &Context, a: ResizeArgs) -> Result<(), PluginError> {
     Ok(Sr::open(&a.sr)?.volume_resize(&a.key, a.new_size.0)?)
 }
 
+/// `Volume.enable_cbt`: changed block tracking on (ZFS computes the changes; nothing is
+/// tracked on the write path).
+pub fn enable_cbt(_: &Context, a: VolumeArgs) -> Result<(), PluginError> {
+    Ok(Sr::open(&a.sr)?.volume_enable_cbt(&a.key)?)
+}
+
+/// `Volume.disable_cbt`.
+pub fn disable_cbt(_: &Context, a: VolumeArgs) -> Result<(), PluginError> {
+    Ok(Sr::open(&a.sr)?.volume_disable_cbt(&a.key)?)
+}
+
+/// `Volume.data_destroy`: a CBT-enabled snapshot VDI loses its data and stays as CBT metadata.
+pub fn data_destroy(_: &Context, a: VolumeArgs) -> Result<(), PluginError> {
+    Ok(Sr::open(&a.sr)?.volume_data_destroy(&a.key)?)
+}
+
+/// `Volume.list_changed_blocks`: the 64 KiB blocks that may differ from `key` to `key2`.
+pub fn list_changed_blocks(
+    _: &Context,
+    a: ChangedBlocksArgs,
+) -> Result<ChangedBlocks, PluginError> {
+    // "Negative lengths indicate that we want the full length" (the IDL).
+    let length = u64::try_from(a.length).ok();
+    let c = Sr::open(&a.sr)?.volume_list_changed_blocks(&a.key, &a.key2, a.offset.0, length)?;
+    if let Some(s) = &c.stats {
+        // The peak memory too: it must stay flat as disks grow (the bitmap, not the disk).
+        logging::info(&format!(
+            "Volume.list_changed_blocks {} -> {}: {} of {} blocks changed ({} stream records, {} \
+             bytes; peak RSS {} KiB)",
+            a.key,
+            a.key2,
+            c.bitmap.count(),
+            c.bitmap.blocks(),
+            s.records,
+            s.bytes,
+            peak_rss_kib().map_or("?".into(), |k| k.to_string())
+        ));
+    }
+    Ok(ChangedBlocks {
+        granularity: i64_of(c.bitmap.granularity()),
+        bitmap: base64::engine::general_purpose::STANDARD.encode(c.bitmap.as_bytes()),
+    })
+}
+
+/// This process's peak resident memory (`VmHWM` of /proc/self/status), KiB.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// `Volume.stat` (a pure read).
 pub fn stat(_: &Context, a: VolumeArgs) -> Result<Volume, PluginError> {
     Ok(Sr::open(&a.sr)?.volume_stat(&a.key)?.into())
@@ -117,6 +176,10 @@ impl From<zfs_volume::sr::VdiInfo> for Volume {
     /// [`super::datapath::zvol_uri`], so the datapath plugin parses it back exactly.
     fn from(v: zfs_volume::sr::VdiInfo) -> Volume {
         let uri = super::datapath::zvol_uri(std::path::Path::new(&v.device_path()));
+        let volume_type = match v.kind {
+            Kind::CbtMetadata => VolumeType::CbtMetadata,
+            Kind::Volume | Kind::Snapshot => VolumeType::Data,
+        };
         Volume {
             uuid: Some(v.key.clone()),
             read_write: v.read_write(),
@@ -128,8 +191,8 @@ impl From<zfs_volume::sr::VdiInfo> for Volume {
             physical_utilisation: i64_of(v.physical_utilisation),
             uri: vec![uri],
             keys: v.keys.into_iter().collect::<Keys>(),
-            volume_type: None,
-            cbt_enabled: None,
+            volume_type: Some(volume_type),
+            cbt_enabled: Some(v.cbt_enabled),
         }
     }
 }
@@ -156,6 +219,7 @@ mod tests {
             thick: false,
             origin: None,
             content: None,
+            cbt_enabled: true,
         };
         let vol = Volume::from(v);
         assert_eq!(vol.uuid.as_deref(), Some(vol.key.as_str()));
@@ -167,8 +231,8 @@ mod tests {
             vec![format!("zvol:///dev/zvol/tank/zvol-sr-u/snap/{}", vol.key)]
         );
         assert_eq!(vol.keys["vdi-type"], "user");
-        assert_eq!(vol.volume_type, None);
-        assert_eq!(vol.cbt_enabled, None);
+        assert_eq!(vol.volume_type, Some(VolumeType::Data));
+        assert_eq!(vol.cbt_enabled, Some(true));
         let cfg = crate::api::context::DatapathConfig::default();
         assert_eq!(
             super::super::datapath::parse_uri(&vol.uri[0], &cfg).unwrap(),

@@ -894,6 +894,7 @@ fn populate(zfs: &'static Zfs, l: &layout::Layout, keys: &[String]) -> Res<()> {
             volsize: SCALE_VOLSIZE,
             referenced: None,
             keys: &[("vdi-type", "user")],
+            cbt: false,
         }
         .props()
         .expect("bench props")
@@ -965,6 +966,7 @@ fn parallel_clone(zfs: &'static Zfs, pairs: &[(String, String)]) -> Res<()> {
             volsize: SCALE_VOLSIZE,
             referenced,
             keys: &keys,
+            cbt: false,
         }
         .props()?;
         zfs.clone(dst, origin, &props)

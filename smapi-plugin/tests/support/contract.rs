@@ -537,6 +537,33 @@ fn validate_string(v: &Value) -> Vec<String> {
     }
 }
 
+/// `changed_blocks` (`control.ml`): `{granularity: int, bitmap: base64 string}`.
+fn validate_changed_blocks(v: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(m) = object(
+        &mut out,
+        "$",
+        v,
+        &[("granularity", Kind::Int64), ("bitmap", Kind::Str)],
+        &[],
+        &[],
+    ) else {
+        return out;
+    };
+    if let Some(g) = m.get("granularity").and_then(Value::as_i64) {
+        if g <= 0 {
+            push(&mut out, "$.granularity", format!("is not positive ({g})"));
+        }
+    }
+    if let Some(b) = m.get("bitmap").and_then(Value::as_str) {
+        use base64::Engine;
+        if base64::engine::general_purpose::STANDARD.decode(b).is_err() {
+            push(&mut out, "$.bitmap", "is not base64");
+        }
+    }
+    out
+}
+
 fn validate_configuration(v: &Value) -> Vec<String> {
     let mut out = Vec::new();
     check_kind(&mut out, "$", v, Kind::StrMap);
@@ -555,6 +582,7 @@ pub fn validate_result(method: &str, v: &Value) -> Vec<String> {
         "sr.ls" => validate_volume_list(v),
         "volume.create" | "volume.snapshot" | "volume.clone" | "volume.stat" => validate_volume(v),
         "datapath.attach" => validate_backend(v),
+        "volume.list_changed_blocks" => validate_changed_blocks(v),
         "sr.detach"
         | "sr.destroy"
         | "sr.set_name"
@@ -566,8 +594,12 @@ pub fn validate_result(method: &str, v: &Value) -> Vec<String> {
         | "volume.set"
         | "volume.unset"
         | "volume.resize"
+        | "volume.enable_cbt"
+        | "volume.disable_cbt"
+        | "volume.data_destroy"
         | "datapath.open"
         | "datapath.activate"
+        | "datapath.activate_readonly"
         | "datapath.deactivate"
         | "datapath.detach"
         | "datapath.close" => validate_null(v),

@@ -402,8 +402,13 @@ pub fn pattern(seed: u64) -> Vec<u8> {
     if seed == 0 {
         return vec![0; 4096];
     }
+    noise(seed, 4096)
+}
+
+/// `len` pseudo-random bytes from `seed` (xorshift: cheap, and never all zeros).
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..4096)
+    (0..len)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;

@@ -14,7 +14,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rustix::ioctl::{ioctl, opcode, Getter, NoArg};
+use rustix::ioctl::{ioctl, opcode, Getter, NoArg, Setter};
 use zfs_core_sys as sys;
 
 /// Where udev links zvols by dataset name.
@@ -110,6 +110,36 @@ fn flush_block_device(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `BLKROSET`, `_IO(0x12, 93)` from linux/fs.h: set a block device read-only (an `int` passed by
+/// pointer). It sets the device's own flag, not the disk's, which ZFS sets for a dataset with
+/// `readonly=on`: clearing it again never makes a snapshot VDI's device writable.
+const BLKROSET: rustix::ioctl::Opcode = opcode::none(0x12, 93);
+/// `BLKROGET`, `_IO(0x12, 94)`: whether a block device is read-only (the device's flag or the
+/// disk's), an `int` written through a pointer.
+const BLKROGET: rustix::ioctl::Opcode = opcode::none(0x12, 94);
+
+/// Make block device `dev` read-only (`on`) or writable again: writes to it then fail in the
+/// kernel, whoever opened it (`Datapath.activate_readonly`).
+pub fn set_read_only(dev: &Path, on: bool) -> std::io::Result<()> {
+    let f = File::open(dev)?;
+    // SAFETY: the opcode is the kernel's and takes a pointer to an int, which Setter passes.
+    unsafe {
+        ioctl(
+            &f,
+            Setter::<BLKROSET, libc::c_int>::new(libc::c_int::from(on)),
+        )
+    }?;
+    Ok(())
+}
+
+/// Whether block device `dev` refuses writes.
+pub fn is_read_only(dev: &Path) -> std::io::Result<bool> {
+    let f = File::open(dev)?;
+    // SAFETY: the opcode is the kernel's; it writes one int, which Getter provides room for.
+    let ro = unsafe { ioctl(&f, Getter::<BLKROGET, libc::c_int>::new()) }?;
+    Ok(ro != 0)
+}
+
 /// Length of the name buffer of `BLKZNAME` (`ZFS_MAX_DATASET_NAME_LEN`).
 const NAME_LEN: usize = sys::ZFS_MAX_DATASET_NAME_LEN as usize;
 
@@ -135,6 +165,13 @@ mod tests {
     #[test]
     fn links_live_under_dev_zvol() {
         assert_eq!(link("tank/sr/vol/k"), Path::new("/dev/zvol/tank/sr/vol/k"));
+    }
+
+    #[test]
+    fn blkroset_and_blkroget_are_the_kernels() {
+        // _IO(0x12, 93) and _IO(0x12, 94) as linux/fs.h defines them.
+        assert_eq!(BLKROSET as u64, 0x125d);
+        assert_eq!(BLKROGET as u64, 0x125e);
     }
 
     #[test]

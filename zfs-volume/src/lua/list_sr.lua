@@ -14,39 +14,50 @@ local function add_snapshots(ds)
     end
 end
 
+local function scan_one(ds, kind, key)
+    local r = {kind = kind, dataset = ds, key = key}
+    -- Only what SR.ls reports. A native property (or the list of user ones) opens
+    -- the VDI's objset, the cost that grows with the SR; a user property by name does
+    -- not. So the listing record (sr/record.rs) first: then only a volume's `used`, and
+    -- a snapshot VDI's `referenced` when its record lacks it.
+    local rec, src = zfs.get_prop(ds, N.LISTING)
+    if rec ~= nil and src == ds then
+        r.ls = rec
+        if kind == "volume" then
+            r.used = zfs.get_prop(ds, "used")
+        elseif kind == "snapshot" and not starts_with(rec, N.REFERENCED_HEAD) then
+            r.referenced = zfs.get_prop(ds, "referenced")
+        end
+    elseif kind == "cbt_metadata" then
+        r.user = local_user_props(ds)
+    else
+        r.volsize = zfs.get_prop(ds, "volsize")
+        if kind == "volume" then r.used = zfs.get_prop(ds, "used") else r.referenced = zfs.get_prop(ds, "referenced") end
+        r.user = local_user_props(ds)
+    end
+    if deep then
+        local o = origin_of(ds)
+        if o ~= nil then r.origin = o end
+    end
+    table.insert(out.vdis, r)
+    add_snapshots(ds)
+end
+
 local function scan(container, kind)
     if not zfs.exists(container) then return end
     for ds in zfs.list.children(container) do
         local key = string.sub(ds, string.len(container) + 2)
-        local r = {kind = kind, dataset = ds, key = key}
-        -- Only what SR.ls reports. A native property (or the list of user ones) opens
-        -- the VDI's objset, the cost that grows with the SR; a user property by name does
-        -- not. So the listing record (sr/record.rs) first: then only a volume's `used`, and
-        -- a snapshot VDI's `referenced` when its record lacks it.
-        local rec, src = zfs.get_prop(ds, N.LISTING)
-        if rec ~= nil and src == ds then
-            r.ls = rec
-            if kind == "volume" then
-                r.used = zfs.get_prop(ds, "used")
-            elseif not starts_with(rec, N.REFERENCED_HEAD) then
-                r.referenced = zfs.get_prop(ds, "referenced")
-            end
-        else
-            r.volsize = zfs.get_prop(ds, "volsize")
-            if kind == "volume" then r.used = zfs.get_prop(ds, "used") else r.referenced = zfs.get_prop(ds, "referenced") end
-            r.user = local_user_props(ds)
+        -- A data_destroy in progress (or killed) has both snap/<key> and cbt/<key>: until
+        -- its data is gone the VDI is the snapshot VDI, listed once.
+        if kind ~= "cbt_metadata" or not zfs.exists(root .. "/" .. N.SNAP .. "/" .. key) then
+            scan_one(ds, kind, key)
         end
-        if deep then
-            local o = origin_of(ds)
-            if o ~= nil then r.origin = o end
-        end
-        table.insert(out.vdis, r)
-        add_snapshots(ds)
     end
 end
 
 scan(root .. "/" .. N.VOL, "volume")
 scan(root .. "/" .. N.SNAP, "snapshot")
+scan(root .. "/" .. N.CBT, "cbt_metadata")
 if zfs.exists(root .. "/" .. N.GC) then
     for ds in zfs.list.children(root .. "/" .. N.GC) do
         table.insert(out.gc, ds)

@@ -48,6 +48,11 @@ end
 -- after a promote, our own snapshot).
 local function describe(ds, kind, key)
     local r = {found = true, kind = kind, dataset = ds, key = key}
+    -- A CBT-metadata VDI is a filesystem that holds no data: its properties say it all.
+    if kind == "cbt_metadata" then
+        r.user = local_user_props(ds)
+        return r
+    end
     for _, p in ipairs({"volsize", "used", "referenced"}) do
         r[p] = zfs.get_prop(ds, p)
     end
@@ -71,6 +76,7 @@ local function describe_listed(ds, kind, key)
     local rec, src = zfs.get_prop(ds, N.LISTING)
     if rec == nil or src ~= ds then return describe(ds, kind, key) end
     local r = {found = true, kind = kind, dataset = ds, key = key, ls = rec}
+    if kind == "cbt_metadata" then return r end
     if kind == "volume" then
         r.used = zfs.get_prop(ds, "used")
         return r
@@ -123,6 +129,10 @@ local function find_vdi(root, key, listed)
     if zfs.exists(vol) then return d(vol, "volume", key) end
     local snap = root .. "/" .. N.SNAP .. "/" .. key
     if zfs.exists(snap) then return d(snap, "snapshot", key) end
+    -- After the snapshot VDI: while a data_destroy runs (or was killed) both exist, and the
+    -- VDI is still the snapshot VDI until its data is gone.
+    local meta = root .. "/" .. N.CBT .. "/" .. key
+    if zfs.exists(meta) then return d(meta, "cbt_metadata", key) end
     local new = swapping_in(root, key)
     if new ~= nil then
         local r = d(new, "volume", key)

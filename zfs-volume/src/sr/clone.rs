@@ -12,7 +12,7 @@ use super::layout::check_key;
 use super::names::sr_program;
 use super::record::{self, vdi_from, VdiInfo};
 use super::volume::{
-    new_key, relabel, source_snapshot_name, space_error, user_props_nvlist, NewVdi,
+    new_key, refuse_metadata, relabel, source_snapshot_name, space_error, user_props_nvlist, NewVdi,
 };
 use super::{fault, Kind, Provisioning, Sr};
 use crate::error::{Op, Result};
@@ -148,6 +148,7 @@ impl Sr {
         check_key(key)?;
         let _l = self.lock()?;
         let src = self.recover_and_stat(key)?;
+        refuse_metadata(&src, "cloned")?;
         let new = new_key();
         let dst = self.vdi_dataset(&new, Kind::Volume);
         let thick = self.provisioning == Provisioning::Thick;
@@ -161,6 +162,8 @@ impl Sr {
             volsize: src.virtual_size,
             referenced: None,
             keys: &[],
+            // A clone starts a new disk: CBT is off on it (as xapi does for clones).
+            cbt: false,
         }
         .props()?;
         if thick {
@@ -174,6 +177,7 @@ impl Sr {
             key: new.clone(),
             kind: Kind::Volume,
             dataset: dst.clone(),
+            cbt_enabled: false,
             ..src.clone()
         };
         let made = match (&src.kind, &src.content) {

@@ -34,6 +34,7 @@ impl Sr {
             volsize,
             referenced: None,
             keys: &[],
+            cbt: false,
         }
         .props()?;
         if thick {

@@ -35,6 +35,11 @@ impl Sr {
                 fault::point("destroy:after-destroy");
             }
         }
+        // A CBT-metadata VDI (or what an unfinished data_destroy of this key made).
+        if self.zfs.exists(&self.vdi_dataset(key, Kind::CbtMetadata)) {
+            self.destroy_cbt_metadata(key)?;
+            fault::point("destroy:after-destroy");
+        }
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::layout;
 use super::Sr;
 use crate::error::Error;
-pub use crate::host::device::{find, flush, link};
+pub use crate::host::device::{find, flush, is_read_only, link, set_read_only};
 
 /// Why [`Sr::vdi_device`] found no device.
 #[derive(Debug)]
@@ -20,6 +20,8 @@ pub enum DeviceError {
     Missing(String),
     /// The VDI exists but its device did not appear within the wait.
     NoDevice(String),
+    /// The VDI is CBT metadata: its data was destroyed, it has no device.
+    NoData(String),
     /// ZFS could not be asked.
     Zfs(Error),
 }
@@ -27,9 +29,10 @@ pub enum DeviceError {
 impl std::fmt::Display for DeviceError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DeviceError::NotOurs(why) | DeviceError::Missing(why) | DeviceError::NoDevice(why) => {
-                f.write_str(why)
-            }
+            DeviceError::NotOurs(why)
+            | DeviceError::Missing(why)
+            | DeviceError::NoDevice(why)
+            | DeviceError::NoData(why) => f.write_str(why),
             DeviceError::Zfs(e) => e.fmt(f),
         }
     }
@@ -65,6 +68,12 @@ impl Sr {
             Ok(_) => return Err(missing()),
             Err(e) => return Err(DeviceError::Zfs(e)),
         };
+        if !v.holds_data() {
+            return Err(DeviceError::NoData(format!(
+                "VDI {key} is CBT metadata only: its data was destroyed (VDI.data_destroy), so it \
+                 has no device to attach; read the snapshot VDIs that still hold data"
+            )));
+        }
         if !sr.zfs.exists(dataset) {
             // Reported by stat from a revert killed between its renames: the next change
             // to the SR (or SR.attach) finishes it.

@@ -37,6 +37,9 @@ pub enum Intent {
         /// Its volsize before the resize, bytes.
         volsize: u64,
     },
+    /// A data_destroy of this snapshot VDI key (`cbt.rs`): if the snapshot VDI is still there,
+    /// recovery removes the metadata VDI and bookmark it had made; if it is gone, it finished.
+    DataDestroy(String),
 }
 
 impl Intent {
@@ -48,6 +51,7 @@ impl Intent {
                 refreservation,
                 volsize,
             } => format!("reservation {refreservation} {volsize} {dataset}\n"),
+            Intent::DataDestroy(key) => format!("data-destroy {key}\n"),
         }
     }
 
@@ -55,6 +59,7 @@ impl Intent {
     fn decode(line: &str) -> Option<Intent> {
         match line.split_once(' ') {
             Some(("snapshot", s)) => Some(Intent::Snapshot(s.to_string())),
+            Some(("data-destroy", k)) => Some(Intent::DataDestroy(k.to_string())),
             Some(("reservation", rest)) => {
                 let mut f = rest.splitn(3, ' ');
                 let refreservation = f.next()?.parse().ok()?;
@@ -173,6 +178,7 @@ mod tests {
                 refreservation: 17_000_000,
                 volsize: 16 << 20,
             },
+            Intent::DataDestroy("0f8c3d1e-6a57-4b1c-9d0e-2f3a4b5c6d7e".into()),
         ] {
             let line = i.encode();
             assert!(line.ends_with('\n'));

@@ -6,6 +6,10 @@
 //!   .../snap/<key>                  snapshot VDIs: zvols cloned from a ZFS snapshot; the
 //!                                   container has readonly=on, so every snapshot VDI
 //!                                   inherits it in the same txg it is created in (I5)
+//!   .../cbt/<key>                   CBT-metadata VDIs: filesystems that hold no data, only
+//!                                   the metadata of a snapshot VDI whose data went
+//!                                   (Volume.data_destroy, `cbt.rs`); the container is
+//!                                   made on demand and goes with its last child
 //!   .../gc/<name>                   tombstones: datasets no VDI owns any more, kept only
 //!                                   while others depend on them; destroyed by GC (I4)
 //! <dataset>@<key or x-...>          ZFS snapshots: one per snapshot VDI or clone source,
@@ -22,7 +26,7 @@ use crate::error::{Error, Result};
 pub const SR_DATASET_PREFIX: &str = "zvol-sr-";
 /// Prefix of pools SR.create makes.
 pub const POOL_PREFIX: &str = "zvol-";
-pub use super::names::{GC, SNAP, VOL};
+pub use super::names::{CBT, GC, SNAP, VOL};
 
 /// The kinds of VDI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +35,34 @@ pub enum Kind {
     Volume,
     /// A read-only snapshot VDI.
     Snapshot,
+    /// A snapshot VDI whose data was destroyed (`Volume.data_destroy`): its metadata and
+    /// its place in a changed-block-tracking chain stay, it holds no data.
+    CbtMetadata,
+}
+
+impl Kind {
+    /// The container holding VDIs of this kind.
+    pub fn container(self) -> &'static str {
+        match self {
+            Kind::Volume => VOL,
+            Kind::Snapshot => SNAP,
+            Kind::CbtMetadata => CBT,
+        }
+    }
+
+    /// The kind of VDI a container holds.
+    pub fn of_container(c: &str) -> Option<Kind> {
+        match c {
+            VOL => Some(Kind::Volume),
+            SNAP => Some(Kind::Snapshot),
+            CBT => Some(Kind::CbtMetadata),
+            _ => None,
+        }
+    }
+
+    /// Every kind, in the order a key is looked up (a data_destroy in progress has both a
+    /// snapshot VDI and its metadata VDI: the snapshot VDI is the one that counts).
+    pub const ALL: [Kind; 3] = [Kind::Volume, Kind::Snapshot, Kind::CbtMetadata];
 }
 
 /// Names under one SR dataset.
@@ -65,10 +97,7 @@ impl Layout {
     }
     /// The dataset of a VDI.
     pub fn vdi(&self, key: &str, kind: Kind) -> String {
-        match kind {
-            Kind::Volume => format!("{}/{VOL}/{key}", self.root),
-            Kind::Snapshot => format!("{}/{SNAP}/{key}", self.root),
-        }
+        format!("{}/{}/{key}", self.root, kind.container())
     }
     /// A tombstone dataset.
     pub fn tombstone(&self, name: &str) -> String {
@@ -81,11 +110,7 @@ impl Layout {
         if key.contains('/') || key.contains('@') {
             return None;
         }
-        match c {
-            VOL => Some((Kind::Volume, key.to_string())),
-            SNAP => Some((Kind::Snapshot, key.to_string())),
-            _ => None,
-        }
+        Kind::of_container(c).map(|k| (k, key.to_string()))
     }
     /// The `/dev/zvol/...` path of a dataset.
     pub fn device_path(dataset: &str) -> String {
@@ -134,11 +159,7 @@ pub fn sr_uuid_of(dataset: &str) -> Option<&str> {
 pub fn split_vdi(dataset: &str) -> Option<(&str, Kind, &str)> {
     let (rest, key) = dataset.rsplit_once('/')?;
     let (sr, container) = rest.rsplit_once('/')?;
-    let kind = match container {
-        VOL => Kind::Volume,
-        SNAP => Kind::Snapshot,
-        _ => return None,
-    };
+    let kind = Kind::of_container(container)?;
     check_key(key).ok()?;
     sr_uuid_of(sr)?;
     Some((sr, kind, key))
@@ -231,7 +252,7 @@ mod tests {
     #[test]
     fn classify_round_trips() {
         let l = Layout::new("p/zvol-sr-u");
-        for kind in [Kind::Volume, Kind::Snapshot] {
+        for kind in Kind::ALL {
             let d = l.vdi("k1", kind);
             assert_eq!(l.classify(&d), Some((kind, "k1".to_string())));
         }

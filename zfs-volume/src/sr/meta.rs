@@ -29,6 +29,14 @@ pub const VDI_SHARABLE: &str = "xapi-zvol:sharable";
 pub const VDI_SNAPSHOT_OF: &str = "xapi-zvol:snapshot-of";
 /// On a VDI dataset: `thin` or `thick`.
 pub const VDI_PROVISIONING: &str = "xapi-zvol:provisioning";
+/// On a VDI dataset: `true` while changed block tracking is enabled (absent: disabled).
+pub const VDI_CBT: &str = "xapi-zvol:cbt";
+/// On a CBT-metadata VDI's dataset: the virtual size of the snapshot VDI it was, bytes (a
+/// filesystem has no `volsize`).
+pub const VDI_SIZE: &str = "xapi-zvol:size";
+/// On a CBT-metadata VDI's dataset: `<guid> <createtxg>` of the ZFS snapshot that held its
+/// content, which the bookmark `#<key>` keeps (`cbt.rs`).
+pub const VDI_CBT_POINT: &str = "xapi-zvol:cbt-point";
 /// Prefix of encoded xapi keys (`Volume.set`).
 pub const XAPI_KEY_PREFIX: &str = "xapi-zvol:k:";
 

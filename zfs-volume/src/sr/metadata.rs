@@ -2,6 +2,7 @@
 //! record, changed together in one sync channel program (one txg, all or nothing).
 
 use super::layout::check_key;
+use super::record::VdiInfo;
 use super::{meta, record, Sr};
 use crate::error::Result;
 
@@ -11,7 +12,18 @@ impl Sr {
         check_key(key)?;
         let _l = self.lock()?;
         let v = self.recover_and_stat(key)?;
-        let record = record::after_change(&v, set, unset);
+        self.set_user_props_of(&v, set, unset)
+    }
+
+    /// Change user properties of the VDI `v` and its listing record in one txg (the caller
+    /// holds the lock and has just read `v`).
+    pub(super) fn set_user_props_of(
+        &self,
+        v: &VdiInfo,
+        set: &[(&str, &str)],
+        unset: &[&str],
+    ) -> Result<()> {
+        let record = record::after_change(v, set, unset);
         let mut set = set.to_vec();
         let mut unset = unset.to_vec();
         match &record {

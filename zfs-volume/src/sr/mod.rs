@@ -37,6 +37,7 @@ mod sr_create;
 mod sr_destroy;
 
 // The volume operations: what they share, then one file per SMAPI method.
+mod cbt;
 mod clone;
 mod create;
 mod destroy;
@@ -48,6 +49,7 @@ mod snapshot;
 mod volume;
 
 pub use admin::{PoolSource, Provisioning, SrConfig, SrFound, DEFAULT_VOLBLOCKSIZE};
+pub use cbt::{ChangedBlocks, CBT_GRANULARITY};
 pub use layout::Kind;
 pub use lock::HostSettings;
 pub use record::{Health, SrInfo, VdiInfo};

@@ -12,6 +12,7 @@ macro_rules! shared_names {
             VOL = "vol", "Container of writable VDIs.";
             SNAP = "snap", "Container of snapshot VDIs (readonly=on).";
             GC = "gc", "Container of tombstones.";
+            CBT = "cbt", "Container of CBT-metadata VDIs (filesystems holding no data; made on demand, gone when empty).";
             NS = "xapi-zvol:", "Namespace of every user property we write.";
             SR_MARKER = "xapi-zvol:sr", "On the SR dataset: the SR uuid. Its presence is the SR marker (invariant I8).";
             SR_PROVISIONING = "xapi-zvol:sr-provisioning", "On the SR dataset: `thin` or `thick`.";
@@ -81,6 +82,7 @@ mod tests {
             ("VOL", VOL),
             ("SNAP", SNAP),
             ("GC", GC),
+            ("CBT", CBT),
             ("NS", NS),
             ("SR_MARKER", SR_MARKER),
             ("SR_PROVISIONING", SR_PROVISIONING),

@@ -35,7 +35,8 @@ use std::collections::BTreeMap;
 /// # use zfs_volume::sr::{VdiInfo, Kind};
 /// let v = VdiInfo { key: "k".into(), kind: Kind::Volume, dataset: "p/s/vol/k".into(), name: "n".into(),
 ///     description: String::new(), sharable: false, virtual_size: 1 << 20, physical_utilisation: 0,
-///     keys: Default::default(), snapshot_of: None, thick: false, origin: None, content: None };
+///     keys: Default::default(), snapshot_of: None, thick: false, origin: None, content: None,
+///     cbt_enabled: false };
 /// assert!(v.read_write());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,12 +73,18 @@ pub struct VdiInfo {
     /// an ancestor, which is NOT this VDI's content.) Only [`crate::sr::Sr::volume_stat`]
     /// fills it.
     pub content: Option<String>,
+    /// Changed block tracking is enabled (`Volume.enable_cbt`; copied to its snapshots).
+    pub cbt_enabled: bool,
 }
 
 impl VdiInfo {
-    /// False for snapshot VDIs (I5).
+    /// False for snapshot VDIs (I5) and CBT-metadata VDIs.
     pub fn read_write(&self) -> bool {
         self.kind == Kind::Volume
+    }
+    /// False for a CBT-metadata VDI, whose data was destroyed (`Volume.data_destroy`).
+    pub fn holds_data(&self) -> bool {
+        self.kind != Kind::CbtMetadata
     }
     /// The block device link udev creates for it.
     pub fn device_path(&self) -> String {
@@ -148,6 +155,7 @@ pub(crate) fn vdi_from(t: &NvTree) -> Option<VdiInfo> {
     let kind = match string(t, "kind")?.as_str() {
         "volume" => Kind::Volume,
         "snapshot" => Kind::Snapshot,
+        "cbt_metadata" => Kind::CbtMetadata,
         _ => return None,
     };
     // The listing record (SR.ls), when the VDI has one: see below. One this version
@@ -174,6 +182,15 @@ pub(crate) fn vdi_from(t: &NvTree) -> Option<VdiInfo> {
     let physical_utilisation = match kind {
         Kind::Volume => num(t, "used"),
         Kind::Snapshot => num(t, "referenced"),
+        Kind::CbtMetadata => 0,
+    };
+    // A CBT-metadata VDI is a filesystem: no volsize, its size is a property.
+    let virtual_size = match kind {
+        Kind::CbtMetadata => user
+            .get(meta::VDI_SIZE)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+        _ => num(t, "volsize"),
     };
     Some(VdiInfo {
         key,
@@ -185,7 +202,7 @@ pub(crate) fn vdi_from(t: &NvTree) -> Option<VdiInfo> {
             .get(meta::VDI_SHARABLE)
             .map(|s| s == "true")
             .unwrap_or(false),
-        virtual_size: num(t, "volsize"),
+        virtual_size,
         physical_utilisation,
         keys,
         snapshot_of: user.get(meta::VDI_SNAPSHOT_OF).cloned(),
@@ -195,6 +212,7 @@ pub(crate) fn vdi_from(t: &NvTree) -> Option<VdiInfo> {
             .unwrap_or(false),
         origin: string(t, "origin"),
         content: string(t, "content"),
+        cbt_enabled: user.get(meta::VDI_CBT).is_some_and(|s| s == "true"),
     })
 }
 
@@ -249,13 +267,21 @@ pub struct Record {
     pub z: u64,
     /// xapi's keys.
     pub k: BTreeMap<String, String>,
+    /// Changed block tracking enabled.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub c: bool,
 }
 
 impl Record {
     /// The record of a VDI as stat describes it, with `virtual_size` replaced by `volsize`.
     pub fn of(v: &VdiInfo, volsize: u64) -> Record {
         Record {
-            r: (v.kind == Kind::Snapshot).then_some(v.physical_utilisation),
+            // A CBT-metadata VDI holds no data: 0, so the listing reads nothing live.
+            r: match v.kind {
+                Kind::Volume => None,
+                Kind::Snapshot => Some(v.physical_utilisation),
+                Kind::CbtMetadata => Some(0),
+            },
             v: VERSION,
             n: v.name.clone(),
             d: v.description.clone(),
@@ -264,6 +290,7 @@ impl Record {
             o: v.snapshot_of.clone(),
             z: volsize,
             k: v.keys.clone(),
+            c: v.cbt_enabled,
         }
     }
 
@@ -272,7 +299,7 @@ impl Record {
     /// ```
     /// use zfs_volume::sr::record::Record;
     /// let r = Record { r: Some(8192), v: 1, n: "disk".into(), d: String::new(), s: false, t: false,
-    ///     o: None, z: 1 << 20, k: Default::default() };
+    ///     o: None, z: 1 << 20, k: Default::default(), c: false };
     /// let text = r.encode().unwrap();
     /// assert!(text.starts_with("{\"r\":8192,"));
     /// assert_eq!(Record::decode(&text), Some(r));
@@ -312,12 +339,14 @@ impl Record {
             physical_utilisation: match kind {
                 Kind::Volume => used,
                 Kind::Snapshot => self.r.unwrap_or(referenced),
+                Kind::CbtMetadata => 0,
             },
             keys: self.k,
             snapshot_of: self.o,
             thick: self.t,
             origin: None,
             content: None,
+            cbt_enabled: self.c,
         }
     }
 }
@@ -337,6 +366,7 @@ pub(crate) fn for_new(n: &super::NewVdi<'_>) -> Option<String> {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        c: n.cbt,
     }
     .encode()
 }
@@ -349,6 +379,7 @@ pub(crate) fn after_change(v: &VdiInfo, set: &[(&str, &str)], unset: &[&str]) ->
         match *p {
             meta::VDI_NAME => r.n = val.to_string(),
             meta::VDI_DESCRIPTION => r.d = val.to_string(),
+            meta::VDI_CBT => r.c = *val == "true",
             p => {
                 if let Some(k) = meta::decode_key(p) {
                     r.k.insert(k, val.to_string());
@@ -357,6 +388,9 @@ pub(crate) fn after_change(v: &VdiInfo, set: &[(&str, &str)], unset: &[&str]) ->
         }
     }
     for p in unset {
+        if *p == meta::VDI_CBT {
+            r.c = false;
+        }
         if let Some(k) = meta::decode_key(p) {
             r.k.remove(&k);
         }
@@ -383,6 +417,7 @@ mod tests {
             thick: true,
             origin: Some("x@y".into()),
             content: None,
+            cbt_enabled: kind == Kind::Snapshot,
         }
     }
 
@@ -390,6 +425,10 @@ mod tests {
     fn round_trip_keeps_what_ls_reports() {
         for kind in [Kind::Volume, Kind::Snapshot] {
             let v = info(kind);
+            assert_eq!(
+                Record::of(&v, 1).encode().unwrap().contains("\"c\":true"),
+                v.cbt_enabled
+            );
             let text = Record::of(&v, v.virtual_size).encode().unwrap();
             assert_eq!(
                 text.starts_with(REFERENCED_HEAD),
@@ -445,6 +484,7 @@ mod tests {
             volsize: 1,
             referenced: None,
             keys: &[],
+            cbt: false,
         };
         assert!(for_new(&n).is_none());
     }

@@ -47,6 +47,9 @@ struct Backlog {
     busy: Vec<String>,
     /// ZFS snapshots without clones.
     orphans: Vec<String>,
+    /// Keys with both a snapshot VDI and a CBT-metadata VDI: data_destroys that did not
+    /// finish (full scans only).
+    unfinished_data_destroys: Vec<String>,
 }
 
 impl Sr {
@@ -62,6 +65,7 @@ impl Sr {
                 gc: vec![],
                 busy: vec![],
                 orphans: vec![],
+                unfinished_data_destroys: vec![],
             });
         };
         let busy = strings(&t, "busy");
@@ -73,6 +77,7 @@ impl Sr {
             gc,
             busy,
             orphans: strings(&t, "orphans"),
+            unfinished_data_destroys: strings(&t, "unfinished_data_destroys"),
         })
     }
 
@@ -121,12 +126,19 @@ impl Sr {
                             )?;
                         }
                     }
+                    // A data_destroy killed before its snapshot VDI went: undone.
+                    Intent::DataDestroy(key) => self.undo_data_destroy(key)?,
                 }
             }
             journal::clear(self.dataset());
             fault::point("recover:after-step");
         }
         let first = self.scan(full)?;
+        // A data_destroy killed before a reboot (the record in /run is gone): the names say it.
+        for key in &first.unfinished_data_destroys {
+            self.undo_data_destroy(key)?;
+            fault::point("recover:after-step");
+        }
         if first.gc.is_empty() && first.busy.is_empty() && first.orphans.is_empty() {
             return Ok(());
         }
@@ -155,6 +167,7 @@ impl Sr {
             mut gc,
             busy,
             orphans,
+            ..
         } = backlog;
         // SR.attach and SR.destroy (full) try the open ones too, waiting a little: nothing
         // of the SR should be in use then, and SR.destroy must not leave any behind.
@@ -199,11 +212,12 @@ impl Sr {
             gc,
             busy,
             orphans: orphan_snapshots,
+            unfinished_data_destroys,
         } = self.scan(true)?;
         let vdis = self.ls()?;
         let mut problems = vec![];
         for v in &vdis {
-            if v.kind == Kind::Snapshot && v.snapshot_of.is_none() {
+            if v.kind != Kind::Volume && v.snapshot_of.is_none() {
                 problems.push(format!("snapshot VDI {} does not record its source", v.key));
             }
             if v.name.is_empty()
@@ -213,6 +227,12 @@ impl Sr {
             {
                 problems.push(format!("VDI {} has no metadata", v.key));
             }
+        }
+        for k in &unfinished_data_destroys {
+            problems.push(format!(
+                "VDI {k} is both a snapshot VDI and CBT metadata (an unfinished data_destroy; \
+                 the next SR.attach undoes it)"
+            ));
         }
         for s in &orphan_snapshots {
             problems.push(format!(
@@ -259,10 +279,10 @@ impl Sr {
         }
         let vdis = self.ls()?;
         for v in &vdis {
-            let kind = if v.kind == Kind::Snapshot {
-                "snapshot"
-            } else {
-                "volume"
+            let kind = match v.kind {
+                Kind::Volume => "volume",
+                Kind::Snapshot => "snapshot",
+                Kind::CbtMetadata => "CBT metadata",
             };
             s.push_str(&format!(
                 "  {kind} {} \"{}\" {} bytes  {}{}\n",

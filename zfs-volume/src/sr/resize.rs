@@ -19,6 +19,7 @@ impl Sr {
         check_key(key)?;
         let _l = self.lock()?;
         let v = self.recover_and_stat(key)?;
+        super::volume::refuse_metadata(&v, "resized")?;
         if v.kind == Kind::Snapshot {
             return Err(Error::Refused {
                 key: key.into(),

@@ -13,7 +13,8 @@ use super::journal::{Intent, Journal};
 use super::layout::check_key;
 use super::names::{NEW_MARK, OLD_MARK};
 use super::volume::{
-    in_use, new_key, source_snapshot_name, space_error, OnBusy, TRANSIENT_BUSY_RETRY,
+    in_use, new_key, refuse_metadata, source_snapshot_name, space_error, OnBusy,
+    TRANSIENT_BUSY_RETRY,
 };
 use super::{device, fault, record, Kind, Sr};
 use crate::error::{Error, Result};
@@ -34,6 +35,8 @@ impl Sr {
         let _l = self.lock()?;
         let s = self.recover_and_stat(snapshot)?;
         let v = self.stat_existing(key)?;
+        refuse_metadata(&s, "reverted to")?;
+        refuse_metadata(&v, "reverted")?;
         if s.kind != Kind::Snapshot {
             return Err(Error::Refused {
                 key: snapshot.into(),

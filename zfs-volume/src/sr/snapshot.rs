@@ -4,7 +4,7 @@
 
 use super::layout::check_key;
 use super::record::VdiInfo;
-use super::volume::{new_key, source_snapshot_name, space_error, NewVdi};
+use super::volume::{new_key, refuse_metadata, source_snapshot_name, space_error, NewVdi};
 use super::{Kind, Sr};
 use crate::error::Result;
 
@@ -15,6 +15,7 @@ impl Sr {
         check_key(key)?;
         let _l = self.lock()?;
         let src = self.recover_and_stat(key)?;
+        refuse_metadata(&src, "snapshotted")?;
         let new = new_key();
         let dst = self.vdi_dataset(&new, Kind::Snapshot);
         // A snapshot of a snapshot VDI clones its content, whose `referenced` is the
@@ -31,6 +32,9 @@ impl Sr {
             volsize: src.virtual_size,
             referenced,
             keys: &[],
+            // A snapshot of a tracked volume is a point of its CBT chain (xapi expects
+            // cbt_enabled on it, and data_destroy needs it).
+            cbt: src.cbt_enabled,
         }
         .props()?;
         let expect = VdiInfo {
@@ -47,6 +51,7 @@ impl Sr {
             thick: false,
             origin: None,
             content: None,
+            cbt_enabled: src.cbt_enabled,
         };
         let made = match (&src.kind, &src.content) {
             // A snapshot VDI never changes, so the ZFS snapshot it was cloned from (or that

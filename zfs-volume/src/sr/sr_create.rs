@@ -11,7 +11,7 @@
 
 use super::admin::{ensure_imported, zpool, COUNT_CHILDREN, FIND_SRS, POOL_OWNER};
 use super::journal::Journal;
-use super::layout::{self, Layout, GC, SNAP, VOL};
+use super::layout::{self, Layout, CBT, GC, SNAP, VOL};
 use super::record::{string, user};
 use super::{fault, lock, meta, PoolSource, Sr, SrConfig};
 use crate::error::{Error, Result};
@@ -75,7 +75,7 @@ fn sr_complete(zfs: &Zfs, sr_dataset: &str) -> bool {
 /// Whether an SR dataset holds any VDI or tombstone (then it is never removed here).
 fn has_vdis(zfs: &Zfs, sr_dataset: &str) -> Result<bool> {
     let l = Layout::new(sr_dataset);
-    for c in [VOL, SNAP, GC] {
+    for c in [VOL, SNAP, CBT, GC] {
         let d = l.container(c);
         if !zfs.exists(&d) {
             continue;
@@ -170,7 +170,7 @@ fn remove_unfinished_siblings(zfs: &Zfs, uuid: &str, parent: &str) -> Result<()>
         }
         log::warn!("SR.create {uuid}: removing {ds}, left by an unfinished SR.create of {owner}");
         let l = Layout::new(&ds);
-        for c in [VOL, SNAP, GC] {
+        for c in [VOL, SNAP, CBT, GC] {
             let d = l.container(c);
             if zfs.exists(&d) {
                 zfs.destroy(&d)?;
@@ -308,7 +308,7 @@ impl Sr {
             let made = root.clone();
             j.on_undo("destroy the SR dataset this SR.create made", move || {
                 let l = Layout::new(&made);
-                for c in [GC, SNAP, VOL] {
+                for c in [GC, CBT, SNAP, VOL] {
                     let d = l.container(c);
                     if zfs.exists(&d) {
                         zfs.destroy(&d)?;

@@ -4,7 +4,7 @@
 //! destroyed; an SR dataset that is gone is destroyed already (xapi retries).
 
 use super::admin::{zpool, COUNT_CHILDREN, POOL_OWNER};
-use super::layout::{self, GC, SNAP, VOL};
+use super::layout::{self, CBT, GC, SNAP, VOL};
 use super::{fault, Sr};
 use crate::error::{Error, Result};
 use crate::lzc::{Limits, NvList, NvValue, Zfs};
@@ -41,7 +41,7 @@ impl Sr {
             fault::point("sr-destroy:after-volumes");
             // A mounted container cannot be destroyed.
             sr.release_containers();
-            for c in [VOL, SNAP, GC] {
+            for c in [VOL, SNAP, CBT, GC] {
                 let d = sr.layout.container(c);
                 if zfs.exists(&d) {
                     zfs.destroy(&d)?;

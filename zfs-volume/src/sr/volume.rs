@@ -185,7 +185,8 @@ pub(super) fn user_props_nvlist(props: &Props) -> Result<NvList> {
 /// changes, so later clones find and reuse it as the snapshot VDI's content.
 pub(super) fn source_snapshot_name(src: &VdiInfo, new: &str) -> String {
     match src.kind {
-        Kind::Snapshot => format!("{}@{}", src.dataset, src.key),
+        // A CBT-metadata VDI is refused before (refuse_metadata): it has nothing to snapshot.
+        Kind::Snapshot | Kind::CbtMetadata => format!("{}@{}", src.dataset, src.key),
         Kind::Volume => format!("{}@{new}", src.dataset),
     }
 }
@@ -204,6 +205,22 @@ pub(super) fn space_error(e: Error, what: &str, size: u64) -> Error {
         };
     }
     e
+}
+
+/// Refuse an operation that needs a VDI's data on a CBT-metadata VDI (its data was destroyed by
+/// `Volume.data_destroy`); `what` is the operation, as in "cannot be {what}".
+pub(super) fn refuse_metadata(v: &VdiInfo, what: &str) -> Result<()> {
+    if v.holds_data() {
+        return Ok(());
+    }
+    Err(Error::Refused {
+        key: v.key.clone(),
+        reason: format!(
+            "it is a CBT-metadata VDI (its data was destroyed by VDI.data_destroy), so it cannot be \
+             {what}; it can be listed, destroyed, and used as the earlier VDI of \
+             VDI.list_changed_blocks"
+        ),
+    })
 }
 
 /// An EBUSY from ZFS on a volume means it is open (attached to a VM).
@@ -239,6 +256,8 @@ pub struct NewVdi<'a> {
     pub referenced: Option<u64>,
     /// xapi's keys (`Volume.set`): none for the VDIs the SMAPI calls make.
     pub keys: &'a [(&'a str, &'a str)],
+    /// Changed block tracking enabled (a snapshot of a volume that has it).
+    pub cbt: bool,
 }
 
 impl NewVdi<'_> {
@@ -248,7 +267,8 @@ impl NewVdi<'_> {
     /// ```
     /// use zfs_volume::sr::NewVdi;
     /// let p = NewVdi { key: "k", name: "n", description: "", sharable: false, thick: false,
-    ///     snapshot_of: None, volsize: 1 << 20, referenced: None, keys: &[("vdi-type", "user")] }.props()?;
+    ///     snapshot_of: None, volsize: 1 << 20, referenced: None, keys: &[("vdi-type", "user")],
+    ///     cbt: false }.props()?;
     /// assert!(p.iter().any(|(k, _)| k == "xapi-zvol:ls"));
     /// assert!(p.iter().any(|(k, _)| k == "xapi-zvol:k:vdi-type"));
     /// # Ok::<(), zfs_volume::Error>(())
@@ -268,6 +288,9 @@ impl NewVdi<'_> {
             );
         if let Some(o) = self.snapshot_of {
             p = p.user(meta::VDI_SNAPSHOT_OF, o);
+        }
+        if self.cbt {
+            p = p.user(meta::VDI_CBT, "true");
         }
         for (k, v) in self.keys {
             meta::check_value("value", v)?;

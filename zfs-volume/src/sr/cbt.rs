@@ -1,0 +1,473 @@
+//! Changed block tracking (CBT): `Volume.enable_cbt`, `disable_cbt`, `data_destroy` and
+//! `list_changed_blocks`, computed by ZFS itself.
+//!
+//! ZFS already knows which blocks changed between two points of a zvol: an incremental send
+//! from the earlier point lists every write and free since. So there is no tracking log, no
+//! cost on the write path and nothing to lose in a crash; "enabled" is a flag in the VDI's
+//! properties (I6) that snapshots copy and clones do not.
+//!
+//! * **data_destroy** of a snapshot VDI keeps the earlier point without the data: it bookmarks
+//!   the ZFS snapshot holding the VDI's content (a bookmark is a snapshot's position, its guid
+//!   and txg, kept without its blocks; named after the VDI's key, so it is unique in the SR),
+//!   makes the VDI's metadata a filesystem `cbt/<key>` that holds no data (name, description,
+//!   xapi's keys, size, and the guid and txg the bookmark keeps), and destroys the snapshot
+//!   VDI's dataset like Volume.destroy does (its content snapshot goes once nothing needs it).
+//! * **list_changed_blocks(from, to)** sends, in process, from `from`'s point (its content
+//!   snapshot, or its bookmark) to `to`'s (its content snapshot, or a temporary snapshot of a
+//!   live volume), and parses the stream into a bitmap of 64 KiB blocks
+//!   (`lzc::send_stream`): memory in proportion to the bitmap, no fork or exec.
+//!
+//! **Where a bookmark goes.** `zfs promote` moves bookmarks with the snapshots it moves, and a
+//! destroy drops the bookmarks of the dataset it destroys. Promote-on-destroy and revert's swap
+//! move and destroy datasets, so a bookmark is looked up by name along `to`'s lineage (its
+//! dataset, then its origin's dataset, and so on: where an incremental send to `to` can start),
+//! and it must carry the guid recorded at data_destroy. When ZFS cannot compare the pair (the
+//! bookmark went with its dataset, a revert moved `to` before `from`), the answer is every bit
+//! set: still correct, the next backup is a full one, and the reason is logged. A bitmap that
+//! is not proven is never answered.
+
+use super::journal::{Intent, Journal};
+use super::layout::{check_key, Kind, CBT};
+use super::names::sr_program;
+use super::record::{strings, VdiInfo};
+use super::volume::{in_use, new_key, NewVdi, OnBusy, BUSY_RETRY};
+use super::{fault, meta, Sr};
+use crate::error::{Error, Result};
+use crate::lzc::{BlockBitmap, Limits, NvList, NvValue, Program, Props, StreamStats};
+
+static CBT_BOOKMARKS: Program = sr_program!("cbt_bookmarks");
+
+/// The block size of a changed-block bitmap: 64 KiB, the unit every consumer of
+/// `VDI.list_changed_blocks` assumes (xapi keeps only the bitmap, not the granularity).
+pub const CBT_GRANULARITY: u64 = 64 * 1024;
+
+/// What `Volume.list_changed_blocks` answers.
+#[derive(Debug, Clone)]
+pub struct ChangedBlocks {
+    /// One bit per [`CBT_GRANULARITY`] block of the range asked for, most significant bit
+    /// first; set where the block may differ between the two VDIs.
+    pub bitmap: BlockBitmap,
+    /// Why every bit is set, when ZFS could not compare the two points (the answer is still
+    /// correct; the backup that uses it reads everything).
+    pub full: Option<String>,
+    /// What the send stream held, when one was read.
+    pub stats: Option<StreamStats>,
+}
+
+/// The point of a CBT-metadata VDI: the guid and txg of the snapshot its bookmark keeps.
+fn point_of(meta_props: &str) -> Option<(u64, u64)> {
+    let (g, t) = meta_props.split_once(' ')?;
+    Some((g.parse().ok()?, t.parse().ok()?))
+}
+
+/// The ZFS snapshot holding a snapshot VDI's content: its content snapshot, or else its origin
+/// (a snapshot VDI is never written, so a clone that was not promoted reads exactly as its
+/// origin; one that was promoted has its content under its own name, which `describe` finds).
+fn content_of(v: &VdiInfo) -> Option<&str> {
+    v.content.as_deref().or(v.origin.as_deref())
+}
+
+/// The volume a VDI belongs to, for telling related VDIs from unrelated ones: a volume's own
+/// key, a snapshot's source.
+fn lineage(v: &VdiInfo) -> &str {
+    match v.kind {
+        Kind::Volume => &v.key,
+        Kind::Snapshot | Kind::CbtMetadata => v.snapshot_of.as_deref().unwrap_or(&v.key),
+    }
+}
+
+fn refused(key: &str, reason: impl Into<String>) -> Error {
+    Error::Refused {
+        key: key.to_string(),
+        reason: reason.into(),
+    }
+}
+
+impl Sr {
+    /// Volume.enable_cbt: the VDI's snapshots from now on are points of a CBT chain.
+    pub fn volume_enable_cbt(&self, key: &str) -> Result<()> {
+        self.set_cbt(key, true)
+    }
+
+    /// Volume.disable_cbt.
+    pub fn volume_disable_cbt(&self, key: &str) -> Result<()> {
+        self.set_cbt(key, false)
+    }
+
+    fn set_cbt(&self, key: &str, on: bool) -> Result<()> {
+        check_key(key)?;
+        let _l = self.lock()?;
+        let v = self.recover_and_stat(key)?;
+        if v.cbt_enabled == on {
+            return Ok(());
+        }
+        let (set, unset): (&[(&str, &str)], &[&str]) = if on {
+            (&[(meta::VDI_CBT, "true")], &[])
+        } else {
+            (&[], &[meta::VDI_CBT])
+        };
+        self.set_user_props_of(&v, set, unset)
+    }
+
+    /// Volume.data_destroy: the data of snapshot VDI `key` goes, the VDI stays as CBT
+    /// metadata (a valid earlier point of [`Sr::volume_list_changed_blocks`]). Refused, with
+    /// nothing changed, for a writable volume, a VDI without CBT, or a missing key; a VDI whose
+    /// data is gone already succeeds (xapi may retry).
+    pub fn volume_data_destroy(&self, key: &str) -> Result<()> {
+        check_key(key)?;
+        let _l = self.lock()?;
+        let v = self.recover_and_stat(key)?;
+        match v.kind {
+            Kind::CbtMetadata => return Ok(()),
+            Kind::Volume => return Err(refused(
+                key,
+                "it is a writable volume: VDI.data_destroy destroys the data of snapshot VDIs only",
+            )),
+            Kind::Snapshot => {}
+        }
+        if !v.cbt_enabled {
+            return Err(refused(
+                key,
+                "changed block tracking is not enabled on it (VDI.enable_cbt on its volume before \
+                 the snapshot): without it its data is all there is of this point",
+            ));
+        }
+        let content = content_of(&v)
+            .ok_or_else(|| {
+                refused(
+                    key,
+                    "no ZFS snapshot holds its content (run xapi-zvol check)",
+                )
+            })?
+            .to_string();
+        let guid_txg = self.zfs.get_properties(&content, &["guid", "createtxg"])?;
+        let num = |p: &str| guid_txg.get(p).and_then(|r| r.as_u64());
+        let (Some(guid), Some(txg)) = (num("guid"), num("createtxg")) else {
+            return Err(refused(key, format!("cannot read the guid of {content}")));
+        };
+        let (content_ds, _) = content.split_once('@').unwrap_or((&content, ""));
+        let bookmark = format!("{content_ds}#{key}");
+        let meta_ds = self.vdi_dataset(key, Kind::CbtMetadata);
+        let container = self.layout.container(CBT);
+
+        // The names are the intent record after a reboot (recovery on SR.attach: a metadata
+        // VDI beside its snapshot VDI is an unfinished data_destroy, undone); the journal
+        // record covers a killed process before that.
+        let mut j = Journal::begin(self.dataset());
+        j.record(&Intent::DataDestroy(key.to_string()))?;
+        if !self.zfs.exists(&container) {
+            self.zfs.create_filesystem(&container, &Props::new())?;
+            let c = container.clone();
+            j.on_undo("remove the empty CBT container", move || {
+                self.destroy_cbt_container_if_empty(&c)
+            });
+        }
+        let keys: Vec<(&str, &str)> = v
+            .keys
+            .iter()
+            .map(|(k, val)| (k.as_str(), val.as_str()))
+            .collect();
+        let new = NewVdi {
+            key,
+            name: &v.name,
+            description: &v.description,
+            sharable: v.sharable,
+            thick: false,
+            snapshot_of: v.snapshot_of.as_deref(),
+            volsize: v.virtual_size,
+            referenced: Some(0),
+            keys: &keys,
+            cbt: true,
+        };
+        // A filesystem that is never mounted: it only carries properties.
+        let props = new
+            .props()?
+            .u64("canmount", 0)
+            .user(meta::VDI_SIZE, &v.virtual_size.to_string())
+            .user(meta::VDI_CBT_POINT, &format!("{guid} {txg}"));
+        self.zfs.create_filesystem(&meta_ds, &props)?;
+        j.on_undo("destroy the CBT-metadata dataset", || {
+            self.zfs.destroy(&meta_ds)
+        });
+        fault::point("data-destroy:after-metadata");
+        match self.zfs.bookmark(&[(&bookmark, &content)]) {
+            Ok(()) => {}
+            // Made by a call killed after it (and not undone): the same snapshot, so the same
+            // point; anything else is refused below by the guid check of its users.
+            Err(e) if e.is_errno(libc::EEXIST) => {}
+            Err(e) => return Err(e),
+        }
+        j.on_undo("destroy the bookmark", || {
+            self.zfs.destroy_bookmarks(&[&bookmark])
+        });
+        fault::point("data-destroy:after-bookmark");
+        // As Volume.destroy: dependents are promoted, the content snapshot goes once nothing
+        // needs it, the bookmark stays (it moves with promoted snapshots).
+        self.destroy_with_dependents(&v.dataset, OnBusy::RetryFor(BUSY_RETRY))
+            .map_err(|e| in_use(e, key))?;
+        fault::point("data-destroy:after-destroy");
+        j.commit();
+        Ok(())
+    }
+
+    /// Undo an unfinished data_destroy of `key` (recovery): when the snapshot VDI is still
+    /// there, its metadata VDI and bookmark go; when it is gone, the data_destroy is complete.
+    pub(super) fn undo_data_destroy(&self, key: &str) -> Result<()> {
+        if !self.zfs.exists(&self.vdi_dataset(key, Kind::Snapshot)) {
+            return Ok(());
+        }
+        self.destroy_cbt_bookmarks(key)?;
+        let meta_ds = self.vdi_dataset(key, Kind::CbtMetadata);
+        if self.zfs.exists(&meta_ds) {
+            self.zfs.destroy(&meta_ds)?;
+        }
+        self.destroy_cbt_container_if_empty(&self.layout.container(CBT))
+    }
+
+    /// Destroy the CBT-metadata VDI `key` (Volume.destroy): its bookmark, its dataset, and the
+    /// container once it is empty (I4).
+    pub(super) fn destroy_cbt_metadata(&self, key: &str) -> Result<()> {
+        self.destroy_cbt_bookmarks(key)?;
+        let ds = self.vdi_dataset(key, Kind::CbtMetadata);
+        if self.zfs.exists(&ds) {
+            self.zfs.destroy(&ds)?;
+        }
+        self.destroy_cbt_container_if_empty(&self.layout.container(CBT))
+    }
+
+    fn destroy_cbt_bookmarks(&self, key: &str) -> Result<()> {
+        let found = self.cbt_bookmarks(key, None)?;
+        let refs: Vec<&str> = found.iter().map(String::as_str).collect();
+        self.zfs.destroy_bookmarks(&refs)
+    }
+
+    fn destroy_cbt_container_if_empty(&self, container: &str) -> Result<()> {
+        if !self.zfs.exists(container) {
+            return Ok(());
+        }
+        match self.zfs.destroy(container) {
+            // Not empty (EEXIST: it has children): it stays for them.
+            Err(e) if e.is_errno(libc::EEXIST) || e.is_errno(libc::EBUSY) => Ok(()),
+            r => r,
+        }
+    }
+
+    /// The bookmarks named `#<key>`: along `lineage`'s origin chain (nearest first), or
+    /// anywhere in the SR.
+    fn cbt_bookmarks(&self, key: &str, lineage: Option<&str>) -> Result<Vec<String>> {
+        let mut args = NvList::new()?;
+        args.add_string("root", self.dataset())?;
+        args.add_string("name", key)?;
+        if let Some(l) = lineage {
+            args.add_string("lineage", l)?;
+        }
+        let out = self
+            .zfs
+            .program_nosync(self.pool(), &CBT_BOOKMARKS, &args, Limits::large())?;
+        Ok(match out {
+            NvValue::List(t) => strings(&t, "bookmarks"),
+            _ => vec![],
+        })
+    }
+
+    /// Volume.list_changed_blocks: which [`CBT_GRANULARITY`] blocks may differ between VDI
+    /// `from` (a snapshot VDI or CBT metadata: the earlier point) and VDI `to` (a snapshot VDI
+    /// or a live volume), for the byte range `offset` (a multiple of the granularity) to
+    /// `offset + length` (`None`: the end of `to`). Blocks of `to` beyond `from`'s size (a
+    /// grow) are set. Unrelated VDIs and a `from` newer than `to` are refused.
+    pub fn volume_list_changed_blocks(
+        &self,
+        from: &str,
+        to: &str,
+        offset: u64,
+        length: Option<u64>,
+    ) -> Result<ChangedBlocks> {
+        check_key(from)?;
+        check_key(to)?;
+        // A live `to` gets a temporary snapshot, and neither point may be destroyed while the
+        // send reads them: the SR lock keeps the tree still.
+        let _l = self.lock()?;
+        let f = self.recover_and_stat(from)?;
+        let t = self.stat_existing(to)?;
+        let pair = |why: &str| Error::Cbt {
+            from: from.to_string(),
+            to: to.to_string(),
+            reason: why.to_string(),
+        };
+        if !t.holds_data() {
+            return Err(pair(
+                "the later VDI is CBT metadata: its data was destroyed, there is nothing to compare \
+                 (pass a snapshot VDI or the volume itself as the later VDI)",
+            ));
+        }
+        if f.kind == Kind::Volume {
+            return Err(pair(
+                "the earlier VDI is a writable volume: pass one of its snapshot VDIs (or their \
+                 CBT metadata)",
+            ));
+        }
+        if offset % CBT_GRANULARITY != 0 || offset > t.virtual_size {
+            return Err(pair(&format!(
+                "offset {offset} must be a multiple of {CBT_GRANULARITY} within the disk ({} bytes)",
+                t.virtual_size
+            )));
+        }
+        let mut bitmap = BlockBitmap::new(CBT_GRANULARITY, t.virtual_size);
+        let related = lineage(&f) == lineage(&t);
+        let mut j = Journal::begin(self.dataset());
+        let mut full = None;
+        let mut stats = None;
+        if f.key == t.key {
+            // The same snapshot VDI: nothing differs.
+        } else {
+            let to_snap = match t.kind {
+                Kind::Volume => {
+                    // The live volume's current content, as a snapshot: the next call's
+                    // recovery destroys it if this process is killed (it has no clone).
+                    let s = format!("{}@{}", t.dataset, new_key());
+                    j.record(&Intent::Snapshot(s.clone()))?;
+                    self.zfs.snapshot(&[&s], &[])?;
+                    let s2 = s.clone();
+                    j.on_undo("destroy the temporary snapshot", move || {
+                        self.zfs.destroy_snapshots(&[&s2], false)
+                    });
+                    s
+                }
+                _ => content_of(&t)
+                    .ok_or_else(|| pair("no ZFS snapshot holds the later VDI's content"))?
+                    .to_string(),
+            };
+            let (to_ds, _) = to_snap.split_once('@').unwrap_or((&to_snap, ""));
+            let from_point = match f.kind {
+                Kind::Snapshot => content_of(&f).map(str::to_string),
+                _ => self.cbt_bookmark_for(&f, to_ds)?,
+            };
+            let sent = match &from_point {
+                Some(p) => self.zfs.changed_blocks(&to_snap, p, &mut bitmap).map(Some),
+                None => Ok(None),
+            };
+            match sent {
+                Ok(Some(s)) => stats = Some(s),
+                // EXDEV: not an earlier point of `to`'s lineage; ENOENT, ESRCH: no such snapshot
+                // or bookmark (any other failure is an error, never a guess).
+                Err(e)
+                    if !(e.is_errno(libc::EXDEV)
+                        || e.is_errno(libc::ENOENT)
+                        || e.is_errno(libc::ESRCH)) =>
+                {
+                    return Err(e)
+                }
+                failed => {
+                    // ZFS cannot compare the pair: unrelated VDIs, `from` after `to`, or a
+                    // bookmark that went with its dataset.
+                    let why = match failed {
+                        Err(e) => e.to_string(),
+                        _ => format!("the bookmark of {from} is no longer on {to}'s lineage"),
+                    };
+                    if !related {
+                        return Err(pair(&format!(
+                            "Source and target VDI are unrelated (ZFS: {why})"
+                        )));
+                    }
+                    if let (Some(ft), Some(tt)) =
+                        (self.point_txg(&f)?, self.snapshot_txg(&to_snap)?)
+                    {
+                        if ft > tt {
+                            return Err(pair("the earlier VDI is newer than the later one"));
+                        }
+                    }
+                    bitmap.mark_all();
+                    let reason = format!(
+                        "ZFS cannot compare {from} and {to} ({why}): every block is reported \
+                         changed, so the next backup of this disk is a full one"
+                    );
+                    log::warn!("Volume.list_changed_blocks: {reason}");
+                    full = Some(reason);
+                }
+            }
+            if f.virtual_size < t.virtual_size {
+                // Grown since `from`: what lies beyond its old end is new.
+                bitmap.mark_from(f.virtual_size - f.virtual_size % CBT_GRANULARITY);
+            }
+            if t.kind == Kind::Volume {
+                self.zfs.destroy_snapshots(&[&to_snap], false)?;
+            }
+        }
+        j.commit();
+        let bitmap = bitmap
+            .window(offset, length.unwrap_or(u64::MAX))
+            .ok_or_else(|| pair(&format!("offset {offset} is not a block of the disk")))?;
+        Ok(ChangedBlocks {
+            bitmap,
+            full,
+            stats,
+        })
+    }
+
+    /// The bookmark of CBT-metadata VDI `f` on `to_ds`'s lineage, if it is there and keeps the
+    /// point recorded at data_destroy (same guid).
+    fn cbt_bookmark_for(&self, f: &VdiInfo, to_ds: &str) -> Result<Option<String>> {
+        let Some((guid, _)) = self.recorded_point(f)? else {
+            return Ok(None);
+        };
+        for b in self.cbt_bookmarks(&f.key, Some(to_ds))? {
+            let Some((ds, short)) = b.split_once('#') else {
+                continue;
+            };
+            let marks = self.zfs.get_bookmarks(ds)?;
+            let g = marks
+                .get(short)
+                .or_else(|| marks.get(b.as_str()))
+                .and_then(|p| p.get("guid"));
+            if g == Some(&guid) {
+                return Ok(Some(b));
+            }
+            log::warn!(
+                "bookmark {b} does not keep the point of VDI {} (guid differs)",
+                f.key
+            );
+        }
+        Ok(None)
+    }
+
+    /// The `(guid, txg)` a CBT-metadata VDI recorded at data_destroy.
+    fn recorded_point(&self, f: &VdiInfo) -> Result<Option<(u64, u64)>> {
+        let props = self.zfs.user_properties(&f.dataset)?;
+        Ok(props
+            .get(meta::VDI_CBT_POINT)
+            .and_then(|p| p.as_str())
+            .and_then(point_of))
+    }
+
+    /// The txg of `f`'s point: its content snapshot's, or the one recorded at data_destroy.
+    fn point_txg(&self, f: &VdiInfo) -> Result<Option<u64>> {
+        match f.kind {
+            Kind::CbtMetadata => Ok(self.recorded_point(f)?.map(|(_, t)| t)),
+            _ => match content_of(f) {
+                Some(s) => self.snapshot_txg(s),
+                None => Ok(None),
+            },
+        }
+    }
+
+    fn snapshot_txg(&self, snap: &str) -> Result<Option<u64>> {
+        Ok(self
+            .zfs
+            .get_properties(snap, &["createtxg"])?
+            .get("createtxg")
+            .and_then(|r| r.as_u64()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_points_parse() {
+        assert_eq!(point_of("123 45"), Some((123, 45)));
+        assert_eq!(point_of("123"), None);
+        assert_eq!(point_of("x 45"), None);
+        assert_eq!(point_of(""), None);
+    }
+}

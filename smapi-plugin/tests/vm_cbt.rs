@@ -28,7 +28,7 @@ use support::vm::*;
 const BLOCK: u64 = 64 * 1024;
 /// Not a whole number of 64 KiB blocks (the default volblocksize is 16 KiB): the last block
 /// is partial.
-const SIZE: u64 = 24 * MIB + 16 * 1024;
+const SIZE: u64 = 12 * MIB + 16 * 1024;
 
 fn blocks_of(size: u64) -> u64 {
     size.div_ceil(BLOCK)

@@ -204,6 +204,57 @@ fn destroy_in_any_order_and_clone_writable_volumes() {
 
 #[test]
 #[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
+fn a_snapshot_of_a_snapshot_promoted_by_a_destroy_keeps_its_content() {
+    // Volume.snapshot of snapshot VDI S clones S's content, v@S. When v goes, the destroy
+    // promotes the first clone of v@S by name, which may be the snapshot of S (T): T then owns
+    // that content under S's name, T@S, and has no origin. Its content must still be found
+    // (the model test once found data_destroy of T refused: "no ZFS snapshot holds its
+    // content").
+    let pool = TestPool::new("snapsnap", 512);
+    let sr = sr_on(&pool, Provisioning::Thin);
+    let v = sr.volume_create("v", "", 16 * MIB, false).unwrap();
+    write_block(&v.dataset, 0, 50);
+    let s = sr.volume_snapshot(&v.key).unwrap();
+    write_block(&v.dataset, 0, 51);
+    // A T whose dataset sorts before S's, so that the destroy's heir is T.
+    let t = loop {
+        let t = sr.volume_snapshot(&s.key).unwrap();
+        if t.dataset < s.dataset {
+            break t;
+        }
+        sr.volume_destroy(&t.key).unwrap();
+    };
+    sr.volume_enable_cbt(&t.key).unwrap();
+    sr.volume_destroy(&v.key).unwrap();
+    assert_eq!(zfs_get(&t.dataset, "origin"), "-", "the heir was not T");
+    let st = sr.volume_stat(&t.key).unwrap();
+    assert_eq!(
+        st.content.as_deref(),
+        Some(format!("{}@{}", t.dataset, s.key).as_str()),
+        "{st:?}"
+    );
+    // Its snapshot and its clone read its content; S reads it too.
+    let tc = sr.volume_clone(&t.key).unwrap();
+    let ts = sr.volume_snapshot(&t.key).unwrap();
+    for (ds, what) in [
+        (&tc.dataset, "clone of T"),
+        (&ts.dataset, "snapshot of T"),
+        (&s.dataset, "S"),
+        (&t.dataset, "T"),
+    ] {
+        assert_block(ds, 0, 50, what);
+    }
+    // data_destroy keeps T's point as a bookmark of that content.
+    sr.volume_data_destroy(&t.key).unwrap();
+    assert_eq!(sr.volume_stat(&t.key).unwrap().kind, Kind::CbtMetadata);
+    for k in [&ts.key, &tc.key, &s.key, &t.key] {
+        sr.volume_destroy(k).unwrap();
+    }
+    assert_clean(&sr);
+}
+
+#[test]
+#[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
 fn resize_grows_only_and_keeps_thick_reservation() {
     let pool = TestPool::new("resize", 512);
     let sr = sr_on(&pool, Provisioning::Thick);

@@ -43,9 +43,29 @@ local function local_user_props(ds)
     return p
 end
 
+-- The ZFS snapshot holding the content of snapshot VDI dataset `ds` (origin `o`), or nil.
+-- A snapshot VDI is never written (its container is readonly=on), so that is:
+--  * its origin, when named after it (@<key>: the snapshot taken for it);
+--  * else its own @<key> (a destroy promoted it: the origin moved into it);
+--  * else, when it has no origin, the newest snapshot it owns. A snapshot of a snapshot VDI
+--    clones that VDI's content, named after the other VDI, and a destroy may promote it
+--    rather than that VDI (any clone of the pivot can be the heir): the pivot, named
+--    @<other key>, is then its newest snapshot (a promote moves snapshots up to the pivot
+--    only), and any later one was taken of its unchanged head.
+-- A clone that still has an origin not named after it reads exactly as that origin; the
+-- caller decides whether to use it (nil here: no snapshot holds it under its own name).
+local function content_snapshot(ds, key, o)
+    if o ~= nil and string.sub(o, -(string.len(key) + 1)) == "@" .. key then return o end
+    if zfs.exists(ds .. "@" .. key) then return ds .. "@" .. key end
+    if o == nil then
+        local s = snapshots_by_txg(ds)
+        if #s > 0 then return s[#s].name end
+    end
+    return nil
+end
+
 -- One VDI dataset as stat and ls report it: sizes, origin, our user properties, and for a
--- snapshot VDI the ZFS snapshot holding its content (named @<key>: either our origin or,
--- after a promote, our own snapshot).
+-- snapshot VDI the ZFS snapshot holding its content (content_snapshot).
 local function describe(ds, kind, key)
     local r = {found = true, kind = kind, dataset = ds, key = key}
     -- A CBT-metadata VDI is a filesystem that holds no data: its properties say it all.
@@ -58,13 +78,7 @@ local function describe(ds, kind, key)
     end
     local o = origin_of(ds)
     if o ~= nil then r.origin = o end
-    if kind == "snapshot" then
-        if o ~= nil and string.sub(o, -(string.len(key) + 1)) == "@" .. key then
-            r.content = o
-        elseif zfs.exists(ds .. "@" .. key) then
-            r.content = ds .. "@" .. key
-        end
-    end
+    if kind == "snapshot" then r.content = content_snapshot(ds, key, o) end
     r.user = local_user_props(ds)
     return r
 end
@@ -84,11 +98,7 @@ local function describe_listed(ds, kind, key)
     if not starts_with(rec, N.REFERENCED_HEAD) then r.referenced = zfs.get_prop(ds, "referenced") end
     local o = origin_of(ds)
     if o ~= nil then r.origin = o end
-    if o ~= nil and string.sub(o, -(string.len(key) + 1)) == "@" .. key then
-        r.content = o
-    elseif zfs.exists(ds .. "@" .. key) then
-        r.content = ds .. "@" .. key
-    end
+    r.content = content_snapshot(ds, key, o)
     return r
 end
 

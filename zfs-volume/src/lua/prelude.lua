@@ -43,24 +43,15 @@ local function local_user_props(ds)
     return p
 end
 
--- The ZFS snapshot holding the content of snapshot VDI dataset `ds` (origin `o`), or nil.
--- A snapshot VDI is never written (its container is readonly=on), so that is:
---  * its origin, when named after it (@<key>: the snapshot taken for it);
---  * else its own @<key> (a destroy promoted it: the origin moved into it);
---  * else, when it has no origin, the newest snapshot it owns. A snapshot of a snapshot VDI
---    clones that VDI's content, named after the other VDI, and a destroy may promote it
---    rather than that VDI (any clone of the pivot can be the heir): the pivot, named
---    @<other key>, is then its newest snapshot (a promote moves snapshots up to the pivot
---    only), and any later one was taken of its unchanged head.
--- A clone that still has an origin not named after it reads exactly as that origin; the
--- caller decides whether to use it (nil here: no snapshot holds it under its own name).
+-- The ZFS snapshot holding the content of snapshot VDI dataset `ds` (origin `o`) under the
+-- VDI's own name, or nil: its origin when named after it (@<key>: the snapshot taken for it),
+-- else its own @<key> (a destroy promoted it: the origin moved into it). Nil also when a
+-- destroy promoted a snapshot of a snapshot VDI S (it clones S's content, @<S>): it then owns
+-- @<S>, which a later destroy of S may collect, so no name says which of its snapshots, if any,
+-- still holds its content; callers snapshot the VDI itself (it is never written).
 local function content_snapshot(ds, key, o)
     if o ~= nil and string.sub(o, -(string.len(key) + 1)) == "@" .. key then return o end
     if zfs.exists(ds .. "@" .. key) then return ds .. "@" .. key end
-    if o == nil then
-        local s = snapshots_by_txg(ds)
-        if #s > 0 then return s[#s].name end
-    end
     return nil
 end
 

@@ -62,7 +62,8 @@ fn point_of(meta_props: &str) -> Option<(u64, u64)> {
 
 /// The ZFS snapshot holding a snapshot VDI's content: its content snapshot, or else its origin
 /// (a snapshot VDI is never written, so a clone that was not promoted reads exactly as its
-/// origin; one that was promoted has its content under its own name, which `describe` finds).
+/// origin; one that was promoted has its content under its own name, which `describe` finds,
+/// except a promoted snapshot of a snapshot VDI, which has neither: None).
 fn content_of(v: &VdiInfo) -> Option<&str> {
     v.content.as_deref().or(v.origin.as_deref())
 }
@@ -132,21 +133,6 @@ impl Sr {
                  the snapshot): without it its data is all there is of this point",
             ));
         }
-        let content = content_of(&v)
-            .ok_or_else(|| {
-                refused(
-                    key,
-                    "no ZFS snapshot holds its content (run xapi-zvol check)",
-                )
-            })?
-            .to_string();
-        let guid_txg = self.zfs.get_properties(&content, &["guid", "createtxg"])?;
-        let num = |p: &str| guid_txg.get(p).and_then(|r| r.as_u64());
-        let (Some(guid), Some(txg)) = (num("guid"), num("createtxg")) else {
-            return Err(refused(key, format!("cannot read the guid of {content}")));
-        };
-        let (content_ds, _) = content.split_once('@').unwrap_or((&content, ""));
-        let bookmark = format!("{content_ds}#{key}");
         let meta_ds = self.vdi_dataset(key, Kind::CbtMetadata);
         let container = self.layout.container(CBT);
 
@@ -155,6 +141,29 @@ impl Sr {
         // record covers a killed process before that.
         let mut j = Journal::begin(self.dataset());
         j.record(&Intent::DataDestroy(key.to_string()))?;
+        let content = match content_of(&v) {
+            Some(c) => c.to_string(),
+            None => {
+                // No snapshot holds its content under its name (a destroy promoted this
+                // snapshot of a snapshot VDI: semantics.md §3). It is never written, so a
+                // snapshot of it now is its content. A killed call leaves that snapshot, which
+                // then is its content by name (describe), and goes with it.
+                let s = format!("{}@{key}", v.dataset);
+                self.zfs.snapshot(&[&s], &[])?;
+                let s2 = s.clone();
+                j.on_undo("destroy the snapshot taken for the bookmark", move || {
+                    self.zfs.destroy_snapshots(&[&s2], false)
+                });
+                s
+            }
+        };
+        let guid_txg = self.zfs.get_properties(&content, &["guid", "createtxg"])?;
+        let num = |p: &str| guid_txg.get(p).and_then(|r| r.as_u64());
+        let (Some(guid), Some(txg)) = (num("guid"), num("createtxg")) else {
+            return Err(refused(key, format!("cannot read the guid of {content}")));
+        };
+        let (content_ds, _) = content.split_once('@').unwrap_or((&content, ""));
+        let bookmark = format!("{content_ds}#{key}");
         if !self.zfs.exists(&container) {
             self.zfs.create_filesystem(&container, &Props::new())?;
             let c = container.clone();
@@ -197,8 +206,9 @@ impl Sr {
             Err(e) if e.is_errno(libc::EEXIST) => {}
             Err(e) => return Err(e),
         }
-        j.on_undo("destroy the bookmark", || {
-            self.zfs.destroy_bookmarks(&[&bookmark])
+        let b = bookmark.clone();
+        j.on_undo("destroy the bookmark", move || {
+            self.zfs.destroy_bookmarks(&[&b])
         });
         fault::point("data-destroy:after-bookmark");
         // As Volume.destroy: dependents are promoted, the content snapshot goes once nothing

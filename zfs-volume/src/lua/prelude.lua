@@ -121,6 +121,44 @@ local function busy_tombstone(ds)
     return zfs.check.destroy(ds) == 16 -- EBUSY
 end
 
+-- What a changing call must recover first, read in its own ioctl: the tombstones under gc/
+-- that can be collected now, and how many more seem open (busy_tombstone: nothing can be done
+-- with them).
+local function gc_tombstones(root)
+    local list, busy = {}, 0
+    local gc = root .. "/" .. N.GC
+    if zfs.exists(gc) then
+        for ds in zfs.list.children(gc) do
+            if busy_tombstone(ds) then busy = busy + 1 else table.insert(list, ds) end
+        end
+    end
+    return list, busy
+end
+
+-- Append to `out` the bookmarks of dataset `ds` named #<name> (full names).
+local function bookmarks_named(ds, name, out)
+    for b in zfs.list.bookmarks(ds) do
+        if not string.find(b, "#", 1, true) then b = ds .. "#" .. b end
+        if string.sub(b, -(string.len(name) + 1)) == "#" .. name then table.insert(out, b) end
+    end
+end
+
+-- The bookmarks named #<name> on dataset `ds` and its origins' datasets, nearest first: where
+-- an incremental send to a snapshot of `ds` can start (a CBT-metadata VDI's bookmark is named
+-- after its key, and promote moves bookmarks with the snapshots it moves).
+local function bookmarks_along(ds, name)
+    local out = {}
+    local depth = 0
+    -- The origin chain is finite; the bound only guards against a loop that cannot happen.
+    while ds ~= nil and depth < 10000 do
+        bookmarks_named(ds, name, out)
+        local o = origin_of(ds)
+        if o == nil then ds = nil else ds = dataset_of(o) end
+        depth = depth + 1
+    end
+    return out
+end
+
 -- The VDI `key` of the SR at `root`, or {found = false}; `listed`: see describe_listed.
 -- A volume whose revert is between its renames is found where it is (swapping_in).
 local function find_vdi(root, key, listed)

@@ -8,14 +8,5 @@
 local a = ...
 local root, key = a["root"], a["key"]
 local r = find_vdi(root, key, a["listed"])
-if a["gc"] then
-    r.tombstones = {}
-    local gc = root .. "/" .. N.GC
-    if zfs.exists(gc) then
-        r.busy = 0
-        for ds in zfs.list.children(gc) do
-            if busy_tombstone(ds) then r.busy = r.busy + 1 else table.insert(r.tombstones, ds) end
-        end
-    end
-end
+if a["gc"] then r.tombstones, r.busy = gc_tombstones(root) end
 return r

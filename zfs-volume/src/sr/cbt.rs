@@ -26,16 +26,17 @@
 //! set: still correct, the next backup is a full one, and the reason is logged. A bitmap that
 //! is not proven is never answered.
 
-use super::journal::{Intent, Journal};
+use super::journal::{self, Intent, Journal};
 use super::layout::{check_key, Kind, CBT};
 use super::names::sr_program;
-use super::record::{strings, VdiInfo};
+use super::record::{num, string, strings, vdi_from, VdiInfo};
 use super::volume::{in_use, new_key, NewVdi, OnBusy, BUSY_RETRY};
 use super::{fault, meta, Sr};
 use crate::error::{Error, Result};
 use crate::lzc::{BlockBitmap, Limits, NvList, NvValue, Program, Props, StreamStats};
 
 static CBT_BOOKMARKS: Program = sr_program!("cbt_bookmarks");
+static CBT_PAIR: Program = sr_program!("cbt_pair");
 
 /// The block size of a changed-block bitmap: 64 KiB, the unit every consumer of
 /// `VDI.list_changed_blocks` assumes (xapi keeps only the bitmap, not the granularity).
@@ -52,6 +53,25 @@ pub struct ChangedBlocks {
     pub full: Option<String>,
     /// What the send stream held, when one was read.
     pub stats: Option<StreamStats>,
+}
+
+/// The two VDIs of a list_changed_blocks, as one read found them.
+struct Pair {
+    from: VdiInfo,
+    to: VdiInfo,
+    /// What the same read found of `from`'s point, when `from` is CBT metadata and the pair
+    /// was read in one program (after a recovery it is looked up on demand instead).
+    seen: Option<PointSeen>,
+}
+
+/// A CBT-metadata VDI's point as `cbt_pair.lua` found it.
+struct PointSeen {
+    /// The `(guid, txg)` recorded at data_destroy.
+    recorded: Option<(u64, u64)>,
+    /// The dataset the send to `to` ends on, whose lineage was searched.
+    lineage: String,
+    /// The bookmarks named after `from` along that lineage, nearest first.
+    bookmarks: Vec<String>,
 }
 
 /// The point of a CBT-metadata VDI: the guid and txg of the snapshot its bookmark keeps.
@@ -297,8 +317,11 @@ impl Sr {
         // A live `to` gets a temporary snapshot, and neither point may be destroyed while the
         // send reads them: the SR lock keeps the tree still.
         let _l = self.lock()?;
-        let f = self.recover_and_stat(from)?;
-        let t = self.stat_existing(to)?;
+        let Pair {
+            from: f,
+            to: t,
+            seen,
+        } = self.read_pair(from, to)?;
         let pair = |why: &str| Error::Cbt {
             from: from.to_string(),
             to: to.to_string(),
@@ -350,7 +373,7 @@ impl Sr {
             let (to_ds, _) = to_snap.split_once('@').unwrap_or((&to_snap, ""));
             let from_point = match f.kind {
                 Kind::Snapshot => content_of(&f).map(str::to_string),
-                _ => self.cbt_bookmark_for(&f, to_ds)?,
+                _ => self.cbt_bookmark_for(&f, to_ds, seen.as_ref())?,
             };
             let sent = match &from_point {
                 Some(p) => self.zfs.changed_blocks(&to_snap, p, &mut bitmap).map(Some),
@@ -414,13 +437,84 @@ impl Sr {
         })
     }
 
+    /// VDIs `from` and `to` of a list_changed_blocks with `from`'s point, under the SR lock: the
+    /// recovery check, both stats and the bookmark search in one nosync program (a backup's
+    /// first reads are cold ones: each program costs a few metadata reads). When an
+    /// interrupted call left something to recover, [`Sr::recover_and_stat`] runs it and the
+    /// rest is read afterwards, one part at a time.
+    fn read_pair(&self, from: &str, to: &str) -> Result<Pair> {
+        if journal::pending(self.dataset()).is_empty() {
+            let mut args = NvList::new()?;
+            args.add_string("root", self.dataset())?;
+            args.add_string("from", from)?;
+            args.add_string("to", to)?;
+            let out = self
+                .zfs
+                .program_nosync(self.pool(), &CBT_PAIR, &args, Limits::large())?;
+            if let NvValue::List(t) = &out {
+                let clean = matches!(t.get("tombstones"), Some(NvValue::List(l)) if l.is_empty())
+                    && num(t, "busy") == 0;
+                // Each side: the VDI, not found, or None for one to read the slow way (in a
+                // revert's swap, or a listing record this version cannot read).
+                let side = |k: &str, key: &str| -> Result<Option<VdiInfo>> {
+                    match t.get(k) {
+                        Some(NvValue::List(v)) => match v.get("found") {
+                            Some(NvValue::Bool(true)) if v.get("swapping").is_none() => {
+                                Ok(vdi_from(v))
+                            }
+                            Some(NvValue::Bool(true)) => Ok(None),
+                            _ => Err(Error::VolumeNotFound(key.to_string())),
+                        },
+                        _ => Ok(None),
+                    }
+                };
+                if clean {
+                    if let (Some(f), Some(to_v)) = (side("from", from)?, side("to", to)?) {
+                        let seen = match (f.kind, string(t, "lineage")) {
+                            (Kind::CbtMetadata, Some(lineage)) => Some(PointSeen {
+                                recorded: string(t, "point").as_deref().and_then(point_of),
+                                lineage,
+                                bookmarks: strings(t, "bookmarks"),
+                            }),
+                            _ => None,
+                        };
+                        return Ok(Pair {
+                            from: f,
+                            to: to_v,
+                            seen,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(Pair {
+            from: self.recover_and_stat(from)?,
+            to: self.stat_existing(to)?,
+            seen: None,
+        })
+    }
+
     /// The bookmark of CBT-metadata VDI `f` on `to_ds`'s lineage, if it is there and keeps the
-    /// point recorded at data_destroy (same guid).
-    fn cbt_bookmark_for(&self, f: &VdiInfo, to_ds: &str) -> Result<Option<String>> {
-        let Some((guid, _)) = self.recorded_point(f)? else {
+    /// point recorded at data_destroy (same guid); `seen`: what [`Sr::read_pair`] found of it.
+    fn cbt_bookmark_for(
+        &self,
+        f: &VdiInfo,
+        to_ds: &str,
+        seen: Option<&PointSeen>,
+    ) -> Result<Option<String>> {
+        let seen = seen.filter(|s| s.lineage == to_ds);
+        let recorded = match seen {
+            Some(s) => s.recorded,
+            None => self.recorded_point(f)?,
+        };
+        let Some((guid, _)) = recorded else {
             return Ok(None);
         };
-        for b in self.cbt_bookmarks(&f.key, Some(to_ds))? {
+        let marks = match seen {
+            Some(s) => s.bookmarks.clone(),
+            None => self.cbt_bookmarks(&f.key, Some(to_ds))?,
+        };
+        for b in marks {
             let Some((ds, short)) = b.split_once('#') else {
                 continue;
             };

@@ -9,7 +9,7 @@
 
 use crate::error::{Error, Result};
 
-pub use super::names::{NS, SR_MARKER, SR_PROVISIONING, SR_VOLBLOCKSIZE};
+pub use super::names::{NS, SR_MARKER, SR_PROVISIONING, SR_VOLBLOCKSIZE, VDI_CBT_POINT};
 /// On the SR dataset: SR name-label.
 pub const SR_NAME: &str = "xapi-zvol:sr-name";
 /// On the SR dataset: SR name-description.
@@ -34,9 +34,6 @@ pub const VDI_CBT: &str = "xapi-zvol:cbt";
 /// On a CBT-metadata VDI's dataset: the virtual size of the snapshot VDI it was, bytes (a
 /// filesystem has no `volsize`).
 pub const VDI_SIZE: &str = "xapi-zvol:size";
-/// On a CBT-metadata VDI's dataset: `<guid> <createtxg>` of the ZFS snapshot that held its
-/// content, which the bookmark `#<key>` keeps (`cbt.rs`).
-pub const VDI_CBT_POINT: &str = "xapi-zvol:cbt-point";
 /// Prefix of encoded xapi keys (`Volume.set`).
 pub const XAPI_KEY_PREFIX: &str = "xapi-zvol:k:";
 

@@ -18,6 +18,7 @@ macro_rules! shared_names {
             SR_PROVISIONING = "xapi-zvol:sr-provisioning", "On the SR dataset: `thin` or `thick`.";
             SR_VOLBLOCKSIZE = "xapi-zvol:sr-volblocksize", "On the SR dataset: volblocksize for new volumes, bytes (absent: the kernel default).";
             LISTING = "xapi-zvol:ls", "On a VDI: its listing record (`record.rs`).";
+            VDI_CBT_POINT = "xapi-zvol:cbt-point", "On a CBT-metadata VDI's dataset: `<guid> <createtxg>` of the ZFS snapshot that held its content, which the bookmark `#<key>` keeps (`cbt.rs`).";
             REFERENCED_HEAD = "{\"r\":", "How a listing record whose `referenced` a program filled in starts (snapshot_clone.lua); list_sr.lua reads `referenced` itself when a snapshot VDI's record does not start so.";
             NEW_MARK = ".new-", "In `gc/<key>.new-<token>`: a revert's new content, before it becomes `vol/<key>`.";
             OLD_MARK = ".old-", "In `gc/<key>.old-<token>`: a reverted volume's old content.";

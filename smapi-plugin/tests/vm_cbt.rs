@@ -682,6 +682,18 @@ fn cbt_refusals_are_clean_and_change_nothing() {
         accepts_writes(&dev),
         "{dev} still read-only after deactivate"
     );
+    // A read-only activation whose deactivate never came (a backup killed while reading):
+    // the next writable activation still hands out a writable device.
+    h.call(Plugin::Datapath, "Datapath.activate_readonly", p.clone());
+    assert!(
+        !accepts_writes(&dev),
+        "{dev} writable after activate_readonly"
+    );
+    h.call(Plugin::Datapath, "Datapath.activate", p.clone());
+    assert!(
+        accepts_writes(&dev),
+        "{dev} still read-only after Datapath.activate without a deactivate before it"
+    );
     h.call(Plugin::Datapath, "Datapath.deactivate", p.clone());
     h.call(Plugin::Datapath, "Datapath.detach", p);
 

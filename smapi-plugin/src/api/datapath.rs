@@ -208,9 +208,32 @@ fn device_of(cx: &Context, uri: &str) -> Result<PathBuf, PluginError> {
     })
 }
 
-/// `Datapath.activate`: no-op; the URI is still validated.
+/// `Datapath.activate`: the device is made writable (a writable activation after an
+/// `activate_readonly` whose `deactivate` never came, e.g. a backup tool killed while reading,
+/// would otherwise hand the VM a device that fails every write); a snapshot VDI's device stays
+/// read-only (ZFS sets that on the disk, not on the device). A VDI whose device is gone: the
+/// URI is validated, nothing else (xapi attached it first).
 pub fn activate(cx: &Context, a: UriDomainArgs) -> Result<(), PluginError> {
-    parse_uri(&a.uri, &cx.datapath).map(drop)
+    let link = parse_uri(&a.uri, &cx.datapath)?;
+    // The usual case costs one ioctl through the link: a writable device, nothing to do.
+    if !device::is_read_only(&link).unwrap_or(false) {
+        return Ok(());
+    }
+    // Only a VDI of an SR of ours is changed (device_of checks the marker).
+    let dev = device_of(cx, &a.uri)?;
+    device::set_read_only(&dev, false).map_err(|e| {
+        PluginError::volume_unavailable(format!(
+            "{}: cannot make {} writable (it was left read-only by an earlier \
+             Datapath.activate_readonly): {e}",
+            a.uri,
+            dev.display()
+        ))
+    })?;
+    logging::info(&format!(
+        "Datapath.activate: {} was read-only, its read-only flag is cleared",
+        dev.display()
+    ));
+    Ok(())
 }
 
 /// `Datapath.activate_readonly` (xapi's read-only attach, e.g. a backup reading a disk): the

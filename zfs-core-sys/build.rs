@@ -1,13 +1,19 @@
-//! Generates the libzfs_core/libnvpair bindings from the system headers (found through
-//! pkg-config `libzfs_core`) at build time, so the declarations always match the OpenZFS
-//! the crate is built against (2.1.11 .. 2.4.x).
+//! The libzfs_core/libnvpair bindings: generated at build time from the system headers (found
+//! through pkg-config `libzfs_core`), so the declarations always match the OpenZFS the crate is
+//! built against (2.1.11 .. 2.4.x). Without the `bindgen` feature, or on docs.rs (`DOCS_RS`: no
+//! libzfs headers, no libclang there), the bindings pre-generated from OpenZFS 2.1.11's headers
+//! (the oldest supported: every declaration in them exists in every later version) are used.
 
 use std::env;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The headers `src/bindings/zfs-2.1.11.rs` was generated from (`scripts/zfs-ref-libs`).
+const PREGENERATED_VERSION: &str = "2.1.11";
 
 fn main() {
     println!("cargo:rerun-if-changed=wrapper.h");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=DOCS_RS");
     for v in [
         "PKG_CONFIG_PATH",
         "PKG_CONFIG_LIBDIR",
@@ -15,7 +21,12 @@ fn main() {
     ] {
         println!("cargo:rerun-if-env-changed={v}");
     }
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("bindings.rs");
 
+    if env::var_os("DOCS_RS").is_some() {
+        // Documentation only: nothing is linked, and the host has no OpenZFS.
+        return pregenerated(&out);
+    }
     let lib = pkg_config::Config::new()
         .atleast_version("2.1")
         .probe("libzfs_core")
@@ -26,24 +37,42 @@ fn main() {
                  (Debian: apt-get install libzfslinux-dev libclang-dev pkg-config)"
             )
         });
-
-    println!(
-        "cargo:rustc-env=ZFS_CORE_SYS_HEADER_VERSION={}",
-        lib.version
-    );
     println!("cargo:version={}", lib.version);
-    let include_args: Vec<String> = lib
-        .include_paths
-        .iter()
-        .map(|p| format!("-I{}", p.display()))
-        .collect();
     println!(
         "cargo:include={}",
         env::join_paths(&lib.include_paths)
             .unwrap()
             .to_string_lossy()
     );
+    generate(&lib, &out);
+}
 
+/// The bindings pre-generated from OpenZFS 2.1.11's headers.
+fn pregenerated(out: &Path) {
+    let src = Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap())
+        .join("src/bindings")
+        .join(format!("zfs-{PREGENERATED_VERSION}.rs"));
+    println!("cargo:rerun-if-changed={}", src.display());
+    std::fs::copy(&src, out).unwrap_or_else(|e| panic!("cannot copy {}: {e}", src.display()));
+    println!("cargo:rustc-env=ZFS_CORE_SYS_HEADER_VERSION={PREGENERATED_VERSION}");
+}
+
+#[cfg(not(feature = "bindgen"))]
+fn generate(_lib: &pkg_config::Library, out: &Path) {
+    pregenerated(out)
+}
+
+#[cfg(feature = "bindgen")]
+fn generate(lib: &pkg_config::Library, out: &Path) {
+    println!(
+        "cargo:rustc-env=ZFS_CORE_SYS_HEADER_VERSION={}",
+        lib.version
+    );
+    let include_args: Vec<String> = lib
+        .include_paths
+        .iter()
+        .map(|p| format!("-I{}", p.display()))
+        .collect();
     let bindings = bindgen::Builder::default()
         .header("wrapper.h")
         .clang_args(&include_args)
@@ -73,9 +102,7 @@ fn main() {
         .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()))
         .generate()
         .expect("bindgen failed on the libzfs_core headers");
-
-    let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("bindings.rs");
     bindings
-        .write_to_file(&out)
+        .write_to_file(out)
         .expect("cannot write bindings.rs");
 }

@@ -102,7 +102,7 @@ impl std::error::Error for NameTooLong {}
 /// passing [`ZfsCmd::as_mut_ptr`] to `ioctl(2)` is the caller's `unsafe`.
 ///
 /// ```
-/// use zfs_core_sys::{ZfsCmd, ZFS_CMD_BUF_SIZE};
+/// use libzfs_core_sys::{ZfsCmd, ZFS_CMD_BUF_SIZE};
 /// let mut zc = ZfsCmd::new();
 /// zc.set_name(c"tank/vol").unwrap();
 /// zc.set_cookie(0);

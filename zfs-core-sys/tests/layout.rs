@@ -3,9 +3,9 @@
 //! is compiled against the pkg-config include paths and its output compared here.
 //! Runs on the host (no kernel module needed).
 
+use libzfs_core_sys as sys;
 use std::collections::BTreeMap;
 use std::process::Command;
-use zfs_core_sys as sys;
 
 /// (C expression, value seen by Rust).
 fn expectations() -> Vec<(&'static str, i128)> {

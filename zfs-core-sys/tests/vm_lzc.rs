@@ -5,12 +5,12 @@
 //! supported OpenZFS version. The safe layer has its own, broader suite in zfs-volume.
 //! On a host without ZFS they are ignored (run them with `scripts/test`).
 
+use libzfs_core_sys as sys;
 use std::ffi::{CStr, CString};
 use std::path::Path;
 use std::process::Command;
 use std::ptr;
 use std::time::{Duration, Instant};
-use zfs_core_sys as sys;
 
 const NEEDS_ZFS: &str = "needs the ZFS kernel module: runs in the test VM (scripts/test)";
 

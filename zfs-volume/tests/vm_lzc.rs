@@ -285,7 +285,7 @@ fn create_volume_errors() {
             &bp,
             &VolumeSpec::new(16 * MIB).props(Props::new().u64("volmode", 77)),
         ),
-        zfs_core_sys::ZFS_ERR_BADPROP as i32,
+        libzfs_core_sys::ZFS_ERR_BADPROP as i32,
         &[&bp],
     );
     for n in [&bad, &odd, &big, &orphan, &bp] {
@@ -1674,7 +1674,7 @@ fn set_properties_readonly_volmode_user_and_errors() {
     // Bad values name the property.
     expect_err(
         z.set_properties(&v, &Props::new().u64("volmode", 99)),
-        zfs_core_sys::ZFS_ERR_BADPROP as i32,
+        libzfs_core_sys::ZFS_ERR_BADPROP as i32,
         &[&v, "volmode"],
     );
     expect_err(
@@ -1712,7 +1712,7 @@ fn set_properties_readonly_volmode_user_and_errors() {
             &Props::new().user("xz:partial", "yes").u64("volmode", 99),
         )
         .unwrap_err();
-    assert!(e.is_errno(zfs_core_sys::ZFS_ERR_BADPROP as i32), "{e}");
+    assert!(e.is_errno(libzfs_core_sys::ZFS_ERR_BADPROP as i32), "{e}");
     assert_eq!(
         zfs_get(&v, "xz:partial"),
         "yes",

@@ -14,8 +14,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use libzfs_core_sys as sys;
 use rustix::ioctl::{ioctl, opcode, Getter, NoArg, Setter};
-use zfs_core_sys as sys;
 
 /// Where udev links zvols by dataset name.
 pub const ZVOL_DIR: &str = "/dev/zvol";

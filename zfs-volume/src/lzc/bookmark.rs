@@ -4,9 +4,9 @@ use super::nvlist::{NvList, NvValue};
 use super::util::{name, take_errlist};
 use super::{Errno, Zfs};
 use crate::error::{Error, Op, Result};
+use libzfs_core_sys as sys;
 use std::collections::BTreeMap;
 use std::ptr;
-use zfs_core_sys as sys;
 
 impl Zfs {
     /// Create bookmarks: (`fs#bookmark`, source `fs@snap` or `fs#other`), atomically.

@@ -5,8 +5,8 @@ use super::props::Props;
 use super::util::{check, name};
 use super::{Errno, Zfs};
 use crate::error::{Error, Op, Result};
+use libzfs_core_sys as sys;
 use std::ptr;
-use zfs_core_sys as sys;
 
 /// What to create with [`Zfs::create_volume`].
 ///

@@ -172,7 +172,7 @@ mod tests {
 
     #[test]
     fn zfs_names_match_the_headers() {
-        use zfs_core_sys as sys;
+        use libzfs_core_sys as sys;
         assert_eq!(
             Errno(sys::ZFS_ERR_CHECKPOINT_EXISTS as i32).name(),
             "ZFS_ERR_CHECKPOINT_EXISTS"

@@ -3,10 +3,10 @@
 use super::util::cstring;
 use super::Errno;
 use crate::error::{Error, Op, Result};
+use libzfs_core_sys as sys;
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::sync::OnceLock;
-use zfs_core_sys as sys;
 
 /// A handle to libzfs_core, initialised once per process and never torn down.
 ///

@@ -4,10 +4,10 @@ use super::nvlist::{NvList, NvValue};
 use super::util::{name, take_errlist};
 use super::{Errno, Zfs};
 use crate::error::{Error, Op, Result};
+use libzfs_core_sys as sys;
 use std::collections::BTreeMap;
 use std::os::fd::RawFd;
 use std::ptr;
-use zfs_core_sys as sys;
 
 impl Zfs {
     /// Place holds (`snapshot`, `tag`). With `cleanup_fd` (an `O_EXCL` descriptor of

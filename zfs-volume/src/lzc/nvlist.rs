@@ -42,10 +42,10 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ptr::{self, NonNull};
 
+use libzfs_core_sys as sys;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::Value as Json;
-use zfs_core_sys as sys;
 
 const ENCODE_NATIVE: c_int = sys::NV_ENCODE_NATIVE as c_int;
 

@@ -12,7 +12,7 @@ use super::nvlist::NvValue;
 use super::util::name;
 use super::{Props, Zfs};
 use crate::error::{Error, Op, Result};
-use zfs_core_sys as sys;
+use libzfs_core_sys as sys;
 
 impl Zfs {
     /// The properties set locally on `dataset` (source = the dataset itself), native and

@@ -9,9 +9,9 @@ use super::nvlist::{NvList, NvTree, NvValue};
 use super::util::name;
 use super::{Errno, Zfs};
 use crate::error::{Error, Op, Result};
+use libzfs_core_sys as sys;
 use std::path::Path;
 use std::ptr;
-use zfs_core_sys as sys;
 
 /// Where the SPL publishes one directory per imported pool, with a `state` file holding
 /// `spa_state_to_name()` (`ONLINE`, `DEGRADED`, `SUSPENDED`, ...; OpenZFS 0.8 and later).

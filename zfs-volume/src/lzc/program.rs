@@ -14,8 +14,8 @@ use super::nvlist::{NvList, NvValue};
 use super::util::{cstring, name};
 use super::{Errno, Zfs};
 use crate::error::{Error, Op, Result};
+use libzfs_core_sys as sys;
 use std::ptr;
-use zfs_core_sys as sys;
 
 /// A channel program: a name (for messages) and its full Lua source.
 ///

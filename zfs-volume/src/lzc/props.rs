@@ -17,8 +17,8 @@ use super::program::{Limits, Program};
 use super::util::{cstring, name};
 use super::{Errno, Zfs};
 use crate::error::{Error, Op, Result};
+use libzfs_core_sys as sys;
 use std::collections::BTreeMap;
-use zfs_core_sys as sys;
 
 /// Compression algorithm, as an index value (`enum zio_compress`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,10 +4,10 @@ use super::send_stream::{mark_changes, BlockBitmap, StreamStats};
 use super::util::name;
 use super::{Errno, Zfs};
 use crate::error::{Error, Op, Result};
+use libzfs_core_sys as sys;
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::ptr;
-use zfs_core_sys as sys;
 
 /// Flags for [`Zfs::send`] (`lzc_send_flags`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -4,8 +4,8 @@ use super::nvlist::NvList;
 use super::util::{cstring, name, take_errlist};
 use super::{Errno, Zfs};
 use crate::error::{Error, Op, Result};
+use libzfs_core_sys as sys;
 use std::ptr;
-use zfs_core_sys as sys;
 
 impl Zfs {
     /// Take snapshots atomically: one ioctl, one txg, all or nothing.

@@ -3,8 +3,8 @@
 use super::nvlist::NvList;
 use super::Errno;
 use crate::error::{Error, Result};
+use libzfs_core_sys as sys;
 use std::ffi::CString;
-use zfs_core_sys as sys;
 
 /// Longest dataset/snapshot name ZFS accepts (ZFS_MAX_DATASET_NAME_LEN - 1).
 pub const MAX_NAME: usize = sys::ZFS_MAX_DATASET_NAME_LEN as usize - 1;

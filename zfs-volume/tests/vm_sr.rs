@@ -268,6 +268,64 @@ fn a_snapshot_of_a_snapshot_promoted_by_a_destroy_keeps_its_content() {
     }
 }
 
+/// `list_changed_blocks(from, to)` must set the bit of block 0 (the two VDIs differ there),
+/// or refuse cleanly: never a bitmap that misses it.
+fn assert_block0_changed(sr: &Sr, from: &str, to: &str, ctx: &str) {
+    match sr.volume_list_changed_blocks(from, to, 0, None) {
+        Ok(c) => assert!(
+            c.bitmap.is_set(0),
+            "{ctx}: list_changed_blocks {from} -> {to}: block 0 differs, bit clear ({} set, full: {:?})",
+            c.bitmap.count(),
+            c.full
+        ),
+        Err(e) => assert!(
+            matches!(e, Error::Cbt { .. } | Error::Refused { .. }),
+            "{ctx}: list_changed_blocks {from} -> {to}: {e}"
+        ),
+    }
+}
+
+#[test]
+#[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
+fn a_promoted_snapshot_of_a_snapshot_of_a_clone_compares_as_its_own_content() {
+    // As above, but v is itself a clone (of w@v): the destroy of v promotes T, which then
+    // takes v's origin, w@v, a snapshot that is not T's content. Changed blocks from T, and the
+    // point data_destroy keeps for it, must be T's content, never w@v's (the model test found
+    // a bitmap missing a changed block this way).
+    let pool = TestPool::new("snapsnapclone", 512);
+    let sr = sr_on(&pool, Provisioning::Thin);
+    let w = sr.volume_create("w", "", 16 * MIB, false).unwrap();
+    write_block(&w.dataset, 0, 49);
+    let v = sr.volume_clone(&w.key).unwrap();
+    write_block(&v.dataset, 0, 51);
+    sr.volume_enable_cbt(&v.key).unwrap();
+    let s = sr.volume_snapshot(&v.key).unwrap();
+    let t = sr.volume_snapshot(&s.key).unwrap();
+    // With S gone first, T is the only clone of v@S: the heir.
+    sr.volume_destroy(&s.key).unwrap();
+    sr.volume_destroy(&v.key).unwrap();
+    assert_eq!(
+        zfs_get(&t.dataset, "origin"),
+        format!("{}@{}", w.dataset, v.key),
+        "the heir was not T, or it did not take v's origin"
+    );
+    assert_block(&t.dataset, 0, 51, "T after the promote");
+    let later = sr.volume_snapshot(&w.key).unwrap();
+    assert_block(&later.dataset, 0, 49, "w's snapshot");
+    for ctx in ["T a snapshot VDI", "T CBT metadata"] {
+        assert_block0_changed(&sr, &t.key, &later.key, ctx);
+        assert_block0_changed(&sr, &t.key, &w.key, ctx);
+        assert_block0_changed(&sr, &later.key, &t.key, ctx);
+        if ctx == "T a snapshot VDI" {
+            sr.volume_data_destroy(&t.key).unwrap();
+        }
+    }
+    for k in [&later.key, &t.key, &w.key] {
+        sr.volume_destroy(k).unwrap();
+    }
+    assert_clean(&sr);
+}
+
 #[test]
 #[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
 fn resize_grows_only_and_keeps_thick_reservation() {

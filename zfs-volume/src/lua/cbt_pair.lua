@@ -16,11 +16,12 @@ local f, t = r.from, r.to
 if f.found and f.kind == "cbt_metadata" and t.found and not t.swapping then
     local point, src = zfs.get_prop(f.dataset, N.VDI_CBT_POINT)
     if point ~= nil and src == f.dataset then r.point = point end
+    -- A snapshot VDI without a content snapshot is left to the caller, who knows whether its
+    -- origin is its content (cbt.rs content_of: not after a promote).
     if t.kind == "volume" then
         r.lineage = t.dataset
-    else
-        local content = t.content or t.origin
-        if content ~= nil then r.lineage = dataset_of(content) end
+    elseif t.content ~= nil then
+        r.lineage = dataset_of(t.content)
     end
     if r.lineage ~= nil then r.bookmarks = bookmarks_along(r.lineage, a["from"]) end
 end

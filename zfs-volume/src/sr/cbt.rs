@@ -80,12 +80,22 @@ fn point_of(meta_props: &str) -> Option<(u64, u64)> {
     Some((g.parse().ok()?, t.parse().ok()?))
 }
 
-/// The ZFS snapshot holding a snapshot VDI's content: its content snapshot, or else its origin
-/// (a snapshot VDI is never written, so a clone that was not promoted reads exactly as its
-/// origin; one that was promoted has its content under its own name, which `describe` finds,
-/// except a promoted snapshot of a snapshot VDI, which has neither: None).
+/// The ZFS snapshot holding a snapshot VDI's content: its content snapshot (named after it),
+/// or else its origin when that is named after the VDI it was taken of.
+///
+/// Why the name matters: a snapshot of snapshot VDI S clones S's content, which is named
+/// `@<S>`, and that origin reads exactly as the new VDI (neither is ever written). But when a
+/// destroy promotes it, ZFS gives it the origin of the dataset it was promoted over: a
+/// snapshot of some other VDI (when that dataset was itself a clone), whose blocks are not its
+/// content. Sending from there would miss every block written between the two (the model test
+/// found such a bitmap). None: no snapshot is known to hold its content (the caller snapshots
+/// the VDI itself, or reports every block).
 fn content_of(v: &VdiInfo) -> Option<&str> {
-    v.content.as_deref().or(v.origin.as_deref())
+    v.content.as_deref().or_else(|| {
+        let origin = v.origin.as_deref()?;
+        let (_, name) = origin.rsplit_once('@')?;
+        (Some(name) == v.snapshot_of.as_deref()).then_some(origin)
+    })
 }
 
 /// The volume a VDI belongs to, for telling related VDIs from unrelated ones: a volume's own
@@ -353,10 +363,12 @@ impl Sr {
         if f.key == t.key {
             // The same snapshot VDI: nothing differs.
         } else {
-            let to_snap = match t.kind {
-                Kind::Volume => {
-                    // The live volume's current content, as a snapshot: the next call's
-                    // recovery destroys it if this process is killed (it has no clone).
+            let (to_snap, temporary) = match content_of(&t).filter(|_| t.kind != Kind::Volume) {
+                Some(c) => (c.to_string(), false),
+                None => {
+                    // The live volume's current content (or a snapshot VDI's whose content no
+                    // snapshot is known to hold: it is never written), as a snapshot: the next
+                    // call's recovery destroys it if this process is killed (it has no clone).
                     let s = format!("{}@{}", t.dataset, new_key());
                     j.record(&Intent::Snapshot(s.clone()))?;
                     self.zfs.snapshot(&[&s], &[])?;
@@ -364,11 +376,8 @@ impl Sr {
                     j.on_undo("destroy the temporary snapshot", move || {
                         self.zfs.destroy_snapshots(&[&s2], false)
                     });
-                    s
+                    (s, true)
                 }
-                _ => content_of(&t)
-                    .ok_or_else(|| pair("no ZFS snapshot holds the later VDI's content"))?
-                    .to_string(),
             };
             let (to_ds, _) = to_snap.split_once('@').unwrap_or((&to_snap, ""));
             let from_point = match f.kind {
@@ -395,6 +404,9 @@ impl Sr {
                     // bookmark that went with its dataset.
                     let why = match failed {
                         Err(e) => e.to_string(),
+                        _ if f.kind == Kind::Snapshot => {
+                            format!("no ZFS snapshot is known to hold the content of {from}")
+                        }
                         _ => format!("the bookmark of {from} is no longer on {to}'s lineage"),
                     };
                     if !related {
@@ -422,7 +434,7 @@ impl Sr {
                 // Grown since `from`: what lies beyond its old end is new.
                 bitmap.mark_from(f.virtual_size - f.virtual_size % CBT_GRANULARITY);
             }
-            if t.kind == Kind::Volume {
+            if temporary {
                 self.zfs.destroy_snapshots(&[&to_snap], false)?;
             }
         }

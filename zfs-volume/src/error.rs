@@ -6,149 +6,11 @@
 
 use crate::lzc::nvlist::NvListError;
 use crate::lzc::Errno;
-use std::fmt;
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The libzfs_core (or raw ioctl) operation that failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Op {
-    /// `libzfs_core_init` / opening `/dev/zfs`.
-    Init,
-    /// `lzc_create`.
-    Create,
-    /// `lzc_clone`.
-    Clone,
-    /// `lzc_snapshot`.
-    Snapshot,
-    /// `lzc_destroy` of a dataset (or one snapshot).
-    Destroy,
-    /// `lzc_destroy_snaps`.
-    DestroySnapshots,
-    /// `lzc_promote`.
-    Promote,
-    /// `lzc_rename`.
-    Rename,
-    /// `lzc_rollback_to`.
-    Rollback,
-    /// `lzc_hold`.
-    Hold,
-    /// `lzc_release`.
-    Release,
-    /// `lzc_get_holds`.
-    GetHolds,
-    /// `lzc_bookmark`.
-    Bookmark,
-    /// `lzc_get_bookmarks`.
-    GetBookmarks,
-    /// `lzc_destroy_bookmarks`.
-    DestroyBookmarks,
-    /// `lzc_send`.
-    Send,
-    /// `lzc_send_space`.
-    SendSpace,
-    /// `lzc_sync`.
-    Sync,
-    /// `lzc_channel_program` / `lzc_channel_program_nosync`.
-    ChannelProgram,
-    /// The `ZFS_IOC_SET_PROP` ioctl.
-    SetProperties,
-    /// The `ZFS_IOC_POOL_STATS` ioctl.
-    PoolStats,
-    /// Reading dataset properties (a nosync channel program).
-    GetProperties,
-    /// `lzc_snaprange_space`.
-    SnaprangeSpace,
-    /// `lzc_send` of an incremental stream read for its changed blocks
-    /// ([`crate::Zfs::changed_blocks`]).
-    ChangedBlocks,
-}
-
-impl fmt::Display for Op {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = match self {
-            Op::Init => "initialise libzfs_core for",
-            Op::Create => "create",
-            Op::Clone => "clone into",
-            Op::Snapshot => "snapshot",
-            Op::Destroy => "destroy",
-            Op::DestroySnapshots => "destroy snapshots",
-            Op::Promote => "promote",
-            Op::Rename => "rename",
-            Op::Rollback => "roll back",
-            Op::Hold => "hold",
-            Op::Release => "release",
-            Op::GetHolds => "list holds of",
-            Op::Bookmark => "bookmark",
-            Op::GetBookmarks => "list bookmarks of",
-            Op::DestroyBookmarks => "destroy bookmarks",
-            Op::Send => "send",
-            Op::SendSpace => "estimate the send size of",
-            Op::Sync => "sync pool",
-            Op::ChannelProgram => "run a channel program on pool",
-            Op::SetProperties => "set properties of",
-            Op::PoolStats => "read the configuration of pool",
-            Op::GetProperties => "read properties of",
-            Op::SnaprangeSpace => "compute the space used by snapshots",
-            Op::ChangedBlocks => "list the changed blocks of",
-        };
-        f.write_str(s)
-    }
-}
-
-/// Why an operation failed, in words: the errno read in the light of the operation.
-pub fn reason(op: Op, errno: Errno) -> String {
-    use libc::*;
-    let r = match (op, errno.0) {
-        (Op::Init, ENOENT) => "/dev/zfs is missing: is the zfs kernel module loaded (modprobe zfs)?",
-        (Op::DestroySnapshots, EEXIST) => "it has dependent clones",
-        (Op::Destroy, EEXIST) => "it has children or dependent clones",
-        (Op::Destroy, EBUSY) => "it has snapshots, holds, or is open (in use)",
-        (Op::DestroySnapshots, EBUSY) => "a snapshot has user holds or is in use",
-        (Op::Promote, EEXIST) => "a snapshot of the same name already exists in the clone",
-        (Op::Promote, EINVAL) => "it is not a clone",
-        (Op::Promote, EBUSY) => "a snapshot that would move is held or in use",
-        (Op::Rollback, EEXIST) => "a more recent snapshot or bookmark exists",
-        (Op::Rollback, ESRCH) => "the target is not a snapshot of this dataset",
-        (Op::Rollback, EINVAL) => "only a filesystem or volume can be rolled back",
-        (Op::Snapshot, EXDEV) => "all snapshots of one call must be in one pool, one per dataset",
-        (Op::Snapshot, EEXIST) => "snapshot already exists",
-        (Op::Clone, ENOENT) => "the origin snapshot or the parent dataset does not exist",
-        (Op::Create, ENOENT) | (Op::Clone, ENOTDIR) => "the parent dataset does not exist",
-        (Op::Create, EINVAL) => "invalid properties (volsize must be > 0 and a multiple of volblocksize)",
-        (Op::Create, EDOM) => "volblocksize must be a power of 2 from 512 bytes to 128 KiB (16 MiB with large_blocks)",
-        (Op::Create, EEXIST) | (Op::Clone, EEXIST) => "a dataset of this name already exists",
-        (Op::Create, ENOSPC) | (Op::SetProperties, ENOSPC) => {
-            "not enough free space in the pool for the reservation (use a thin volume or free space)"
-        }
-        (Op::Hold, EEXIST) => "the snapshot already has a hold with this tag",
-        (Op::Hold, ENOENT) | (Op::GetHolds, ENOENT) => "no such snapshot",
-        (Op::Release, ENOENT) => "no such snapshot",
-        (Op::Destroy, ENOENT) | (Op::Rename, ENOENT) | (Op::Promote, ENOENT) => "dataset does not exist",
-        (Op::Rename, EEXIST) => "the new name is already taken",
-        (Op::Rollback, ENOENT) => "the dataset does not exist",
-        (Op::Bookmark, EEXIST) => "a bookmark of this name already exists",
-        (Op::Bookmark, ENOENT) => "the source snapshot does not exist",
-        (Op::Send, EXDEV) | (Op::SendSpace, EXDEV) => "the incremental source is not an earlier snapshot of the same dataset",
-        (Op::ChangedBlocks, EXDEV) => "the source is not an earlier snapshot or bookmark of the same volume (or of the snapshot it was cloned from)",
-        (Op::ChangedBlocks, ENOENT) => "no such snapshot or bookmark",
-        (Op::ChangedBlocks, ESRCH) => "no such bookmark",
-        (Op::Send, EBADF) => "the output file descriptor is not open for writing",
-        (Op::Send, ENOENT) | (Op::SendSpace, ENOENT) | (Op::SnaprangeSpace, ENOENT) => "no such snapshot or bookmark",
-        (Op::GetProperties, ENOENT) => "dataset does not exist",
-        (Op::Rename, EXDEV) => "a snapshot can only be renamed within its dataset",
-        (Op::SetProperties, EINVAL) => "invalid property or value",
-        (Op::ChannelProgram, EINVAL) => "the program did not compile or its limits/arguments are invalid",
-        (Op::ChannelProgram, ETIME) => "the program hit its instruction limit",
-        (Op::ChannelProgram, ENOSPC) => "the program hit its memory limit",
-        (Op::ChannelProgram, ENOMEM) => "the program's output did not fit in its memory limit",
-        (Op::ChannelProgram, ECHRNG) => "the program failed at run time",
-        _ => return errno.describe(),
-    };
-    r.to_string()
-}
+pub use libzfs_core::{reason, Op};
 
 /// The crate's error type.
 ///
@@ -325,6 +187,56 @@ fn fmt_items(op: Op, items: &[(String, Errno)]) -> String {
         .map(|(n, e)| format!("{n}: {}", reason(op, *e)))
         .collect();
     format!(" [{}]", list.join("; "))
+}
+
+/// The safe layer's errors become this crate's, variant for variant (the SR layer adds its
+/// own variants beside them).
+impl From<libzfs_core::Error> for Error {
+    fn from(e: libzfs_core::Error) -> Error {
+        use libzfs_core::Error as L;
+        match e {
+            L::Zfs {
+                op,
+                target,
+                errno,
+                reason,
+                items,
+                ..
+            } => Error::Zfs {
+                op,
+                target,
+                errno,
+                reason,
+                items,
+            },
+            L::Program {
+                program,
+                pool,
+                errno,
+                message,
+                ..
+            } => Error::Program {
+                program,
+                pool,
+                errno,
+                message,
+            },
+            L::NvList(e) => Error::NvList(e),
+            L::Invalid { what, reason, .. } => Error::Invalid { what, reason },
+            L::Io { what, source, .. } => Error::Io { what, source },
+            L::Stream {
+                target,
+                offset,
+                reason,
+                ..
+            } => Error::Stream {
+                target,
+                offset,
+                reason,
+            },
+            other => Error::Corrupt(other.to_string()),
+        }
+    }
 }
 
 impl Error {

@@ -1,8 +1,8 @@
 //! xapi-zvol's ZFS layer, in two parts:
 //!
-//! * [`lzc`]: a safe, in-process API over libzfs_core and libnvpair (nvlists, every lzc
-//!   call we use, channel programs, properties without fork/exec). Usable on its own by
-//!   other Rust storage tools.
+//! * [`lzc`]: the `libzfs-core` crate (a safe, in-process API over libzfs_core and
+//!   libnvpair: nvlists, every lzc call we use, channel programs, properties without
+//!   fork/exec), re-exported; other Rust storage tools depend on that crate directly.
 //! * [`sr`]: the SR/Volume semantics of the xapi-zvol SMAPIv3 plugin on top of it
 //!   (clone-on-snapshot, promote-on-revert, destroy in any order, garbage collection).
 //! * [`host`]: what the SR layer does to the host besides ZFS (locks and files under /run,
@@ -14,8 +14,9 @@
 
 pub mod error;
 pub mod host;
-pub mod lzc;
 pub mod sr;
+
+pub use libzfs_core as lzc;
 
 pub use error::{Error, Op, Result};
 pub use lzc::{Errno, Zfs};

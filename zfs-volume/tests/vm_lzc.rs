@@ -22,7 +22,7 @@ use zfs_volume::lzc::{
     module_version, parse_version, BlockBitmap, Compression, Limits, NvList, NvValue, PoolHealth,
     Program, PropValue, Props, SendFlags, TopVdev, VolMode, VolumeSpec,
 };
-use zfs_volume::{Errno, Error, Zfs};
+use zfs_volume::lzc::{Errno, Error, Zfs};
 
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
@@ -66,7 +66,11 @@ fn zfs() -> &'static Zfs {
 /// The error of `r`, which must be a ZFS/program error with `errno`, and whose message
 /// must contain every string of `words` (the target, the reason...).
 #[track_caller]
-fn expect_err<T: std::fmt::Debug>(r: zfs_volume::Result<T>, errno: i32, words: &[&str]) -> Error {
+fn expect_err<T: std::fmt::Debug>(
+    r: zfs_volume::lzc::Result<T>,
+    errno: i32,
+    words: &[&str],
+) -> Error {
     let e = match r {
         Ok(v) => panic!(
             "expected {} but the call succeeded: {v:?}",
@@ -860,7 +864,7 @@ fn bookmarks_create_list_destroy() {
 
 const DMU_BACKUP_MAGIC: u64 = 0x2_F5BA_CBAC;
 
-fn send_to_pipe(snap: &str, from: Option<&str>) -> zfs_volume::Result<Vec<u8>> {
+fn send_to_pipe(snap: &str, from: Option<&str>) -> zfs_volume::lzc::Result<Vec<u8>> {
     let (r, w) = pipe();
     let reader = std::thread::spawn(move || {
         let mut f = r;

@@ -1876,6 +1876,7 @@ fn parallel_create(
                 .volblocksize(16384)
                 .props(props(v)),
         )
+        .map_err(zfs_volume::Error::from)
     })
 }
 
@@ -1914,6 +1915,7 @@ fn parallel_clone(zfs: &'static Zfs, pairs: &[(String, String)]) -> Res<()> {
         }
         .props()?;
         zfs.clone(dst, origin, &props)
+            .map_err(zfs_volume::Error::from)
     })
 }
 

@@ -285,6 +285,7 @@ impl Sr {
         meta::check_value("SR name", name)?;
         self.zfs
             .update_user_properties(self.dataset(), &[(meta::SR_NAME, name)], &[])
+            .map_err(Error::from)
     }
 
     /// SR.set_description.
@@ -292,6 +293,7 @@ impl Sr {
         meta::check_value("SR description", d)?;
         self.zfs
             .update_user_properties(self.dataset(), &[(meta::SR_DESCRIPTION, d)], &[])
+            .map_err(Error::from)
     }
 
     /// SR.probe: our SRs in `pool` (a pool or dataset) if given, else in every imported

@@ -182,7 +182,9 @@ impl Sr {
                 self.zfs.snapshot(&[&s], &[])?;
                 let s2 = s.clone();
                 j.on_undo("destroy the snapshot taken for the bookmark", move || {
-                    self.zfs.destroy_snapshots(&[&s2], false)
+                    self.zfs
+                        .destroy_snapshots(&[&s2], false)
+                        .map_err(Error::from)
                 });
                 s
             }
@@ -226,7 +228,7 @@ impl Sr {
             .user(meta::VDI_CBT_POINT, &format!("{guid} {txg}"));
         self.zfs.create_filesystem(&meta_ds, &props)?;
         j.on_undo("destroy the CBT-metadata dataset", || {
-            self.zfs.destroy(&meta_ds)
+            self.zfs.destroy(&meta_ds).map_err(Error::from)
         });
         fault::point("data-destroy:after-metadata");
         match self.zfs.bookmark(&[(&bookmark, &content)]) {
@@ -234,11 +236,11 @@ impl Sr {
             // Made by a call killed after it (and not undone): the same snapshot, so the same
             // point; anything else is refused below by the guid check of its users.
             Err(e) if e.is_errno(libc::EEXIST) => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
         let b = bookmark.clone();
         j.on_undo("destroy the bookmark", move || {
-            self.zfs.destroy_bookmarks(&[&b])
+            self.zfs.destroy_bookmarks(&[&b]).map_err(Error::from)
         });
         fault::point("data-destroy:after-bookmark");
         // As Volume.destroy: dependents are promoted, the content snapshot goes once nothing
@@ -278,7 +280,7 @@ impl Sr {
     fn destroy_cbt_bookmarks(&self, key: &str) -> Result<()> {
         let found = self.cbt_bookmarks(key, None)?;
         let refs: Vec<&str> = found.iter().map(String::as_str).collect();
-        self.zfs.destroy_bookmarks(&refs)
+        self.zfs.destroy_bookmarks(&refs).map_err(Error::from)
     }
 
     fn destroy_cbt_container_if_empty(&self, container: &str) -> Result<()> {
@@ -288,7 +290,7 @@ impl Sr {
         match self.zfs.destroy(container) {
             // Not empty (EEXIST: it has children): it stays for them.
             Err(e) if e.is_errno(libc::EEXIST) || e.is_errno(libc::EBUSY) => Ok(()),
-            r => r,
+            r => r.map_err(Error::from),
         }
     }
 
@@ -374,7 +376,9 @@ impl Sr {
                     self.zfs.snapshot(&[&s], &[])?;
                     let s2 = s.clone();
                     j.on_undo("destroy the temporary snapshot", move || {
-                        self.zfs.destroy_snapshots(&[&s2], false)
+                        self.zfs
+                            .destroy_snapshots(&[&s2], false)
+                            .map_err(Error::from)
                     });
                     (s, true)
                 }
@@ -397,7 +401,7 @@ impl Sr {
                         || e.is_errno(libc::ENOENT)
                         || e.is_errno(libc::ESRCH)) =>
                 {
-                    return Err(e)
+                    return Err(e.into())
                 }
                 failed => {
                     // ZFS cannot compare the pair: unrelated VDIs, `from` after `to`, or a

@@ -98,7 +98,10 @@ impl Sr {
                 new,
             );
         }
-        self.zfs.clone(dst, origin, props).map(|()| None)
+        self.zfs
+            .clone(dst, origin, props)
+            .map(|()| None)
+            .map_err(crate::Error::from)
     }
 
     /// Snapshot `src` as `<src>@<new>` and clone it into `dst` with `props`: one txg where
@@ -135,7 +138,9 @@ impl Sr {
         j.record(&Intent::Snapshot(snap.to_string()))?;
         self.zfs.snapshot(&[snap], &[])?;
         j.on_undo("destroy the snapshot taken for the clone", || {
-            self.zfs.destroy_snapshots(&[snap], false)
+            self.zfs
+                .destroy_snapshots(&[snap], false)
+                .map_err(crate::Error::from)
         });
         fault::point(fault_name);
         self.zfs.clone(dst, snap, props)?;

@@ -76,7 +76,7 @@ impl Sr {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(std::time::Duration::from_millis(250));
                 }
-                r => return r,
+                r => return r.map_err(crate::Error::from),
             }
         }
     }

@@ -30,7 +30,9 @@ impl Sr {
             Some(r) => set.push((record::PROP, r)),
             None => unset.push(record::PROP),
         }
-        self.zfs.update_user_properties(&v.dataset, &set, &unset)
+        self.zfs
+            .update_user_properties(&v.dataset, &set, &unset)
+            .map_err(crate::Error::from)
     }
 
     /// Volume.set_name.

@@ -103,7 +103,7 @@ impl Sr {
     }
     /// Kernel module capabilities.
     pub fn capabilities(&self) -> Result<&'static Capabilities> {
-        self.zfs.capabilities()
+        Ok(self.zfs.capabilities()?)
     }
     fn lock(&self) -> Result<lock::SrLock> {
         lock::SrLock::acquire(self.dataset(), lock::wait_limit())

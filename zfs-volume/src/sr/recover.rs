@@ -117,7 +117,7 @@ impl Sr {
                             Ok(p) => p.get("volsize").and_then(|v| v.as_u64()) == Some(*volsize),
                             // Destroyed since: nothing left to give back.
                             Err(e) if e.is_errno(libc::ENOENT) => false,
-                            Err(e) => return Err(e),
+                            Err(e) => return Err(e.into()),
                         };
                         if unchanged {
                             self.zfs.set_properties(

@@ -76,6 +76,7 @@ impl Sr {
                 j.on_undo("put the old reservation back", move || {
                     self.zfs
                         .set_properties(&dataset, &Props::new().u64("refreservation", old))
+                        .map_err(Error::from)
                 });
                 fault::point("resize:after-reservation");
             }

@@ -67,7 +67,9 @@ impl Sr {
         if s.content.is_none() {
             let snap = content.clone();
             snapshot_taken.on_undo("destroy the snapshot taken for the revert", move || {
-                self.zfs.destroy_snapshots(&[&snap], false)
+                self.zfs
+                    .destroy_snapshots(&[&snap], false)
+                    .map_err(Error::from)
             });
         }
         // Fast path: the content is this volume's latest snapshot.

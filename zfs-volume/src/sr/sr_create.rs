@@ -314,7 +314,7 @@ impl Sr {
                         zfs.destroy(&d)?;
                     }
                 }
-                zfs.destroy(&made)
+                zfs.destroy(&made).map_err(Error::from)
             });
         } else {
             let existing = Sr::open(&root)?;

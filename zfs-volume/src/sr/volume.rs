@@ -192,7 +192,8 @@ pub(super) fn source_snapshot_name(src: &VdiInfo, new: &str) -> String {
 }
 
 /// Reword out-of-space failures so the admin knows what to do.
-pub(super) fn space_error(e: Error, what: &str, size: u64) -> Error {
+pub(super) fn space_error(e: impl Into<Error>, what: &str, size: u64) -> Error {
+    let e = e.into();
     if e.is_errno(libc::ENOSPC) {
         let need = if size > 0 {
             format!(" ({size} bytes)")
@@ -224,7 +225,8 @@ pub(super) fn refuse_metadata(v: &VdiInfo, what: &str) -> Result<()> {
 }
 
 /// An EBUSY from ZFS on a volume means it is open (attached to a VM).
-pub(super) fn in_use(e: Error, key: &str) -> Error {
+pub(super) fn in_use(e: impl Into<Error>, key: &str) -> Error {
+    let e = e.into();
     if e.is_errno(libc::EBUSY) {
         return Error::InUse {
             key: key.to_string(),

@@ -25,7 +25,7 @@ use std::io::{ErrorKind, Read};
 /// The bits after the last block in the last byte are always 0.
 ///
 /// ```
-/// use zfs_volume::lzc::BlockBitmap;
+/// use libzfs_core::BlockBitmap;
 /// let mut b = BlockBitmap::new(65536, 200_000); // 4 blocks, the last one partial
 /// b.mark(65_000, 1_000); // touches blocks 0 and 1
 /// assert_eq!(b.as_bytes(), &[0b1100_0000]);
@@ -125,7 +125,7 @@ impl BlockBitmap {
     /// (the window's blocks would straddle this bitmap's).
     ///
     /// ```
-    /// use zfs_volume::lzc::BlockBitmap;
+    /// use libzfs_core::BlockBitmap;
     /// let mut b = BlockBitmap::new(4096, 16 * 4096);
     /// b.mark(9 * 4096, 1);
     /// let w = b.window(8 * 4096, 4 * 4096).unwrap();

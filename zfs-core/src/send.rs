@@ -50,8 +50,8 @@ impl Zfs {
     /// ```no_run
     /// use std::os::fd::AsRawFd;
     /// let f = std::fs::File::create("/tmp/s.zstream").unwrap();
-    /// zfs_volume::Zfs::get()?.send("tank/a@s1", None, f.as_raw_fd(), Default::default())?;
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// libzfs_core::Zfs::get()?.send("tank/a@s1", None, f.as_raw_fd(), Default::default())?;
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn send(
         &self,
@@ -75,8 +75,8 @@ impl Zfs {
     /// Estimated size in bytes of the stream [`Zfs::send`] would write.
     ///
     /// ```no_run
-    /// let n = zfs_volume::Zfs::get()?.send_space("tank/a@s1", None, Default::default())?;
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// let n = libzfs_core::Zfs::get()?.send_space("tank/a@s1", None, Default::default())?;
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn send_space(&self, snapshot: &str, from: Option<&str>, flags: SendFlags) -> Result<u64> {
         let s = name(snapshot)?;
@@ -113,11 +113,11 @@ impl Zfs {
     /// miss a block).
     ///
     /// ```no_run
-    /// use zfs_volume::lzc::BlockBitmap;
+    /// use libzfs_core::BlockBitmap;
     /// let mut changed = BlockBitmap::new(64 << 10, 64 << 30);
-    /// let stats = zfs_volume::Zfs::get()?.changed_blocks("tank/v@s2", "tank/v#s1", &mut changed)?;
+    /// let stats = libzfs_core::Zfs::get()?.changed_blocks("tank/v@s2", "tank/v#s1", &mut changed)?;
     /// println!("{} of {} blocks changed, {} stream bytes", changed.count(), changed.blocks(), stats.bytes);
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn changed_blocks(
         &self,

@@ -19,9 +19,9 @@ impl Zfs {
     /// (a hold of this tag exists), all or nothing.
     ///
     /// ```no_run
-    /// let missing = zfs_volume::Zfs::get()?.hold(&[("tank/a@s1", "backup")], None)?;
+    /// let missing = libzfs_core::Zfs::get()?.hold(&[("tank/a@s1", "backup")], None)?;
     /// assert!(missing.is_empty());
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn hold(
         &self,
@@ -68,9 +68,9 @@ impl Zfs {
     /// snapshot. An empty list means every hold was released.
     ///
     /// ```no_run
-    /// let not_held = zfs_volume::Zfs::get()?.release(&[("tank/a@s1", "backup")])?;
+    /// let not_held = libzfs_core::Zfs::get()?.release(&[("tank/a@s1", "backup")])?;
     /// assert!(not_held.is_empty());
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn release(&self, holds: &[(&str, &str)]) -> Result<Vec<(String, Errno)>> {
         if holds.is_empty() {
@@ -109,9 +109,9 @@ impl Zfs {
     /// The holds on a snapshot: tag → creation time (seconds since the epoch).
     ///
     /// ```no_run
-    /// let holds = zfs_volume::Zfs::get()?.get_holds("tank/a@s1")?;
+    /// let holds = libzfs_core::Zfs::get()?.get_holds("tank/a@s1")?;
     /// for (tag, ctime) in holds { println!("{tag} since {ctime}"); }
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn get_holds(&self, snapshot: &str) -> Result<BTreeMap<String, u64>> {
         let c = name(snapshot)?;

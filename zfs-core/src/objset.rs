@@ -23,9 +23,9 @@ impl Zfs {
     /// whose `zfs_cmd_t` layout was verified (see [`Zfs::pool_status`]).
     ///
     /// ```no_run
-    /// let local = zfs_volume::Zfs::get()?.local_properties("tank/vol")?;
+    /// let local = libzfs_core::Zfs::get()?.local_properties("tank/vol")?;
     /// for (k, v) in local.iter() { println!("{k} = {v:?}"); }
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn local_properties(&self, dataset: &str) -> Result<Props> {
         let c = name(dataset)?;

@@ -13,8 +13,8 @@ impl Zfs {
     /// Errors: `EEXIST` (bookmark exists), `ENOENT` (no such source), with per-item errors.
     ///
     /// ```no_run
-    /// zfs_volume::Zfs::get()?.bookmark(&[("tank/a#b1", "tank/a@s1")])?;
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// libzfs_core::Zfs::get()?.bookmark(&[("tank/a#b1", "tank/a@s1")])?;
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn bookmark(&self, pairs: &[(&str, &str)]) -> Result<()> {
         if pairs.is_empty() {
@@ -48,8 +48,8 @@ impl Zfs {
     /// Bookmarks of a dataset: short name → {guid, createtxg, creation}.
     ///
     /// ```no_run
-    /// let b = zfs_volume::Zfs::get()?.get_bookmarks("tank/a")?;
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// let b = libzfs_core::Zfs::get()?.get_bookmarks("tank/a")?;
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn get_bookmarks(&self, dataset: &str) -> Result<BTreeMap<String, BTreeMap<String, u64>>> {
         let c = name(dataset)?;
@@ -92,8 +92,8 @@ impl Zfs {
     /// Destroy bookmarks (full names `fs#bm`); missing ones are ignored.
     ///
     /// ```no_run
-    /// zfs_volume::Zfs::get()?.destroy_bookmarks(&["tank/a#b1"])?;
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// libzfs_core::Zfs::get()?.destroy_bookmarks(&["tank/a#b1"])?;
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn destroy_bookmarks(&self, bookmarks: &[&str]) -> Result<()> {
         if bookmarks.is_empty() {

@@ -15,9 +15,9 @@ use std::sync::OnceLock;
 /// own for the legacy ioctls libzfs_core does not wrap (SET_PROP, POOL_STATS, OBJSET_STATS).
 ///
 /// ```no_run
-/// let zfs = zfs_volume::Zfs::get()?;
+/// let zfs = libzfs_core::Zfs::get()?;
 /// assert!(zfs.exists("tank") || !zfs.exists("tank"));
-/// # Ok::<(), zfs_volume::Error>(())
+/// # Ok::<(), libzfs_core::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct Zfs {
@@ -52,9 +52,9 @@ impl Zfs {
     /// True if a dataset, snapshot or bookmark of this name exists (one cheap ioctl).
     ///
     /// ```no_run
-    /// # let zfs = zfs_volume::Zfs::get()?;
+    /// # let zfs = libzfs_core::Zfs::get()?;
     /// if !zfs.exists("tank/vol") { println!("no such volume"); }
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn exists(&self, name: &str) -> bool {
         let Ok(c) = cstring("dataset name", name) else {

@@ -11,7 +11,7 @@ use std::ptr;
 /// What to create with [`Zfs::create_volume`].
 ///
 /// ```
-/// use zfs_volume::lzc::VolumeSpec;
+/// use libzfs_core::VolumeSpec;
 /// let spec = VolumeSpec::new(1 << 30).volblocksize(16384).refreservation(1_090_519_040);
 /// assert_eq!(spec.size, 1 << 30);
 /// ```
@@ -61,9 +61,9 @@ impl Zfs {
     /// the block size), `EDOM` (bad volblocksize), `ENOSPC` (reservation does not fit).
     ///
     /// ```no_run
-    /// use zfs_volume::{Zfs, lzc::VolumeSpec};
+    /// use libzfs_core::{Zfs, VolumeSpec};
     /// Zfs::get()?.create_volume("tank/vol", &VolumeSpec::new(64 << 20))?;
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn create_volume(&self, dataset: &str, spec: &VolumeSpec) -> Result<()> {
         if spec.size == 0 {
@@ -94,9 +94,9 @@ impl Zfs {
     /// Create a filesystem dataset (used for SR containers).
     ///
     /// ```no_run
-    /// use zfs_volume::{Zfs, lzc::Props};
+    /// use libzfs_core::{Zfs, Props};
     /// Zfs::get()?.create_filesystem("tank/sr", &Props::new().string("mountpoint", "none"))?;
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn create_filesystem(&self, dataset: &str, props: &Props) -> Result<()> {
         let mut nv = props.to_nvlist()?;
@@ -119,9 +119,9 @@ impl Zfs {
     /// refreservation unless one is passed.
     ///
     /// ```no_run
-    /// use zfs_volume::{Zfs, lzc::Props};
+    /// use libzfs_core::{Zfs, Props};
     /// Zfs::get()?.clone("tank/copy", "tank/vol@s1", &Props::new().user("xapi-zvol:name", "copy"))?;
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn clone(&self, dataset: &str, origin: &str, props: &Props) -> Result<()> {
         let mut nv = props.to_nvlist()?;
@@ -176,8 +176,8 @@ impl Zfs {
     /// already has a snapshot of a name that would move).
     ///
     /// ```no_run
-    /// zfs_volume::Zfs::get()?.promote("tank/copy")?;
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// libzfs_core::Zfs::get()?.promote("tank/copy")?;
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn promote(&self, dataset: &str) -> Result<()> {
         let c = name(dataset)?;
@@ -211,8 +211,8 @@ impl Zfs {
     /// names both names.
     ///
     /// ```no_run
-    /// zfs_volume::Zfs::get()?.rename("tank/a", "tank/b")?;
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// libzfs_core::Zfs::get()?.rename("tank/a", "tank/b")?;
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn rename(&self, from: &str, to: &str) -> Result<()> {
         let f = name(from)?;
@@ -228,8 +228,8 @@ impl Zfs {
     /// (has children, or the snapshot has clones).
     ///
     /// ```no_run
-    /// zfs_volume::Zfs::get()?.destroy("tank/old")?;
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// libzfs_core::Zfs::get()?.destroy("tank/old")?;
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn destroy(&self, dataset: &str) -> Result<()> {
         let c = name(dataset)?;
@@ -246,8 +246,8 @@ impl Zfs {
     /// not one of this dataset), `ENOENT` (no such dataset).
     ///
     /// ```no_run
-    /// zfs_volume::Zfs::get()?.rollback_to("tank/vol", "tank/vol@s2")?;
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// libzfs_core::Zfs::get()?.rollback_to("tank/vol", "tank/vol@s2")?;
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn rollback_to(&self, dataset: &str, snapshot: &str) -> Result<()> {
         let d = name(dataset)?;

@@ -30,7 +30,7 @@ impl Formula {
     /// The formula of an OpenZFS version.
     ///
     /// ```
-    /// use zfs_volume::lzc::reservation::Formula;
+    /// use libzfs_core::reservation::Formula;
     /// assert_eq!(Formula::for_version((2, 1, 11)), Formula::Before2_3);
     /// assert_eq!(Formula::for_version((2, 4, 4)), Formula::From2_3);
     /// ```
@@ -77,7 +77,7 @@ fn raidz_asize(ndisks: u64, nparity: u64, ashift: u64, psize: u64) -> u64 {
 /// of the loaded OpenZFS version computes it ([`Formula::current`]).
 ///
 /// ```
-/// use zfs_volume::lzc::{reservation::thick_refreservation, TopVdev};
+/// use libzfs_core::{reservation::thick_refreservation, TopVdev};
 /// let disk = TopVdev { nparity: 0, children: 0, ashift: 12, raidz: false };
 /// // 1 GiB, 16 KiB blocks, one plain disk: data + 7 metadnode levels + indirects.
 /// assert_eq!(thick_refreservation(1 << 30, 16384, &[disk], 1), (1 << 30) + 2 * (7 + 64 + 1) * 131072);
@@ -94,7 +94,7 @@ pub fn thick_refreservation(
 /// [`thick_refreservation`] with an explicit libzfs [`Formula`].
 ///
 /// ```
-/// use zfs_volume::lzc::{reservation::{thick_refreservation_with, Formula}, TopVdev};
+/// use libzfs_core::{reservation::{thick_refreservation_with, Formula}, TopVdev};
 /// let rz = TopVdev { nparity: 1, children: 3, ashift: 12, raidz: true };
 /// let old = thick_refreservation_with(Formula::Before2_3, 64 << 20, 4096, &[rz], 1);
 /// let new = thick_refreservation_with(Formula::From2_3, 64 << 20, 4096, &[rz], 1);

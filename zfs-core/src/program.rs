@@ -20,7 +20,7 @@ use std::ptr;
 /// A channel program: a name (for messages) and its full Lua source.
 ///
 /// ```
-/// use zfs_volume::lzc::Program;
+/// use libzfs_core::Program;
 /// let p = Program::new("count", "local n = 0; for c in zfs.list.children(...) do n = n + 1 end; return n");
 /// assert_eq!(p.name, "count");
 /// ```
@@ -39,13 +39,10 @@ impl Program {
     }
 }
 
-/// A program from `src/lua/<name>.lua`, included at compile time (the SR layer's programs
-/// get its shared names and prelude too: `sr::names::sr_program!`).
-#[macro_export]
-#[doc(hidden)]
-macro_rules! __zvol_program {
+/// A program of this crate's `src/lua/<name>.lua`, included at compile time.
+macro_rules! program {
     ($name:literal) => {
-        $crate::lzc::Program::new(
+        $crate::Program::new(
             $name,
             include_str!(concat!(
                 env!("CARGO_MANIFEST_DIR"),
@@ -56,12 +53,12 @@ macro_rules! __zvol_program {
         )
     };
 }
-pub(crate) use crate::__zvol_program as program;
+pub(crate) use program;
 
 /// Instruction and memory limits of one run. The memory limit also bounds the output.
 ///
 /// ```
-/// let l = zfs_volume::lzc::Limits::default();
+/// let l = libzfs_core::Limits::default();
 /// assert_eq!(l.instructions, 10_000_000);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +83,7 @@ impl Limits {
     /// Limits for listing programs whose output grows with the SR (1,000s of datasets).
     ///
     /// ```
-    /// assert!(zfs_volume::lzc::Limits::large().memory > zfs_volume::lzc::Limits::default().memory);
+    /// assert!(libzfs_core::Limits::large().memory > libzfs_core::Limits::default().memory);
     /// ```
     pub fn large() -> Limits {
         Limits {
@@ -104,12 +101,12 @@ impl Zfs {
     /// ran; `ECHRNG` runtime error, `ETIME`/`ENOSPC` limits — partial execution possible).
     ///
     /// ```no_run
-    /// use zfs_volume::{Zfs, lzc::{Limits, NvList, Program}};
+    /// use libzfs_core::{Zfs, Limits, NvList, Program};
     /// let p = Program::new("snap", "return zfs.sync.snapshot(...)");
     /// let mut args = NvList::new()?;
     /// args.add_string("x", "y")?;
     /// let out = Zfs::get()?.program_sync("tank", &p, &args, Limits::default())?;
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn program_sync(
         &self,
@@ -124,10 +121,10 @@ impl Zfs {
     /// Run a read-only program without waiting for a txg (`lzc_channel_program_nosync`).
     ///
     /// ```no_run
-    /// use zfs_volume::{Zfs, lzc::{Limits, NvList, Program}};
+    /// use libzfs_core::{Zfs, Limits, NvList, Program};
     /// let p = Program::new("n", "local n = 0 for c in zfs.list.children('tank') do n = n + 1 end return n");
     /// let out = Zfs::get()?.program_nosync("tank", &p, &NvList::new()?, Limits::default())?;
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn program_nosync(
         &self,
@@ -244,22 +241,23 @@ fn module_limits() -> (u64, u64) {
     )
 }
 
-/// For our programs that return `{err = 0 | errno, step = "..."}`: turn a non-zero `err`
-/// into an [`Error::Zfs`] naming the step.
-pub(crate) fn check_step(program: &Program, op: Op, target: &str, out: &NvValue) -> Result<()> {
+/// For programs that return `{err = 0 | errno, step = "..."}` (this crate's, and any that
+/// follow the same convention): turn a non-zero `err` into an [`Error::Zfs`] naming the step.
+#[doc(hidden)]
+pub fn check_step(program: &Program, op: Op, target: &str, out: &NvValue) -> Result<()> {
     let NvValue::List(t) = out else {
-        return Err(Error::Corrupt(format!(
-            "channel program {} returned {:?}",
-            program.name, out
-        )));
+        return Err(Error::invalid(
+            "channel program output",
+            format!("channel program {} returned {:?}", program.name, out),
+        ));
     };
     let err = match t.get("err") {
         Some(NvValue::I64(e)) => *e as i32,
         _ => {
-            return Err(Error::Corrupt(format!(
-                "channel program {} returned no err field",
-                program.name
-            )))
+            return Err(Error::invalid(
+                "channel program output",
+                format!("channel program {} returned no err field", program.name),
+            ))
         }
     };
     if err == 0 {

@@ -7,7 +7,7 @@ use std::fmt;
 /// An error number as returned by a libzfs_core call or the kernel.
 ///
 /// ```
-/// use zfs_volume::lzc::Errno;
+/// use libzfs_core::Errno;
 /// assert_eq!(Errno(libc::EEXIST).name(), "EEXIST");
 /// assert_eq!(Errno(1029).name(), "ZFS_ERR_IOC_CMD_UNAVAIL");
 /// ```
@@ -54,7 +54,7 @@ impl Errno {
     /// True for the ZFS-specific codes (>= 1024).
     ///
     /// ```
-    /// # use zfs_volume::lzc::Errno;
+    /// # use libzfs_core::Errno;
     /// assert!(Errno(1024).is_zfs_specific());
     /// assert!(!Errno(libc::ENOENT).is_zfs_specific());
     /// ```
@@ -65,7 +65,7 @@ impl Errno {
     /// The symbolic name (`EBUSY`, `ZFS_ERR_BADPROP`, or `errno 4242` when unknown).
     ///
     /// ```
-    /// # use zfs_volume::lzc::Errno;
+    /// # use libzfs_core::Errno;
     /// assert_eq!(Errno(libc::EBUSY).name(), "EBUSY");
     /// assert_eq!(Errno(4242).name(), "errno 4242");
     /// ```
@@ -118,7 +118,7 @@ impl Errno {
     /// A short human description of the number itself, independent of the operation.
     ///
     /// ```
-    /// # use zfs_volume::lzc::Errno;
+    /// # use libzfs_core::Errno;
     /// assert_eq!(Errno(libc::ENOSPC).describe(), "out of space in the pool");
     /// ```
     pub fn describe(self) -> String {

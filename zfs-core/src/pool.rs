@@ -70,8 +70,8 @@ impl Zfs {
     /// new txg is started first so that everything done so far is on disk when it returns.
     ///
     /// ```no_run
-    /// zfs_volume::Zfs::get()?.sync("tank", true)?;
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// libzfs_core::Zfs::get()?.sync("tank", true)?;
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn sync(&self, pool: &str, force: bool) -> Result<()> {
         let p = name(pool)?;
@@ -94,9 +94,9 @@ impl Zfs {
     /// need the health should use [`Zfs::pool_health`], which falls back instead.
     ///
     /// ```no_run
-    /// let st = zfs_volume::Zfs::get()?.pool_status("tank")?;
+    /// let st = libzfs_core::Zfs::get()?.pool_status("tank")?;
     /// println!("{:?}", st.health);
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn pool_status(&self, pool: &str) -> Result<PoolStatus> {
         let c = pool_name(pool)?;
@@ -156,9 +156,9 @@ impl Zfs {
     /// Errors: `ENOENT` (no such imported pool), as [`Zfs::pool_status`].
     ///
     /// ```no_run
-    /// let st = zfs_volume::Zfs::get()?.pool_health("tank")?;
+    /// let st = libzfs_core::Zfs::get()?.pool_health("tank")?;
     /// if let Some(why) = &st.partial { println!("health only: {why}"); }
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn pool_health(&self, pool: &str) -> Result<PoolStatus> {
         pool_name(pool)?;
@@ -257,7 +257,7 @@ impl PoolStatus {
     /// `children` of the root, or are flagged `is_log` and skipped).
     ///
     /// ```
-    /// use zfs_volume::lzc::{PoolStatus, PoolHealth, Errno, NvTree};
+    /// use libzfs_core::{PoolStatus, PoolHealth, Errno, NvTree};
     /// let st = PoolStatus { health: PoolHealth::Online, load_error: Errno(0), config: NvTree::default(), resilvering: false, partial: None };
     /// assert!(st.top_vdevs().is_empty());
     /// ```

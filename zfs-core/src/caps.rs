@@ -16,9 +16,9 @@ use std::sync::OnceLock;
 /// What the running kernel module offers.
 ///
 /// ```no_run
-/// let caps = zfs_volume::Zfs::get()?.capabilities()?;
+/// let caps = libzfs_core::Zfs::get()?.capabilities()?;
 /// if caps.sync_clone { println!("one-txg snapshot+clone available"); }
-/// # Ok::<(), zfs_volume::Error>(())
+/// # Ok::<(), libzfs_core::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Capabilities {
@@ -38,8 +38,8 @@ static CAPS: OnceLock<Capabilities> = OnceLock::new();
 /// Parse `2.1.11-1+deb12u1` into (2, 1, 11).
 ///
 /// ```
-/// assert_eq!(zfs_volume::lzc::parse_version("2.4.4-1~bpo13+1"), (2, 4, 4));
-/// assert_eq!(zfs_volume::lzc::parse_version("zfs-2.2.0-rc1"), (2, 2, 0));
+/// assert_eq!(libzfs_core::parse_version("2.4.4-1~bpo13+1"), (2, 4, 4));
+/// assert_eq!(libzfs_core::parse_version("zfs-2.2.0-rc1"), (2, 2, 0));
 /// ```
 pub fn parse_version(v: &str) -> (u32, u32, u32) {
     let start = v.find(|c: char| c.is_ascii_digit()).unwrap_or(v.len());
@@ -56,8 +56,8 @@ pub fn parse_version(v: &str) -> (u32, u32, u32) {
 /// The loaded module's version string.
 ///
 /// ```no_run
-/// println!("{}", zfs_volume::lzc::module_version()?);
-/// # Ok::<(), zfs_volume::Error>(())
+/// println!("{}", libzfs_core::module_version()?);
+/// # Ok::<(), libzfs_core::Error>(())
 /// ```
 pub fn module_version() -> Result<String> {
     std::fs::read_to_string("/sys/module/zfs/version")

@@ -11,7 +11,7 @@
 //! out-pointers' types be inferred, which fits both spellings.
 //!
 //! ```
-//! use zfs_volume::lzc::nvlist::{NvList, NvValue};
+//! use libzfs_core::nvlist::{NvList, NvValue};
 //!
 //! let mut props = NvList::new()?;
 //! props.add_uint64("volsize", 1 << 30)?;
@@ -26,7 +26,7 @@
 //!     assert!(matches!(value, NvValue::List(_)));
 //! }
 //! assert_eq!(outer.to_json()["tank/vol"]["compression"], "lz4");
-//! # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+//! # Ok::<(), libzfs_core::nvlist::NvListError>(())
 //! ```
 
 #![warn(
@@ -57,7 +57,7 @@ fn os_err(errno: &i32) -> std::io::Error {
 /// Why an nvlist operation failed.
 ///
 /// ```
-/// use zfs_volume::lzc::nvlist::{NvList, NvListError};
+/// use libzfs_core::nvlist::{NvList, NvListError};
 ///
 /// let nv = NvList::new()?;
 /// let err = nv.lookup_uint64("missing").unwrap_err();
@@ -207,13 +207,13 @@ fn type_name(code: sys::data_type_t) -> &'static str {
 /// [`NvValue::List`]s; ZFS properties come as `List({value: U64 | Str, source: Str})`.
 ///
 /// ```
-/// use zfs_volume::lzc::nvlist::{NvList, NvValue};
+/// use libzfs_core::nvlist::{NvList, NvValue};
 ///
 /// let mut nv = NvList::new()?;
 /// nv.add_int64("n", -5)?;
 /// assert_eq!(nv.lookup("n")?, NvValue::I64(-5));
 /// assert_eq!(NvValue::I64(-5).type_name(), "int64");
-/// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+/// # Ok::<(), libzfs_core::nvlist::NvListError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum NvValue {
@@ -280,7 +280,7 @@ impl NvValue {
     /// The libnvpair `data_type_t` code of this value.
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::NvValue;
+    /// use libzfs_core::nvlist::NvValue;
     /// assert_eq!(NvValue::U64(1).type_code(), 8); // DATA_TYPE_UINT64
     /// ```
     pub fn type_code(&self) -> i32 {
@@ -319,7 +319,7 @@ impl NvValue {
     /// The libnvpair name of this value's type (`"uint64"`, `"nvlist"`, `"unknown"`...).
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::NvValue;
+    /// use libzfs_core::nvlist::NvValue;
     /// assert_eq!(NvValue::Str("x".into()).type_name(), "string");
     /// ```
     pub fn type_name(&self) -> &'static str {
@@ -330,7 +330,7 @@ impl NvValue {
     /// strings → strings, lists → objects, arrays → arrays, `Unknown` → `null`.
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::NvValue;
+    /// use libzfs_core::nvlist::NvValue;
     /// assert_eq!(NvValue::U64Array(vec![1, 2]).to_json(), serde_json::json!([1, 2]));
     /// assert_eq!(NvValue::Flag.to_json(), serde_json::json!(true));
     /// ```
@@ -408,7 +408,7 @@ impl Serialize for NvValue {
 /// Iterating by value yields `(String, NvValue)`, by reference `&(String, NvValue)`.
 ///
 /// ```
-/// use zfs_volume::lzc::nvlist::{NvList, NvTree, NvValue};
+/// use libzfs_core::nvlist::{NvList, NvTree, NvValue};
 ///
 /// let tree: NvTree = [("a".to_string(), NvValue::U64(1)), ("b".to_string(), NvValue::Flag)]
 ///     .into_iter()
@@ -418,7 +418,7 @@ impl Serialize for NvValue {
 /// for (name, value) in list.to_tree() {
 ///     println!("{name} = {value:?}");
 /// }
-/// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+/// # Ok::<(), libzfs_core::nvlist::NvListError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct NvTree(pub Vec<(String, NvValue)>);
@@ -427,7 +427,7 @@ impl NvTree {
     /// An empty tree.
     ///
     /// ```
-    /// assert!(zfs_volume::lzc::nvlist::NvTree::new().is_empty());
+    /// assert!(libzfs_core::nvlist::NvTree::new().is_empty());
     /// ```
     pub fn new() -> NvTree {
         NvTree(Vec::new())
@@ -436,7 +436,7 @@ impl NvTree {
     /// The value of the first pair named `name`.
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::{NvTree, NvValue};
+    /// use libzfs_core::nvlist::{NvTree, NvValue};
     /// let mut t = NvTree::new();
     /// t.push("x", NvValue::I32(3));
     /// assert_eq!(t.get("x"), Some(&NvValue::I32(3)));
@@ -450,7 +450,7 @@ impl NvTree {
     /// repeated name, at the position of that last one).
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::{NvTree, NvValue};
+    /// use libzfs_core::nvlist::{NvTree, NvValue};
     /// let mut t = NvTree::new();
     /// t.push("x", NvValue::Str("v".into()));
     /// assert_eq!(t.len(), 1);
@@ -462,7 +462,7 @@ impl NvTree {
     /// Iterates over the pairs in order.
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::{NvTree, NvValue};
+    /// use libzfs_core::nvlist::{NvTree, NvValue};
     /// let mut t = NvTree::new();
     /// t.push("a", NvValue::Flag);
     /// t.push("b", NvValue::Flag);
@@ -476,7 +476,7 @@ impl NvTree {
     /// Number of pairs.
     ///
     /// ```
-    /// assert_eq!(zfs_volume::lzc::nvlist::NvTree::new().len(), 0);
+    /// assert_eq!(libzfs_core::nvlist::NvTree::new().len(), 0);
     /// ```
     pub fn len(&self) -> usize {
         self.0.len()
@@ -485,7 +485,7 @@ impl NvTree {
     /// Whether there are no pairs.
     ///
     /// ```
-    /// assert!(zfs_volume::lzc::nvlist::NvTree::default().is_empty());
+    /// assert!(libzfs_core::nvlist::NvTree::default().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -495,7 +495,7 @@ impl NvTree {
     /// value wins).
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::{NvTree, NvValue};
+    /// use libzfs_core::nvlist::{NvTree, NvValue};
     /// let mut t = NvTree::new();
     /// t.push("used", NvValue::U64(42));
     /// assert_eq!(t.to_json(), serde_json::json!({"used": 42}));
@@ -512,11 +512,11 @@ impl NvTree {
     /// Builds an [`NvList`] from this tree (same as [`NvList::from_tree`]).
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::{NvTree, NvValue};
+    /// use libzfs_core::nvlist::{NvTree, NvValue};
     /// let mut t = NvTree::new();
     /// t.push("a", NvValue::U64(1));
     /// assert_eq!(t.to_nvlist()?.lookup_uint64("a")?, 1);
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn to_nvlist(&self) -> Result<NvList, NvListError> {
         NvList::from_tree(self)
@@ -769,13 +769,13 @@ unsafe fn decode(p: *mut sys::nvpair_t) -> NvValue {
 /// it is nested in, or by C code).
 ///
 /// ```
-/// use zfs_volume::lzc::nvlist::{NvList, NvListRef};
+/// use libzfs_core::nvlist::{NvList, NvListRef};
 ///
 /// let mut nv = NvList::new()?;
 /// nv.add_string("origin", "tank/base@s")?;
 /// let view: NvListRef<'_> = nv.as_ref();
 /// assert_eq!(view.lookup_string("origin")?, "tank/base@s");
-/// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+/// # Ok::<(), libzfs_core::nvlist::NvListError>(())
 /// ```
 #[derive(Clone, Copy)]
 pub struct NvListRef<'a> {
@@ -806,13 +806,13 @@ impl<'a> NvListRef<'a> {
     /// `p` is a valid, non-null `nvlist_t` that stays alive and unmodified for `'a`.
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::{NvList, NvListRef};
+    /// use libzfs_core::nvlist::{NvList, NvListRef};
     /// let mut nv = NvList::new()?;
     /// nv.add_boolean("x")?;
     /// // SAFETY: `nv` outlives the view and is not modified while it is used.
     /// let view = unsafe { NvListRef::from_raw(nv.as_ptr()) };
     /// assert!(view.exists("x"));
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub unsafe fn from_raw(p: *const sys::nvlist_t) -> NvListRef<'a> {
         NvListRef {
@@ -824,9 +824,9 @@ impl<'a> NvListRef<'a> {
     /// The underlying pointer (for C calls that only read it).
     ///
     /// ```
-    /// let nv = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let nv = libzfs_core::nvlist::NvList::new()?;
     /// assert_eq!(nv.as_ref().as_ptr(), nv.as_ptr());
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn as_ptr(&self) -> *const sys::nvlist_t {
         self.ptr
@@ -860,11 +860,11 @@ impl<'a> NvListRef<'a> {
     /// Whether a pair named `name` exists (any type; `false` for a name with a NUL).
     ///
     /// ```
-    /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let mut nv = libzfs_core::nvlist::NvList::new()?;
     /// nv.add_boolean("defer")?;
     /// assert!(nv.as_ref().exists("defer"));
     /// assert!(!nv.as_ref().exists("other"));
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn exists(&self, name: &str) -> bool {
         self.find(name).is_ok()
@@ -873,11 +873,11 @@ impl<'a> NvListRef<'a> {
     /// The value of the pair named `name`, whatever its type.
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::{NvList, NvValue};
+    /// use libzfs_core::nvlist::{NvList, NvValue};
     /// let mut nv = NvList::new()?;
     /// nv.add_uint64_array("a", &[1, 2])?;
     /// assert_eq!(nv.as_ref().lookup("a")?, NvValue::U64Array(vec![1, 2]));
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn lookup(&self, name: &str) -> Result<NvValue, NvListError> {
         let p = self.find(name)?;
@@ -890,64 +890,64 @@ impl<'a> NvListRef<'a> {
         /// [`NvListError::WrongType`]; use [`NvListRef::exists`] for those).
         ///
         /// ```
-        /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+        /// let mut nv = libzfs_core::nvlist::NvList::new()?;
         /// nv.add_boolean_value("b", true)?;
         /// assert!(nv.as_ref().lookup_boolean_value("b")?);
-        /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+        /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
         /// ```
         lookup_boolean_value -> bool, Bool, "boolean_value", |v| v;
         /// The `int32` pair named `name`.
         ///
         /// ```
-        /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+        /// let mut nv = libzfs_core::nvlist::NvList::new()?;
         /// nv.add_int32("e", -2)?;
         /// assert_eq!(nv.as_ref().lookup_int32("e")?, -2);
-        /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+        /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
         /// ```
         lookup_int32 -> i32, I32, "int32", |v| v;
         /// The `int64` pair named `name`.
         ///
         /// ```
-        /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+        /// let mut nv = libzfs_core::nvlist::NvList::new()?;
         /// nv.add_int64("n", -1)?;
         /// assert_eq!(nv.as_ref().lookup_int64("n")?, -1);
-        /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+        /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
         /// ```
         lookup_int64 -> i64, I64, "int64", |v| v;
         /// The `uint64` pair named `name`.
         ///
         /// ```
-        /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+        /// let mut nv = libzfs_core::nvlist::NvList::new()?;
         /// nv.add_uint64("volsize", 4096)?;
         /// assert_eq!(nv.as_ref().lookup_uint64("volsize")?, 4096);
-        /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+        /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
         /// ```
         lookup_uint64 -> u64, U64, "uint64", |v| v;
         /// The `string` pair named `name` (invalid UTF-8 replaced by U+FFFD).
         ///
         /// ```
-        /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+        /// let mut nv = libzfs_core::nvlist::NvList::new()?;
         /// nv.add_string("s", "lz4")?;
         /// assert_eq!(nv.as_ref().lookup_string("s")?, "lz4");
-        /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+        /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
         /// ```
         lookup_string -> String, Str, "string", |v| v;
         /// The `uint64_array` pair named `name`.
         ///
         /// ```
-        /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+        /// let mut nv = libzfs_core::nvlist::NvList::new()?;
         /// nv.add_uint64_array("a", &[7, 8])?;
         /// assert_eq!(nv.as_ref().lookup_uint64_array("a")?, [7, 8]);
-        /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+        /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
         /// ```
         lookup_uint64_array -> Vec<u64>, U64Array, "uint64_array", |v| v;
         /// The `string_array` pair named `name`.
         ///
         /// ```
-        /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+        /// let mut nv = libzfs_core::nvlist::NvList::new()?;
         /// nv.add_string_array("a", &["x", "y"])?;
         /// assert_eq!(nv.as_ref().lookup_string_array("a")?, ["x", "y"]);
-        /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+        /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
         /// ```
         lookup_string_array -> Vec<String>, StrArray, "string_array", |v| v;
     }
@@ -955,14 +955,14 @@ impl<'a> NvListRef<'a> {
     /// The nested list named `name`, borrowed from this one (no copy).
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::NvList;
+    /// use libzfs_core::nvlist::NvList;
     /// let mut prop = NvList::new()?;
     /// prop.add_uint64("value", 8192)?;
     /// let mut nv = NvList::new()?;
     /// nv.add_nvlist("volblocksize", &prop)?;
     /// let view = nv.as_ref();
     /// assert_eq!(view.lookup_nvlist("volblocksize")?.lookup_uint64("value")?, 8192);
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn lookup_nvlist(&self, name: &str) -> Result<NvListRef<'a>, NvListError> {
         let p = self.find(name)?;
@@ -990,13 +990,13 @@ impl<'a> NvListRef<'a> {
     /// Iterates over the pairs in list order, decoding each one.
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::{NvList, NvValue};
+    /// use libzfs_core::nvlist::{NvList, NvValue};
     /// let mut nv = NvList::new()?;
     /// nv.add_int32("a", 1)?;
     /// nv.add_boolean("b")?;
     /// let pairs: Vec<(String, NvValue)> = nv.as_ref().iter().collect();
     /// assert_eq!(pairs, [("a".into(), NvValue::I32(1)), ("b".into(), NvValue::Flag)]);
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn iter(&self) -> NvIter<'a> {
         NvIter { raw: self.pairs() }
@@ -1005,10 +1005,10 @@ impl<'a> NvListRef<'a> {
     /// Number of pairs (walks the list).
     ///
     /// ```
-    /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let mut nv = libzfs_core::nvlist::NvList::new()?;
     /// nv.add_boolean("a")?;
     /// assert_eq!(nv.as_ref().len(), 1);
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn len(&self) -> usize {
         self.pairs().count()
@@ -1017,9 +1017,9 @@ impl<'a> NvListRef<'a> {
     /// Whether the list has no pairs.
     ///
     /// ```
-    /// let nv = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let nv = libzfs_core::nvlist::NvList::new()?;
     /// assert!(nv.as_ref().is_empty());
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn is_empty(&self) -> bool {
         self.pairs().next().is_none()
@@ -1028,11 +1028,11 @@ impl<'a> NvListRef<'a> {
     /// Decodes the whole list (recursively) into an [`NvTree`].
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::{NvList, NvValue};
+    /// use libzfs_core::nvlist::{NvList, NvValue};
     /// let mut nv = NvList::new()?;
     /// nv.add_string("k", "v")?;
     /// assert_eq!(nv.as_ref().to_tree().get("k"), Some(&NvValue::Str("v".into())));
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn to_tree(&self) -> NvTree {
         self.iter().collect()
@@ -1041,10 +1041,10 @@ impl<'a> NvListRef<'a> {
     /// The list as a JSON object (see [`NvValue::to_json`]).
     ///
     /// ```
-    /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let mut nv = libzfs_core::nvlist::NvList::new()?;
     /// nv.add_int64("n", 3)?;
     /// assert_eq!(nv.as_ref().to_json(), serde_json::json!({"n": 3}));
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn to_json(&self) -> Json {
         self.to_tree().to_json()
@@ -1053,12 +1053,12 @@ impl<'a> NvListRef<'a> {
     /// Serialises the list with `NV_ENCODE_NATIVE` (the encoding the ZFS ioctls use).
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::NvList;
+    /// use libzfs_core::nvlist::NvList;
     /// let mut nv = NvList::new()?;
     /// nv.add_uint64("a", 1)?;
     /// let bytes = nv.as_ref().pack()?;
     /// assert_eq!(NvList::unpack(&bytes)?.lookup_uint64("a")?, 1);
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn pack(&self) -> Result<Vec<u8>, NvListError> {
         let mut size: usize = 0;
@@ -1084,7 +1084,7 @@ impl<'a> NvListRef<'a> {
     /// An owned deep copy (`nvlist_dup`).
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::NvList;
+    /// use libzfs_core::nvlist::NvList;
     /// let mut inner = NvList::new()?;
     /// inner.add_uint64("v", 1)?;
     /// let mut outer = NvList::new()?;
@@ -1092,7 +1092,7 @@ impl<'a> NvListRef<'a> {
     /// let copy: NvList = outer.lookup_nvlist("in")?.to_nvlist()?;
     /// drop(outer);
     /// assert_eq!(copy.lookup_uint64("v")?, 1);
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn to_nvlist(&self) -> Result<NvList, NvListError> {
         let mut p: *mut sys::nvlist_t = ptr::null_mut();
@@ -1123,12 +1123,12 @@ impl fmt::Debug for NvListRef<'_> {
 /// Iterator over the decoded pairs of a list, in list order (see [`NvListRef::iter`]).
 ///
 /// ```
-/// use zfs_volume::lzc::nvlist::{NvIter, NvList};
+/// use libzfs_core::nvlist::{NvIter, NvList};
 /// let mut nv = NvList::new()?;
 /// nv.add_boolean("a")?;
 /// let it: NvIter<'_> = nv.iter();
 /// assert_eq!(it.count(), 1);
-/// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+/// # Ok::<(), libzfs_core::nvlist::NvListError>(())
 /// ```
 pub struct NvIter<'a> {
     raw: RawPairs<'a>,
@@ -1155,21 +1155,21 @@ impl FusedIterator for NvIter<'_> {}
 /// list order). `Send` but not `Sync`: libnvpair does no locking.
 ///
 /// ```
-/// use zfs_volume::lzc::nvlist::NvList;
+/// use libzfs_core::nvlist::NvList;
 ///
 /// let mut snaps = NvList::new()?;
 /// snaps.add_boolean("tank/a@s1")?;
 /// snaps.add_boolean("tank/b@s1")?;
 /// assert_eq!(snaps.len(), 2);
 /// // Pass `snaps.as_mut_ptr()` to libzfs_core; it only borrows the list.
-/// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+/// # Ok::<(), libzfs_core::nvlist::NvListError>(())
 /// ```
 ///
 /// Not `Sync` (and views are neither `Send` nor `Sync`):
 ///
 /// ```compile_fail
 /// fn shared<T: Sync>() {}
-/// shared::<zfs_volume::lzc::nvlist::NvList>();
+/// shared::<libzfs_core::nvlist::NvList>();
 /// ```
 pub struct NvList {
     ptr: NonNull<sys::nvlist_t>,
@@ -1184,11 +1184,11 @@ macro_rules! scalar_adders {
         #[doc = concat!("Adds `name` as a `", stringify!($cfn), "` pair (replacing any pair with that name).")]
         ///
         /// ```
-        /// use zfs_volume::lzc::nvlist::{NvList, NvValue};
+        /// use libzfs_core::nvlist::{NvList, NvValue};
         /// let mut nv = NvList::new()?;
         #[doc = concat!("nv.", stringify!($fn), "(\"k\", ", $ex, ")?;")]
         #[doc = concat!("assert_eq!(nv.lookup(\"k\")?, NvValue::", stringify!($var), "(", $ex, "));")]
-        /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+        /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
         /// ```
         pub fn $fn(&mut self, name: &str, value: $t) -> Result<(), NvListError> {
             self.add_raw(name, |nvl, n| {
@@ -1205,11 +1205,11 @@ macro_rules! array_adders {
         #[doc = concat!("Adds `name` as a `", stringify!($cfn), "` pair (copied; replacing any pair with that name).")]
         ///
         /// ```
-        /// use zfs_volume::lzc::nvlist::{NvList, NvValue};
+        /// use libzfs_core::nvlist::{NvList, NvValue};
         /// let mut nv = NvList::new()?;
         #[doc = concat!("nv.", stringify!($fn), "(\"k\", &", $ex, ")?;")]
         #[doc = concat!("assert_eq!(nv.lookup(\"k\")?, NvValue::", stringify!($var), "(", $ex, ".to_vec()));")]
-        /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+        /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
         /// ```
         pub fn $fn(&mut self, name: &str, values: &[$t]) -> Result<(), NvListError> {
             let n = array_len(name, values.len())?;
@@ -1234,9 +1234,9 @@ impl NvList {
     /// A new empty list (`nvlist_alloc(NV_UNIQUE_NAME)`).
     ///
     /// ```
-    /// let nv = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let nv = libzfs_core::nvlist::NvList::new()?;
     /// assert!(nv.is_empty());
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn new() -> Result<NvList, NvListError> {
         let mut p: *mut sys::nvlist_t = ptr::null_mut();
@@ -1260,12 +1260,12 @@ impl NvList {
     /// If `p` is NULL.
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::NvList;
+    /// use libzfs_core::nvlist::NvList;
     /// let raw = NvList::new()?.into_raw();
     /// // SAFETY: `raw` came from `into_raw`; ownership goes back to an NvList.
     /// let nv = unsafe { NvList::from_raw_owned(raw) };
     /// assert!(nv.is_empty());
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub unsafe fn from_raw_owned(p: *mut sys::nvlist_t) -> NvList {
         NvList {
@@ -1276,9 +1276,9 @@ impl NvList {
     /// The list pointer, for C calls that only read it.
     ///
     /// ```
-    /// let nv = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let nv = libzfs_core::nvlist::NvList::new()?;
     /// assert!(!nv.as_ptr().is_null());
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn as_ptr(&self) -> *const sys::nvlist_t {
         self.ptr.as_ptr()
@@ -1287,9 +1287,9 @@ impl NvList {
     /// The list pointer, for C calls (such as `lzc_snapshot`) that take `nvlist_t *`.
     ///
     /// ```
-    /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let mut nv = libzfs_core::nvlist::NvList::new()?;
     /// assert!(!nv.as_mut_ptr().is_null());
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn as_mut_ptr(&mut self) -> *mut sys::nvlist_t {
         self.ptr.as_ptr()
@@ -1299,11 +1299,11 @@ impl NvList {
     /// [`NvList::from_raw_owned`] and drop).
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::NvList;
+    /// use libzfs_core::nvlist::NvList;
     /// let raw = NvList::new()?.into_raw();
     /// // SAFETY: we own `raw`; this frees it.
     /// drop(unsafe { NvList::from_raw_owned(raw) });
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn into_raw(self) -> *mut sys::nvlist_t {
         ManuallyDrop::new(self).ptr.as_ptr()
@@ -1313,11 +1313,11 @@ impl NvList {
     /// forwards the common ones).
     ///
     /// ```
-    /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let mut nv = libzfs_core::nvlist::NvList::new()?;
     /// nv.add_boolean("x")?;
     /// let view = nv.as_ref();
     /// assert!(view.exists("x"));
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     #[allow(clippy::should_implement_trait)]
     pub fn as_ref(&self) -> NvListRef<'_> {
@@ -1329,12 +1329,12 @@ impl NvList {
     /// memory).
     ///
     /// ```
-    /// let mut a = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let mut a = libzfs_core::nvlist::NvList::new()?;
     /// a.add_uint64("x", 1)?;
     /// let mut b = a.try_clone()?;
     /// b.add_uint64("x", 2)?;
     /// assert_eq!(a.lookup_uint64("x")?, 1);
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn try_clone(&self) -> Result<NvList, NvListError> {
         self.as_ref().to_nvlist()
@@ -1344,12 +1344,12 @@ impl NvList {
     /// keeps its last value.
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::{NvList, NvTree, NvValue};
+    /// use libzfs_core::nvlist::{NvList, NvTree, NvValue};
     /// let mut t = NvTree::new();
     /// t.push("a", NvValue::I64(-1));
     /// let nv = NvList::from_tree(&t)?;
     /// assert_eq!(nv.lookup_int64("a")?, -1);
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn from_tree(tree: &NvTree) -> Result<NvList, NvListError> {
         let mut nv = NvList::new()?;
@@ -1364,7 +1364,7 @@ impl NvList {
     /// never sees the caller's memory.
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::{NvList, NvListError};
+    /// use libzfs_core::nvlist::{NvList, NvListError};
     /// assert!(matches!(NvList::unpack(b"not an nvlist"), Err(NvListError::Unpack(_))));
     /// ```
     pub fn unpack(buf: &[u8]) -> Result<NvList, NvListError> {
@@ -1400,11 +1400,11 @@ impl NvList {
     /// sets, e.g. the snapshots to create).
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::{NvList, NvValue};
+    /// use libzfs_core::nvlist::{NvList, NvValue};
     /// let mut nv = NvList::new()?;
     /// nv.add_boolean("tank/a@s")?;
     /// assert_eq!(nv.lookup("tank/a@s")?, NvValue::Flag);
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn add_boolean(&mut self, name: &str) -> Result<(), NvListError> {
         self.add_raw(name, |nvl, n| {
@@ -1416,10 +1416,10 @@ impl NvList {
     /// Adds `name` as a `boolean_value` pair.
     ///
     /// ```
-    /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let mut nv = libzfs_core::nvlist::NvList::new()?;
     /// nv.add_boolean_value("b", false)?;
     /// assert!(!nv.lookup_boolean_value("b")?);
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn add_boolean_value(&mut self, name: &str, value: bool) -> Result<(), NvListError> {
         let v = if value { sys::B_TRUE } else { sys::B_FALSE };
@@ -1446,11 +1446,11 @@ impl NvList {
     /// Adds `name` as a `string` pair (copied).
     ///
     /// ```
-    /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let mut nv = libzfs_core::nvlist::NvList::new()?;
     /// nv.add_string("compression", "lz4")?;
     /// assert_eq!(nv.lookup_string("compression")?, "lz4");
     /// assert!(nv.add_string("bad", "a\0b").is_err());
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn add_string(&mut self, name: &str, value: &str) -> Result<(), NvListError> {
         let v = cstring("string value", value)?;
@@ -1464,14 +1464,14 @@ impl NvList {
     /// Adds `name` as an `nvlist` pair holding a deep copy of `value`.
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::NvList;
+    /// use libzfs_core::nvlist::NvList;
     /// let mut inner = NvList::new()?;
     /// inner.add_uint64("value", 1)?;
     /// let mut nv = NvList::new()?;
     /// nv.add_nvlist("p", &inner)?;
     /// inner.add_uint64("value", 2)?; // the copy is unaffected
     /// assert_eq!(nv.lookup_nvlist("p")?.lookup_uint64("value")?, 1);
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn add_nvlist(&mut self, name: &str, value: &NvList) -> Result<(), NvListError> {
         let v = value.ptr.as_ptr();
@@ -1486,11 +1486,11 @@ impl NvList {
     /// Adds `name` as a `boolean_array` pair.
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::{NvList, NvValue};
+    /// use libzfs_core::nvlist::{NvList, NvValue};
     /// let mut nv = NvList::new()?;
     /// nv.add_boolean_array("k", &[true, false])?;
     /// assert_eq!(nv.lookup("k")?, NvValue::BoolArray(vec![true, false]));
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn add_boolean_array(&mut self, name: &str, values: &[bool]) -> Result<(), NvListError> {
         let n = array_len(name, values.len())?;
@@ -1520,10 +1520,10 @@ impl NvList {
     /// Adds `name` as a `string_array` pair (copied).
     ///
     /// ```
-    /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let mut nv = libzfs_core::nvlist::NvList::new()?;
     /// nv.add_string_array("snaps", &["a@1", "a@2"])?;
     /// assert_eq!(nv.lookup_string_array("snaps")?, ["a@1", "a@2"]);
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn add_string_array(&mut self, name: &str, values: &[&str]) -> Result<(), NvListError> {
         let n = array_len(name, values.len())?;
@@ -1542,14 +1542,14 @@ impl NvList {
     /// Adds `name` as an `nvlist_array` pair holding deep copies of `values`.
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::{NvList, NvValue};
+    /// use libzfs_core::nvlist::{NvList, NvValue};
     /// let mut a = NvList::new()?;
     /// a.add_uint64("x", 1)?;
     /// let mut nv = NvList::new()?;
     /// nv.add_nvlist_array("k", &[&a, &a])?;
     /// let NvValue::ListArray(v) = nv.lookup("k")? else { unreachable!() };
     /// assert_eq!(v.len(), 2);
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn add_nvlist_array(&mut self, name: &str, values: &[&NvList]) -> Result<(), NvListError> {
         let n = array_len(name, values.len())?;
@@ -1566,11 +1566,11 @@ impl NvList {
     /// built recursively). [`NvValue::Unknown`] gives [`NvListError::UnsupportedType`].
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::{NvList, NvValue};
+    /// use libzfs_core::nvlist::{NvList, NvValue};
     /// let mut nv = NvList::new()?;
     /// nv.add_value("x", &NvValue::U32(5))?;
     /// assert_eq!(nv.lookup("x")?, NvValue::U32(5));
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn add_value(&mut self, name: &str, value: &NvValue) -> Result<(), NvListError> {
         match value {
@@ -1626,11 +1626,11 @@ impl NvList {
     /// NUL byte, which cannot exist).
     ///
     /// ```
-    /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let mut nv = libzfs_core::nvlist::NvList::new()?;
     /// nv.add_boolean("x")?;
     /// assert!(nv.remove("x"));
     /// assert!(!nv.remove("x"));
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn remove(&mut self, name: &str) -> bool {
         let Ok(cname) = CString::new(name) else {
@@ -1643,10 +1643,10 @@ impl NvList {
     /// Same as [`NvListRef::exists`].
     ///
     /// ```
-    /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let mut nv = libzfs_core::nvlist::NvList::new()?;
     /// nv.add_boolean("x")?;
     /// assert!(nv.exists("x") && !nv.exists("y"));
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn exists(&self, name: &str) -> bool {
         self.as_ref().exists(name)
@@ -1655,11 +1655,11 @@ impl NvList {
     /// Same as [`NvListRef::lookup`].
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::{NvList, NvValue};
+    /// use libzfs_core::nvlist::{NvList, NvValue};
     /// let mut nv = NvList::new()?;
     /// nv.add_uint64("x", 1)?;
     /// assert_eq!(nv.lookup("x")?, NvValue::U64(1));
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn lookup(&self, name: &str) -> Result<NvValue, NvListError> {
         self.as_ref().lookup(name)
@@ -1668,10 +1668,10 @@ impl NvList {
     /// Same as [`NvListRef::lookup_boolean_value`].
     ///
     /// ```
-    /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let mut nv = libzfs_core::nvlist::NvList::new()?;
     /// nv.add_boolean_value("b", true)?;
     /// assert!(nv.lookup_boolean_value("b")?);
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn lookup_boolean_value(&self, name: &str) -> Result<bool, NvListError> {
         self.as_ref().lookup_boolean_value(name)
@@ -1680,10 +1680,10 @@ impl NvList {
     /// Same as [`NvListRef::lookup_int32`].
     ///
     /// ```
-    /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let mut nv = libzfs_core::nvlist::NvList::new()?;
     /// nv.add_int32("e", 2)?;
     /// assert_eq!(nv.lookup_int32("e")?, 2);
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn lookup_int32(&self, name: &str) -> Result<i32, NvListError> {
         self.as_ref().lookup_int32(name)
@@ -1692,10 +1692,10 @@ impl NvList {
     /// Same as [`NvListRef::lookup_int64`].
     ///
     /// ```
-    /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let mut nv = libzfs_core::nvlist::NvList::new()?;
     /// nv.add_int64("n", 2)?;
     /// assert_eq!(nv.lookup_int64("n")?, 2);
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn lookup_int64(&self, name: &str) -> Result<i64, NvListError> {
         self.as_ref().lookup_int64(name)
@@ -1704,10 +1704,10 @@ impl NvList {
     /// Same as [`NvListRef::lookup_uint64`].
     ///
     /// ```
-    /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let mut nv = libzfs_core::nvlist::NvList::new()?;
     /// nv.add_uint64("n", 2)?;
     /// assert_eq!(nv.lookup_uint64("n")?, 2);
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn lookup_uint64(&self, name: &str) -> Result<u64, NvListError> {
         self.as_ref().lookup_uint64(name)
@@ -1716,10 +1716,10 @@ impl NvList {
     /// Same as [`NvListRef::lookup_string`].
     ///
     /// ```
-    /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let mut nv = libzfs_core::nvlist::NvList::new()?;
     /// nv.add_string("s", "v")?;
     /// assert_eq!(nv.lookup_string("s")?, "v");
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn lookup_string(&self, name: &str) -> Result<String, NvListError> {
         self.as_ref().lookup_string(name)
@@ -1728,11 +1728,11 @@ impl NvList {
     /// Same as [`NvListRef::lookup_nvlist`] (borrowed from this list).
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::NvList;
+    /// use libzfs_core::nvlist::NvList;
     /// let mut nv = NvList::new()?;
     /// nv.add_nvlist("in", &NvList::new()?)?;
     /// assert!(nv.lookup_nvlist("in")?.is_empty());
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn lookup_nvlist(&self, name: &str) -> Result<NvListRef<'_>, NvListError> {
         self.as_ref().lookup_nvlist(name)
@@ -1741,10 +1741,10 @@ impl NvList {
     /// Same as [`NvListRef::lookup_uint64_array`].
     ///
     /// ```
-    /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let mut nv = libzfs_core::nvlist::NvList::new()?;
     /// nv.add_uint64_array("a", &[1])?;
     /// assert_eq!(nv.lookup_uint64_array("a")?, [1]);
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn lookup_uint64_array(&self, name: &str) -> Result<Vec<u64>, NvListError> {
         self.as_ref().lookup_uint64_array(name)
@@ -1753,10 +1753,10 @@ impl NvList {
     /// Same as [`NvListRef::lookup_string_array`].
     ///
     /// ```
-    /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let mut nv = libzfs_core::nvlist::NvList::new()?;
     /// nv.add_string_array("a", &["x"])?;
     /// assert_eq!(nv.lookup_string_array("a")?, ["x"]);
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn lookup_string_array(&self, name: &str) -> Result<Vec<String>, NvListError> {
         self.as_ref().lookup_string_array(name)
@@ -1765,12 +1765,12 @@ impl NvList {
     /// Same as [`NvListRef::iter`].
     ///
     /// ```
-    /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let mut nv = libzfs_core::nvlist::NvList::new()?;
     /// nv.add_boolean("a")?;
     /// nv.add_boolean("b")?;
     /// let names: Vec<String> = nv.iter().map(|(k, _)| k).collect();
     /// assert_eq!(names, ["a", "b"]);
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn iter(&self) -> NvIter<'_> {
         self.as_ref().iter()
@@ -1779,10 +1779,10 @@ impl NvList {
     /// Same as [`NvListRef::len`].
     ///
     /// ```
-    /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let mut nv = libzfs_core::nvlist::NvList::new()?;
     /// nv.add_boolean("a")?;
     /// assert_eq!(nv.len(), 1);
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn len(&self) -> usize {
         self.as_ref().len()
@@ -1791,8 +1791,8 @@ impl NvList {
     /// Same as [`NvListRef::is_empty`].
     ///
     /// ```
-    /// assert!(zfs_volume::lzc::nvlist::NvList::new()?.is_empty());
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// assert!(libzfs_core::nvlist::NvList::new()?.is_empty());
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn is_empty(&self) -> bool {
         self.as_ref().is_empty()
@@ -1801,13 +1801,13 @@ impl NvList {
     /// Same as [`NvListRef::to_tree`].
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::{NvList, NvValue};
+    /// use libzfs_core::nvlist::{NvList, NvValue};
     /// let mut nv = NvList::new()?;
     /// nv.add_int32("err", 17)?;
     /// for (name, value) in nv.to_tree() {
     ///     assert_eq!((name.as_str(), value), ("err", NvValue::I32(17)));
     /// }
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn to_tree(&self) -> NvTree {
         self.as_ref().to_tree()
@@ -1816,10 +1816,10 @@ impl NvList {
     /// Same as [`NvListRef::to_json`].
     ///
     /// ```
-    /// let mut nv = zfs_volume::lzc::nvlist::NvList::new()?;
+    /// let mut nv = libzfs_core::nvlist::NvList::new()?;
     /// nv.add_string("s", "v")?;
     /// assert_eq!(nv.to_json(), serde_json::json!({"s": "v"}));
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn to_json(&self) -> Json {
         self.as_ref().to_json()
@@ -1828,11 +1828,11 @@ impl NvList {
     /// Same as [`NvListRef::pack`].
     ///
     /// ```
-    /// use zfs_volume::lzc::nvlist::NvList;
+    /// use libzfs_core::nvlist::NvList;
     /// let mut nv = NvList::new()?;
     /// nv.add_string("s", "v")?;
     /// assert_eq!(NvList::unpack(&nv.pack()?)?.lookup_string("s")?, "v");
-    /// # Ok::<(), zfs_volume::lzc::nvlist::NvListError>(())
+    /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
     pub fn pack(&self) -> Result<Vec<u8>, NvListError> {
         self.as_ref().pack()

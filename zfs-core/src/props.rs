@@ -39,7 +39,7 @@ impl Compression {
     /// The kernel's index value (`ZIO_COMPRESS_*`: on=1, off=2, zle=14, lz4=15, zstd=16).
     ///
     /// ```
-    /// assert_eq!(zfs_volume::lzc::Compression::Lz4.index(), 15);
+    /// assert_eq!(libzfs_core::Compression::Lz4.index(), 15);
     /// ```
     pub fn index(self) -> u64 {
         match self {
@@ -54,7 +54,7 @@ impl Compression {
     /// Parse the name `zfs set compression=` accepts (the subset above).
     ///
     /// ```
-    /// use zfs_volume::lzc::Compression;
+    /// use libzfs_core::Compression;
     /// assert_eq!(Compression::parse("lz4"), Some(Compression::Lz4));
     /// assert_eq!(Compression::parse("gzip-9"), None);
     /// ```
@@ -87,7 +87,7 @@ impl VolMode {
     /// The kernel's index value.
     ///
     /// ```
-    /// assert_eq!(zfs_volume::lzc::VolMode::Dev.index(), 2);
+    /// assert_eq!(libzfs_core::VolMode::Dev.index(), 2);
     /// ```
     pub fn index(self) -> u64 {
         (match self {
@@ -111,7 +111,7 @@ pub enum PropValue {
 /// A set of properties to apply at create/clone time or with [`Zfs::set_properties`].
 ///
 /// ```
-/// use zfs_volume::lzc::{Props, VolMode};
+/// use libzfs_core::{Props, VolMode};
 /// let p = Props::new().u64("volsize", 1 << 30).readonly(true).volmode(VolMode::Dev)
 ///     .user("xapi-zvol:name", "disk 1");
 /// assert_eq!(p.len(), 4);
@@ -193,9 +193,9 @@ pub struct PropRead {
     pub source: String,
 }
 
-static GET_PROPS: Program = crate::lzc::program!("get_props");
-static USER_PROPS: Program = crate::lzc::program!("user_props");
-static SET_USER_PROPS: Program = crate::lzc::program!("set_user_props");
+static GET_PROPS: Program = crate::program!("get_props");
+static USER_PROPS: Program = crate::program!("user_props");
+static SET_USER_PROPS: Program = crate::program!("set_user_props");
 
 /// Output buffer for SET_PROP's per-property error list.
 const ERRLIST_BUF: usize = 16 * 1024;
@@ -268,9 +268,9 @@ impl Zfs {
     /// thing.
     ///
     /// ```no_run
-    /// use zfs_volume::{Zfs, lzc::Props};
+    /// use libzfs_core::{Zfs, Props};
     /// Zfs::get()?.set_properties("tank/vol", &Props::new().u64("volsize", 2 << 30))?;
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn set_properties(&self, dataset: &str, props: &Props) -> Result<()> {
         if props.is_empty() {
@@ -323,9 +323,9 @@ impl Zfs {
     /// Errors: `ENOENT` (no such dataset), `EINVAL` (a name that is not a property).
     ///
     /// ```no_run
-    /// let p = zfs_volume::Zfs::get()?.get_properties("tank/vol", &["volsize", "used"])?;
+    /// let p = libzfs_core::Zfs::get()?.get_properties("tank/vol", &["volsize", "used"])?;
     /// println!("{:?}", p.get("volsize"));
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn get_properties(
         &self,
@@ -363,8 +363,8 @@ impl Zfs {
     /// Errors: `ENOENT` (no such dataset).
     ///
     /// ```no_run
-    /// let u = zfs_volume::Zfs::get()?.user_properties("tank/vol")?;
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// let u = libzfs_core::Zfs::get()?.user_properties("tank/vol")?;
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn user_properties(&self, dataset: &str) -> Result<BTreeMap<String, PropRead>> {
         let mut args = NvList::new()?;
@@ -376,8 +376,8 @@ impl Zfs {
     /// sync channel program: every change is checked first, so it is all or nothing.
     ///
     /// ```no_run
-    /// zfs_volume::Zfs::get()?.update_user_properties("tank/vol", &[("xapi-zvol:name", "a")], &["xapi-zvol:old"])?;
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// libzfs_core::Zfs::get()?.update_user_properties("tank/vol", &[("xapi-zvol:name", "a")], &["xapi-zvol:old"])?;
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn update_user_properties(
         &self,
@@ -443,7 +443,7 @@ impl Zfs {
 /// The pool a dataset or snapshot name belongs to.
 ///
 /// ```
-/// assert_eq!(zfs_volume::lzc::pool_of("tank/a/b@s"), "tank");
+/// assert_eq!(libzfs_core::pool_of("tank/a/b@s"), "tank");
 /// ```
 pub fn pool_of(dataset: &str) -> &str {
     dataset.split(['/', '@', '#']).next().unwrap_or(dataset)
@@ -468,7 +468,7 @@ impl PropRead {
     /// The value as a number, if it is one.
     ///
     /// ```
-    /// use zfs_volume::lzc::{PropRead, PropValue};
+    /// use libzfs_core::{PropRead, PropValue};
     /// let r = PropRead { value: PropValue::U64(5), source: "default".into() };
     /// assert_eq!(r.as_u64(), Some(5));
     /// ```
@@ -481,7 +481,7 @@ impl PropRead {
     /// The value as a string, if it is one.
     ///
     /// ```
-    /// use zfs_volume::lzc::{PropRead, PropValue};
+    /// use libzfs_core::{PropRead, PropValue};
     /// let r = PropRead { value: PropValue::Str("lz4".into()), source: "tank".into() };
     /// assert_eq!(r.as_str(), Some("lz4"));
     /// ```

@@ -15,8 +15,8 @@ impl Zfs {
     /// on every snapshot. A failure names each snapshot that failed and why.
     ///
     /// ```no_run
-    /// zfs_volume::Zfs::get()?.snapshot(&["tank/a@s1", "tank/b@s1"], &[("xapi-zvol:why", "backup")])?;
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// libzfs_core::Zfs::get()?.snapshot(&["tank/a@s1", "tank/b@s1"], &[("xapi-zvol:why", "backup")])?;
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn snapshot(&self, snapshots: &[&str], user_props: &[(&str, &str)]) -> Result<()> {
         if snapshots.is_empty() {
@@ -56,8 +56,8 @@ impl Zfs {
     /// goes, instead of failing with `EEXIST`/`EBUSY`.
     ///
     /// ```no_run
-    /// zfs_volume::Zfs::get()?.destroy_snapshots(&["tank/a@s1"], false)?;
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// libzfs_core::Zfs::get()?.destroy_snapshots(&["tank/a@s1"], false)?;
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn destroy_snapshots(&self, snapshots: &[&str], defer: bool) -> Result<()> {
         if snapshots.is_empty() {
@@ -90,8 +90,8 @@ impl Zfs {
     /// dataset) would free.
     ///
     /// ```no_run
-    /// let n = zfs_volume::Zfs::get()?.snaprange_space("tank/a@s1", "tank/a@s3")?;
-    /// # Ok::<(), zfs_volume::Error>(())
+    /// let n = libzfs_core::Zfs::get()?.snaprange_space("tank/a@s1", "tank/a@s3")?;
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn snaprange_space(&self, first: &str, last: &str) -> Result<u64> {
         let f = name(first)?;

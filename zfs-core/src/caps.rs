@@ -150,6 +150,10 @@ impl Zfs {
     /// The module's capabilities, from its version: no ioctl, so every plugin call can ask.
     /// The table (`zfs.sync.clone` from 2.4, `zfs.sync.rename_snapshot` from 2.2) is checked
     /// against the running kernel by [`Zfs::probe_capabilities`] in the VM tests.
+    ///
+    /// Read once and kept: the module cannot be unloaded (nor replaced) while this handle
+    /// holds `/dev/zfs` open. A failure to read the version is not kept; the next call
+    /// reads again.
     pub fn capabilities(&self) -> Result<&'static Capabilities> {
         if let Some(c) = CAPS.get() {
             return Ok(c);

@@ -6,7 +6,7 @@ use crate::error::{Error, Op, Result};
 use libzfs_core_sys as sys;
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 /// A handle to libzfs_core, initialised once per process and never torn down.
 ///
@@ -24,28 +24,51 @@ pub struct Zfs {
     dev: File,
 }
 
-static HANDLE: OnceLock<std::result::Result<Zfs, i32>> = OnceLock::new();
+/// The handle, once initialised. Only a success is kept: a failure is returned to the caller
+/// and the next [`Zfs::get`] tries again.
+static HANDLE: OnceLock<Zfs> = OnceLock::new();
+/// Serialises first-time initialisation, so that racing first calls run
+/// `libzfs_core_init` once (each success takes a reference that is never released).
+static INIT: Mutex<()> = Mutex::new(());
 
 impl Zfs {
-    /// The handle; the first call runs `libzfs_core_init()` and opens `/dev/zfs`.
+    /// The handle; the first successful call runs `libzfs_core_init()` and opens `/dev/zfs`.
     ///
-    /// Fails with an actionable message when the zfs kernel module is not loaded.
+    /// Fails with an actionable message when the zfs kernel module is not loaded. A failure
+    /// is not remembered: a later call (after `modprobe zfs`, say) initialises again, so a
+    /// long-running process need not restart. A success is kept for the life of the
+    /// process, and while it is, the module cannot be unloaded (the handle holds
+    /// `/dev/zfs` open).
     pub fn get() -> Result<&'static Zfs> {
-        let r = HANDLE.get_or_init(|| {
-            // SAFETY: libzfs_core_init has no preconditions; it is refcounted and
-            // internally locked. We never call fini: the handle lives as long as the process.
-            let rc = unsafe { sys::libzfs_core_init() };
-            if rc != 0 {
-                return Err(rc);
+        if let Some(z) = HANDLE.get() {
+            return Ok(z);
+        }
+        // A panic while holding the lock leaves nothing half-done: ignore the poison.
+        let _guard = INIT.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(z) = HANDLE.get() {
+            return Ok(z);
+        }
+        let z = Zfs::open().map_err(|e| Error::zfs(Op::Init, "/dev/zfs", Errno(e)))?;
+        Ok(HANDLE.get_or_init(|| z))
+    }
+
+    /// `libzfs_core_init()` and our own `/dev/zfs` descriptor; on failure, the errno, with
+    /// libzfs_core's reference released again.
+    fn open() -> std::result::Result<Zfs, i32> {
+        // SAFETY: libzfs_core_init has no preconditions; it is refcounted and internally
+        // locked, and takes no reference when it fails. On success we never call fini: the
+        // handle lives as long as the process.
+        let rc = unsafe { sys::libzfs_core_init() };
+        if rc != 0 {
+            return Err(rc);
+        }
+        match OpenOptions::new().read(true).write(true).open("/dev/zfs") {
+            Ok(dev) => Ok(Zfs { dev }),
+            Err(e) => {
+                // SAFETY: balances the successful init above; nothing uses it since.
+                unsafe { sys::libzfs_core_fini() };
+                Err(e.raw_os_error().unwrap_or(libc::EIO))
             }
-            match OpenOptions::new().read(true).write(true).open("/dev/zfs") {
-                Ok(dev) => Ok(Zfs { dev }),
-                Err(e) => Err(e.raw_os_error().unwrap_or(libc::EIO)),
-            }
-        });
-        match r {
-            Ok(z) => Ok(z),
-            Err(e) => Err(Error::zfs(Op::Init, "/dev/zfs", Errno(*e))),
         }
     }
 
@@ -153,6 +176,29 @@ impl Zfs {
                     .raw_os_error()
                     .unwrap_or(libc::EIO),
             ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without the module every call tries again and fails the same way (a cached failure
+    /// would also fail, but here `HANDLE` must stay empty); on a host with it, the handle
+    /// is kept.
+    #[test]
+    fn a_failed_init_is_not_kept() {
+        if std::path::Path::new("/dev/zfs").exists() {
+            let a = Zfs::get().unwrap() as *const Zfs;
+            assert_eq!(a, Zfs::get().unwrap() as *const Zfs);
+            return;
+        }
+        for _ in 0..2 {
+            let e = Zfs::get().unwrap_err();
+            assert!(e.is_errno(libc::ENOENT), "{e}");
+            assert!(e.to_string().contains("modprobe zfs"), "{e}");
+            assert!(HANDLE.get().is_none());
         }
     }
 }

@@ -42,14 +42,18 @@ impl Formula {
         }
     }
 
-    /// The formula of the loaded zfs module (read once); the newest when no module is
-    /// loaded.
+    /// The formula of the loaded zfs module; the newest when no module is loaded. The
+    /// module's version is kept once read (as [`crate::Zfs::capabilities`] keeps it); "no
+    /// module" is not remembered, so a module loaded later is seen.
     pub fn current() -> Formula {
         static F: OnceLock<Formula> = OnceLock::new();
-        *F.get_or_init(|| match super::caps::module_version() {
-            Ok(v) => Formula::for_version(super::caps::parse_version(&v)),
+        if let Some(f) = F.get() {
+            return *f;
+        }
+        match super::caps::module_version() {
+            Ok(v) => *F.get_or_init(|| Formula::for_version(super::caps::parse_version(&v))),
             Err(_) => Formula::From2_3,
-        })
+        }
     }
 }
 

@@ -326,6 +326,180 @@ impl NvValue {
         type_name(self.type_code())
     }
 
+    /// The value as an unsigned number: any integer variant whose value fits in a `u64`
+    /// (so a channel program's non-negative [`NvValue::I64`] reads as a `u64`); `None` for
+    /// a negative number or another type.
+    ///
+    /// ```
+    /// use libzfs_core::nvlist::NvValue;
+    /// assert_eq!(NvValue::I64(42).as_u64(), Some(42));
+    /// assert_eq!(NvValue::U64(u64::MAX).as_u64(), Some(u64::MAX));
+    /// assert_eq!(NvValue::I64(-1).as_u64(), None);
+    /// assert_eq!(NvValue::Str("42".into()).as_u64(), None);
+    /// ```
+    pub fn as_u64(&self) -> Option<u64> {
+        match *self {
+            NvValue::U64(v) => Some(v),
+            NvValue::U32(v) => Some(v.into()),
+            NvValue::U16(v) => Some(v.into()),
+            NvValue::U8(v) | NvValue::Byte(v) => Some(v.into()),
+            NvValue::I64(v) => u64::try_from(v).ok(),
+            NvValue::I32(v) => u64::try_from(v).ok(),
+            NvValue::I16(v) => u64::try_from(v).ok(),
+            NvValue::I8(v) => u64::try_from(v).ok(),
+            _ => None,
+        }
+    }
+
+    /// The value as a signed number: any integer variant whose value fits in an `i64`
+    /// (not [`NvValue::HrTime`], a time); `None` otherwise.
+    ///
+    /// ```
+    /// use libzfs_core::nvlist::NvValue;
+    /// assert_eq!(NvValue::I32(-2).as_i64(), Some(-2));
+    /// assert_eq!(NvValue::U64(u64::MAX).as_i64(), None);
+    /// ```
+    pub fn as_i64(&self) -> Option<i64> {
+        match *self {
+            NvValue::I64(v) => Some(v),
+            NvValue::I32(v) => Some(v.into()),
+            NvValue::I16(v) => Some(v.into()),
+            NvValue::I8(v) => Some(v.into()),
+            NvValue::U64(v) => i64::try_from(v).ok(),
+            NvValue::U32(v) => Some(v.into()),
+            NvValue::U16(v) => Some(v.into()),
+            NvValue::U8(v) | NvValue::Byte(v) => Some(v.into()),
+            _ => None,
+        }
+    }
+
+    /// The value of a [`NvValue::Bool`] (`boolean_value`; a Lua boolean). A
+    /// [`NvValue::Flag`] is not a boolean: see [`NvValue::is_flag`].
+    ///
+    /// ```
+    /// use libzfs_core::nvlist::NvValue;
+    /// assert_eq!(NvValue::Bool(false).as_bool(), Some(false));
+    /// assert_eq!(NvValue::Flag.as_bool(), None);
+    /// ```
+    pub fn as_bool(&self) -> Option<bool> {
+        match *self {
+            NvValue::Bool(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// True for a [`NvValue::Flag`]: a name without a value, as lzc's name lists use, and
+    /// what a channel program that returns `nil` (or nothing) gives.
+    ///
+    /// ```
+    /// assert!(libzfs_core::nvlist::NvValue::Flag.is_flag());
+    /// ```
+    pub fn is_flag(&self) -> bool {
+        matches!(self, NvValue::Flag)
+    }
+
+    /// The text of a [`NvValue::Str`].
+    ///
+    /// ```
+    /// use libzfs_core::nvlist::NvValue;
+    /// assert_eq!(NvValue::Str("lz4".into()).as_str(), Some("lz4"));
+    /// assert_eq!(NvValue::I64(1).as_str(), None);
+    /// ```
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            NvValue::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The pairs of a nested list ([`NvValue::List`]; a Lua table).
+    ///
+    /// ```
+    /// use libzfs_core::nvlist::{NvTree, NvValue};
+    /// assert!(NvValue::List(NvTree::new()).as_list().unwrap().is_empty());
+    /// assert!(NvValue::Flag.as_list().is_none());
+    /// ```
+    pub fn as_list(&self) -> Option<&NvTree> {
+        match self {
+            NvValue::List(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The value named `name` in a nested list; `None` when this is not a list or has no
+    /// such pair. Chains through channel-program output:
+    /// `out.get("props").and_then(|p| p.get("used")).and_then(NvValue::as_u64)`.
+    ///
+    /// ```
+    /// use libzfs_core::nvlist::{NvTree, NvValue};
+    /// let mut t = NvTree::new();
+    /// t.push("n", NvValue::I64(3));
+    /// let v = NvValue::List(t);
+    /// assert_eq!(v.get("n").and_then(NvValue::as_u64), Some(3));
+    /// assert_eq!(v.get("m"), None);
+    /// assert_eq!(NvValue::I64(3).get("n"), None);
+    /// ```
+    pub fn get(&self, name: &str) -> Option<&NvValue> {
+        self.as_list()?.get(name)
+    }
+
+    /// The items of a Lua array as a channel program returns it: a table `{a, b, c}`
+    /// arrives as a list named `"1"`, `"2"`, `"3"` (in no promised order); this gives the
+    /// values in index order. `None` unless this is a list whose names are exactly `1..=n`.
+    /// An empty table (an empty list) is an empty array.
+    ///
+    /// ```
+    /// use libzfs_core::nvlist::{NvTree, NvValue};
+    /// let t: NvTree = [("2", "b"), ("1", "a")]
+    ///     .into_iter()
+    ///     .map(|(k, v)| (k.to_string(), NvValue::Str(v.into())))
+    ///     .collect();
+    /// let table = NvValue::List(t);
+    /// let items = table.as_lua_array().unwrap();
+    /// assert_eq!(items, [&NvValue::Str("a".into()), &NvValue::Str("b".into())]);
+    /// assert_eq!(NvValue::List(NvTree::new()).as_lua_array(), Some(vec![]));
+    /// ```
+    pub fn as_lua_array(&self) -> Option<Vec<&NvValue>> {
+        let t = self.as_list()?;
+        let mut slots: Vec<Option<&NvValue>> = vec![None; t.len()];
+        for (k, v) in t {
+            // "01" or "+1" are not what Lua writes for an index: not an array.
+            let i: usize = k.parse().ok().filter(|i: &usize| i.to_string() == *k)?;
+            let slot = slots.get_mut(i.checked_sub(1)?)?;
+            if slot.replace(v).is_some() {
+                return None;
+            }
+        }
+        slots.into_iter().collect()
+    }
+
+    /// The strings of a [`NvValue::StrArray`].
+    ///
+    /// ```
+    /// use libzfs_core::nvlist::NvValue;
+    /// let v = NvValue::StrArray(vec!["a".into()]);
+    /// assert_eq!(v.as_str_array(), Some(&["a".to_string()][..]));
+    /// ```
+    pub fn as_str_array(&self) -> Option<&[String]> {
+        match self {
+            NvValue::StrArray(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The lists of a [`NvValue::ListArray`] (e.g. the children of a vdev).
+    ///
+    /// ```
+    /// use libzfs_core::nvlist::{NvTree, NvValue};
+    /// assert_eq!(NvValue::ListArray(vec![NvTree::new()]).as_list_array().map(|l| l.len()), Some(1));
+    /// ```
+    pub fn as_list_array(&self) -> Option<&[NvTree]> {
+        match self {
+            NvValue::ListArray(v) => Some(v),
+            _ => None,
+        }
+    }
+
     /// JSON form: `Flag` → `true`, numbers → numbers (a non-finite double → `null`),
     /// strings → strings, lists → objects, arrays → arrays, `Unknown` → `null`.
     ///
@@ -1884,6 +2058,50 @@ impl Serialize for NvList {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn table(keys: &[&str]) -> NvValue {
+        NvValue::List(
+            keys.iter()
+                .map(|k| (k.to_string(), NvValue::Str(k.to_string())))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn lua_arrays_are_exactly_one_to_n() {
+        let t = table(&["3", "1", "2"]);
+        let got: Vec<&str> = t
+            .as_lua_array()
+            .unwrap()
+            .into_iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(got, ["1", "2", "3"]);
+        for bad in [
+            &["1", "3"][..],
+            &["0"],
+            &["2"],
+            &["1", "01"],
+            &["+1"],
+            &["1", "x"],
+            &["-1"],
+        ] {
+            assert_eq!(table(bad).as_lua_array(), None, "{bad:?}");
+        }
+        assert_eq!(NvValue::Flag.as_lua_array(), None);
+    }
+
+    #[test]
+    fn number_accessors_convert_only_without_loss() {
+        assert_eq!(NvValue::I8(-1).as_i64(), Some(-1));
+        assert_eq!(NvValue::I8(-1).as_u64(), None);
+        assert_eq!(NvValue::U32(7).as_u64(), Some(7));
+        assert_eq!(NvValue::U64(1 << 63).as_i64(), None);
+        assert_eq!(NvValue::Byte(255).as_i64(), Some(255));
+        assert_eq!(NvValue::HrTime(5).as_i64(), None);
+        assert_eq!(NvValue::Double(1.0).as_u64(), None);
+        assert_eq!(NvValue::Bool(true).as_u64(), None);
+    }
     use proptest::prelude::*;
     use serde_json::json;
 

@@ -1845,7 +1845,7 @@ fn update_user_properties_is_atomic() {
 // ---------------------------------------------------------------------------------------
 // program_sync, program_nosync, capabilities
 
-static ECHO: Program = Program::new(
+static ECHO: Program = Program::from_static(
     "echo",
     r#"local a = ...
 return { s = a.s, n = a.n + 1, b = not a.b, l = a.l.k, count = #a.arr, first = a.arr[1], i2 = a.ia[2],

@@ -1763,7 +1763,7 @@ fn sync_since(pool: &str, before: &[(u64, u64)]) -> Duration {
 }
 
 /// Clone-on-snapshot's bare ZFS work on 2.4+: one sync task, one txg.
-const BARE_SNAPSHOT_CLONE: Program = Program::new(
+const BARE_SNAPSHOT_CLONE: Program = Program::from_static(
     "bare_snapshot_clone",
     r#"args = ...
 local e = zfs.sync.snapshot(args["snap"])

@@ -48,7 +48,7 @@ pub(crate) use lua_table;
 /// compile time.
 macro_rules! sr_program {
     ($name:literal) => {
-        $crate::lzc::Program::new(
+        $crate::lzc::Program::from_static(
             $name,
             concat!(
                 $crate::sr::names::shared_names!($crate::sr::names::lua_table),
@@ -103,6 +103,6 @@ mod tests {
             );
         }
         let p: Program = sr_program!("stat_vdi");
-        assert!(p.source.starts_with("local N = {VOL = [[vol]], "));
+        assert!(p.source().starts_with("local N = {VOL = [[vol]], "));
     }
 }

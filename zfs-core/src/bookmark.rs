@@ -1,7 +1,7 @@
 //! Bookmarks: a snapshot's position kept without its data (incremental-send sources).
 
 use super::nvlist::{NvList, NvValue};
-use super::util::{name, take_errlist};
+use super::util::{batch_error, name, name_list, pair_list, take_errlist, StrPair};
 use super::{Errno, Zfs};
 use crate::error::{Error, Op, Result};
 use libzfs_core_sys as sys;
@@ -9,20 +9,21 @@ use std::collections::BTreeMap;
 use std::ptr;
 
 impl Zfs {
-    /// Create bookmarks: (`fs#bookmark`, source `fs@snap` or `fs#other`), atomically.
-    /// Errors: `EEXIST` (bookmark exists), `ENOENT` (no such source), with per-item errors.
+    /// Create bookmarks, (`fs#bookmark`, source `fs@snap` or `fs#other`) pairs,
+    /// atomically. Errors: `EEXIST` (bookmark exists), `ENOENT` (no such source), naming
+    /// the bookmarks that failed, with per-item errors.
     ///
     /// ```no_run
-    /// libzfs_core::Zfs::get()?.bookmark(&[("tank/a#b1", "tank/a@s1")])?;
+    /// libzfs_core::Zfs::get()?.bookmark([("tank/a#b1", "tank/a@s1")])?;
     /// # Ok::<(), libzfs_core::Error>(())
     /// ```
-    pub fn bookmark(&self, pairs: &[(&str, &str)]) -> Result<()> {
+    pub fn bookmark(&self, pairs: impl IntoIterator<Item = impl StrPair>) -> Result<()> {
+        let pairs = pair_list(pairs)?;
         if pairs.is_empty() {
             return Ok(());
         }
         let mut nv = NvList::new()?;
-        for (b, src) in pairs {
-            name(b)?;
+        for (b, src) in &pairs {
             if nv.exists(b) {
                 // The list has unique names: the second source would silently win.
                 return Err(Error::invalid("bookmarks", format!("{b} is listed twice")));
@@ -36,12 +37,8 @@ impl Zfs {
         if rc == 0 {
             Ok(())
         } else {
-            Err(Error::zfs_items(
-                Op::Bookmark,
-                pairs.iter().map(|p| p.0).collect::<Vec<_>>().join(" "),
-                Errno(rc),
-                items,
-            ))
+            let batch: Vec<&str> = pairs.iter().map(|p| p.0.as_str()).collect();
+            Err(batch_error(Op::Bookmark, &batch, Errno(rc), items, &[]))
         }
     }
 
@@ -89,19 +86,23 @@ impl Zfs {
         Ok(m)
     }
 
-    /// Destroy bookmarks (full names `fs#bm`); missing ones are ignored.
+    /// Destroy bookmarks (full names `fs#bm`, any list of strings); missing ones are
+    /// ignored. A failure names the bookmarks that could not be destroyed.
     ///
     /// ```no_run
-    /// libzfs_core::Zfs::get()?.destroy_bookmarks(&["tank/a#b1"])?;
+    /// libzfs_core::Zfs::get()?.destroy_bookmarks(["tank/a#b1"])?;
     /// # Ok::<(), libzfs_core::Error>(())
     /// ```
-    pub fn destroy_bookmarks(&self, bookmarks: &[&str]) -> Result<()> {
+    pub fn destroy_bookmarks(
+        &self,
+        bookmarks: impl IntoIterator<Item = impl AsRef<str>>,
+    ) -> Result<()> {
+        let bookmarks = name_list(bookmarks)?;
         if bookmarks.is_empty() {
             return Ok(());
         }
         let mut nv = NvList::new()?;
-        for b in bookmarks {
-            name(b)?;
+        for b in &bookmarks {
             nv.add_boolean(b)?;
         }
         let mut errlist: *mut sys::nvlist_t = ptr::null_mut();
@@ -111,11 +112,13 @@ impl Zfs {
         if rc == 0 {
             Ok(())
         } else {
-            Err(Error::zfs_items(
+            let batch: Vec<&str> = bookmarks.iter().map(String::as_str).collect();
+            Err(batch_error(
                 Op::DestroyBookmarks,
-                bookmarks.join(" "),
+                &batch,
                 Errno(rc),
                 items,
+                &[],
             ))
         }
     }

@@ -162,7 +162,7 @@ pub fn reason(op: Op, errno: Errno) -> String {
 #[non_exhaustive]
 pub enum Error {
     /// A libzfs_core call or ZFS ioctl failed.
-    #[error("cannot {op} {target}: {reason} ({}){}", errno.name(), fmt_items(*op, items))]
+    #[error("cannot {op} {target}: {reason} ({}){}", errno.name(), fmt_items(*op, target, *errno, items))]
     Zfs {
         /// What was attempted.
         op: Op,
@@ -172,7 +172,9 @@ pub enum Error {
         errno: Errno,
         /// [`reason`] of `op` and `errno`, or a more precise one.
         reason: String,
-        /// Per-item errors (lzc_snapshot, lzc_destroy_snaps, holds, ...): name → errno.
+        /// Per-item errors (lzc_snapshot, lzc_destroy_snaps, holds, ...): name → errno,
+        /// for the items that failed only. A batch call's `target` names these items, not
+        /// the whole batch.
         items: Vec<(String, Errno)>,
     },
     /// A channel program ran but reported an error (Lua error or a failed step).
@@ -231,7 +233,13 @@ fn fmt_of(target: &str) -> String {
     }
 }
 
-fn fmt_items(op: Op, items: &[(String, Errno)]) -> String {
+fn fmt_items(op: Op, target: &str, errno: Errno, items: &[(String, Errno)]) -> String {
+    // The one failed item the sentence is already about is not repeated.
+    if let [(n, e)] = items {
+        if n == target && *e == errno {
+            return String::new();
+        }
+    }
     if items.is_empty() {
         return String::new();
     }
@@ -342,15 +350,26 @@ mod tests {
         );
         let e = Error::zfs_items(
             Op::Snapshot,
+            "tank/a@s, tank/b@s",
+            Errno(libc::ENOENT),
+            vec![
+                ("tank/a@s".into(), Errno(libc::ENOENT)),
+                ("tank/b@s".into(), Errno(libc::ENOENT)),
+            ],
+        );
+        assert!(
+            e.to_string()
+                .ends_with("[tank/a@s: dataset does not exist; tank/b@s: dataset does not exist]"),
+            "{e}"
+        );
+        // One failed item that is the target: not said twice.
+        let e = Error::zfs_items(
+            Op::Snapshot,
             "tank/a@s",
             Errno(libc::ENOENT),
             vec![("tank/a@s".into(), Errno(libc::ENOENT))],
         );
-        assert!(
-            e.to_string()
-                .ends_with("[tank/a@s: dataset does not exist]"),
-            "{e}"
-        );
+        assert!(!e.to_string().contains('['), "{e}");
         let e = Error::zfs(Op::Init, "/dev/zfs", Errno(libc::ENOENT));
         assert!(e.to_string().contains("modprobe zfs"));
         assert!(Error::zfs(Op::Create, "p/x", Errno(1029))

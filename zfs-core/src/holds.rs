@@ -1,39 +1,40 @@
 //! User holds on snapshots: a held snapshot cannot be destroyed (without defer).
 
 use super::nvlist::{NvList, NvValue};
-use super::util::{name, take_errlist};
+use super::util::{batch_error, name, pair_list, take_errlist, StrPair};
 use super::{Errno, Zfs};
 use crate::error::{Error, Op, Result};
 use libzfs_core_sys as sys;
 use std::collections::BTreeMap;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::ptr;
 
 impl Zfs {
-    /// Place holds (`snapshot`, `tag`). With `cleanup_fd` (an `O_EXCL` descriptor of
-    /// `/dev/zfs`), the holds are released when that descriptor closes.
+    /// Place holds, (`snapshot`, `tag`) pairs. With `cleanup_fd` (an `O_EXCL` descriptor
+    /// of `/dev/zfs`, borrowed for the call), the holds are released when that descriptor
+    /// closes.
     ///
     /// Missing snapshots do not fail the call: they are returned as `(name, ENOENT)`.
     /// One tag per snapshot per call (the kernel takes a `{snapshot: tag}` map): a
     /// snapshot listed twice is refused, call again for a second tag. Errors: `EEXIST`
-    /// (a hold of this tag exists), all or nothing.
+    /// (a hold of this tag exists), all or nothing, naming the snapshots that failed.
     ///
     /// ```no_run
-    /// let missing = libzfs_core::Zfs::get()?.hold(&[("tank/a@s1", "backup")], None)?;
+    /// let missing = libzfs_core::Zfs::get()?.hold([("tank/a@s1", "backup")], None)?;
     /// assert!(missing.is_empty());
     /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn hold(
         &self,
-        holds: &[(&str, &str)],
-        cleanup_fd: Option<RawFd>,
+        holds: impl IntoIterator<Item = impl StrPair>,
+        cleanup_fd: Option<BorrowedFd<'_>>,
     ) -> Result<Vec<(String, Errno)>> {
+        let holds = pair_list(holds)?;
         if holds.is_empty() {
             return Ok(vec![]);
         }
         let mut nv = NvList::new()?;
-        for (s, tag) in holds {
-            name(s)?;
+        for (s, tag) in &holds {
             if nv.exists(s) {
                 // The list has unique names: a second tag would silently replace the first.
                 return Err(Error::invalid(
@@ -43,24 +44,22 @@ impl Zfs {
             }
             nv.add_string(s, tag)?;
         }
+        let fd = cleanup_fd.map_or(-1, |f| f.as_raw_fd());
         let mut errlist: *mut sys::nvlist_t = ptr::null_mut();
-        // SAFETY: valid nvlist (borrowed); errlist is ours afterwards.
-        let rc = unsafe { sys::lzc_hold(nv.as_mut_ptr(), cleanup_fd.unwrap_or(-1), &mut errlist) };
+        // SAFETY: valid nvlist (borrowed); errlist is ours afterwards; `fd` is -1 or a
+        // descriptor borrowed for the duration of the call.
+        let rc = unsafe { sys::lzc_hold(nv.as_mut_ptr(), fd, &mut errlist) };
         let items = take_errlist(errlist);
         if rc == 0 {
             Ok(items)
         } else {
-            Err(Error::zfs_items(
-                Op::Hold,
-                holds.iter().map(|h| h.0).collect::<Vec<_>>().join(" "),
-                Errno(rc),
-                items,
-            ))
+            let batch: Vec<&str> = holds.iter().map(|h| h.0.as_str()).collect();
+            Err(batch_error(Op::Hold, &batch, Errno(rc), items, &[]))
         }
     }
 
-    /// Release holds (`snapshot`, `tag`), several tags of one snapshot at once if need
-    /// be.
+    /// Release holds, (`snapshot`, `tag`) pairs, several tags of one snapshot at once if
+    /// need be.
     ///
     /// Like [`Zfs::hold`], what does not exist does not fail the call (the kernel only
     /// reports it): the result lists what was not released, as `("snap#tag", ENOENT)`
@@ -68,18 +67,21 @@ impl Zfs {
     /// snapshot. An empty list means every hold was released.
     ///
     /// ```no_run
-    /// let not_held = libzfs_core::Zfs::get()?.release(&[("tank/a@s1", "backup")])?;
+    /// let not_held = libzfs_core::Zfs::get()?.release([("tank/a@s1", "backup")])?;
     /// assert!(not_held.is_empty());
     /// # Ok::<(), libzfs_core::Error>(())
     /// ```
-    pub fn release(&self, holds: &[(&str, &str)]) -> Result<Vec<(String, Errno)>> {
+    pub fn release(
+        &self,
+        holds: impl IntoIterator<Item = impl StrPair>,
+    ) -> Result<Vec<(String, Errno)>> {
+        let holds = pair_list(holds)?;
         if holds.is_empty() {
             return Ok(vec![]);
         }
         // {snapshot: {tag: boolean}}, grouping tags per snapshot.
         let mut per: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for (s, t) in holds {
-            name(s)?;
+        for (s, t) in &holds {
             per.entry(s).or_default().push(t);
         }
         let mut nv = NvList::new()?;
@@ -97,12 +99,8 @@ impl Zfs {
         if rc == 0 {
             Ok(items)
         } else {
-            Err(Error::zfs_items(
-                Op::Release,
-                holds.iter().map(|h| h.0).collect::<Vec<_>>().join(" "),
-                Errno(rc),
-                items,
-            ))
+            let batch: Vec<&str> = holds.iter().map(|h| h.0.as_str()).collect();
+            Err(batch_error(Op::Release, &batch, Errno(rc), items, &[]))
         }
     }
 

@@ -47,4 +47,4 @@ pub use program::{Limits, Program};
 pub use props::{pool_of, Compression, PropRead, PropValue, Props, VolMode};
 pub use send::SendFlags;
 pub use send_stream::{BlockBitmap, StreamStats};
-pub use util::MAX_NAME;
+pub use util::{StrPair, MAX_NAME};

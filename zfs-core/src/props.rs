@@ -323,18 +323,20 @@ impl Zfs {
     /// Errors: `ENOENT` (no such dataset), `EINVAL` (a name that is not a property).
     ///
     /// ```no_run
-    /// let p = libzfs_core::Zfs::get()?.get_properties("tank/vol", &["volsize", "used"])?;
+    /// let p = libzfs_core::Zfs::get()?.get_properties("tank/vol", ["volsize", "used"])?;
     /// println!("{:?}", p.get("volsize"));
     /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn get_properties(
         &self,
         dataset: &str,
-        props: &[&str],
+        props: impl IntoIterator<Item = impl AsRef<str>>,
     ) -> Result<BTreeMap<String, PropRead>> {
+        let props: Vec<String> = props.into_iter().map(|p| p.as_ref().to_string()).collect();
+        let props: Vec<&str> = props.iter().map(String::as_str).collect();
         let mut args = NvList::new()?;
         args.add_string("dataset", dataset)?;
-        args.add_string_array("props", props)?;
+        args.add_string_array("props", &props)?;
         self.read_props(&GET_PROPS, dataset, &args)
     }
 

@@ -6,7 +6,7 @@ use super::{Errno, Zfs};
 use crate::error::{Error, Op, Result};
 use libzfs_core_sys as sys;
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::ptr;
 
 /// Flags for [`Zfs::send`] (`lzc_send_flags`).
@@ -43,28 +43,34 @@ impl SendFlags {
 
 impl Zfs {
     /// Write the send stream of `snapshot` (incremental from `from`, a snapshot or
-    /// `#bookmark`, when given) to `fd`. On OpenZFS 2.1 the descriptor must be a pipe,
+    /// `#bookmark`, when given) to `fd` (a `File`, a pipe end, a socket: anything
+    /// [`AsFd`], borrowed for the call). On OpenZFS 2.1 the descriptor must be a pipe,
     /// socket or regular file (2.1's libzfs_core has no splice helper for /dev/null and
     /// friends).
     ///
+    /// Errors: `ENOENT` (no such snapshot or bookmark), `EXDEV` (`from` is not an earlier
+    /// snapshot of the same dataset), `EBADF` (`fd` is not open for writing), `EPIPE` (the
+    /// reader went away).
+    ///
     /// ```no_run
-    /// use std::os::fd::AsRawFd;
     /// let f = std::fs::File::create("/tmp/s.zstream").unwrap();
-    /// libzfs_core::Zfs::get()?.send("tank/a@s1", None, f.as_raw_fd(), Default::default())?;
+    /// libzfs_core::Zfs::get()?.send("tank/a@s1", None, &f, Default::default())?;
     /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn send(
         &self,
         snapshot: &str,
         from: Option<&str>,
-        fd: RawFd,
+        fd: impl AsFd,
         flags: SendFlags,
     ) -> Result<()> {
         let s = name(snapshot)?;
         let f = from.map(name).transpose()?;
         let fp = f.as_ref().map_or(ptr::null(), |c| c.as_ptr());
-        // SAFETY: valid strings (or NULL for a full send); fd is the caller's.
-        let rc = unsafe { sys::lzc_send(s.as_ptr(), fp, fd, flags.bits()) };
+        let fd = fd.as_fd();
+        // SAFETY: valid strings (or NULL for a full send); `fd` is an open descriptor,
+        // borrowed until the call returns.
+        let rc = unsafe { sys::lzc_send(s.as_ptr(), fp, fd.as_raw_fd(), flags.bits()) };
         if rc == 0 {
             Ok(())
         } else {
@@ -164,7 +170,7 @@ impl Zfs {
         };
         let (sent, parsed) = through_pipe(
             &what,
-            |fd| self.send(to, Some(from), fd.as_raw_fd(), flags),
+            |fd| self.send(to, Some(from), fd, flags),
             // A zvol's data is object 1 (ZVOL_OBJ).
             |stream| mark_changes(stream, 1, bitmap),
         )?;

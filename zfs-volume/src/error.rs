@@ -24,7 +24,7 @@ pub use libzfs_core::{reason, Op};
 #[non_exhaustive]
 pub enum Error {
     /// A libzfs_core call or ZFS ioctl failed.
-    #[error("cannot {op} {target}: {reason} ({}){}", errno.name(), fmt_items(*op, items))]
+    #[error("cannot {op} {target}: {reason} ({}){}", errno.name(), fmt_items(*op, target, *errno, items))]
     Zfs {
         /// What was attempted.
         op: Op,
@@ -176,7 +176,13 @@ fn fmt_of(target: &str) -> String {
     }
 }
 
-fn fmt_items(op: Op, items: &[(String, Errno)]) -> String {
+fn fmt_items(op: Op, target: &str, errno: Errno, items: &[(String, Errno)]) -> String {
+    // The one failed item the sentence is already about is not repeated.
+    if let [(n, e)] = items {
+        if n == target && *e == errno {
+            return String::new();
+        }
+    }
     if items.is_empty() {
         return String::new();
     }
@@ -337,15 +343,26 @@ mod tests {
         );
         let e = Error::zfs_items(
             Op::Snapshot,
+            "tank/a@s, tank/b@s",
+            Errno(libc::ENOENT),
+            vec![
+                ("tank/a@s".into(), Errno(libc::ENOENT)),
+                ("tank/b@s".into(), Errno(libc::ENOENT)),
+            ],
+        );
+        assert!(
+            e.to_string()
+                .ends_with("[tank/a@s: dataset does not exist; tank/b@s: dataset does not exist]"),
+            "{e}"
+        );
+        // One failed item that is the target: not said twice.
+        let e = Error::zfs_items(
+            Op::Snapshot,
             "tank/a@s",
             Errno(libc::ENOENT),
             vec![("tank/a@s".into(), Errno(libc::ENOENT))],
         );
-        assert!(
-            e.to_string()
-                .ends_with("[tank/a@s: dataset does not exist]"),
-            "{e}"
-        );
+        assert!(!e.to_string().contains('['), "{e}");
         let e = Error::zfs(Op::Init, "/dev/zfs", Errno(libc::ENOENT));
         assert!(e.to_string().contains("modprobe zfs"));
         assert!(Error::zfs(Op::Create, "p/x", Errno(1029))

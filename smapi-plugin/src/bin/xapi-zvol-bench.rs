@@ -250,7 +250,7 @@ impl Bench {
         );
         for i in 0..n {
             let s = format!("{base}@l{i}");
-            ls.push(time(|| self.zfs.snapshot(&[&s], &[])).0);
+            ls.push(time(|| self.zfs.snapshot([&s], &[])).0);
             let s2 = format!("{base}@c{i}");
             cs.push(time(|| run("zfs", &["snapshot", &s2])).0);
             let c = self.ds(&format!("lc{i}"));
@@ -364,7 +364,7 @@ impl Bench {
             // the floor: one bare lzc_snapshot
             let fs = format!("{floor_ds}@f{i}");
             let before = txg_times(&self.pool);
-            floor.push(time(|| self.zfs.snapshot(&[&fs], &[])).0);
+            floor.push(time(|| self.zfs.snapshot([&fs], &[])).0);
             floor_sync.push(sync_since(&self.pool, &before));
             // Volume.snapshot's parts alone: the bare ZFS work, and a process doing none.
             let (bs, bc) = (format!("{floor_ds}@sc{i}"), self.ds(&format!("floor-c{i}")));
@@ -380,7 +380,7 @@ impl Bench {
                         Limits::default(),
                     )?;
                 } else {
-                    self.zfs.snapshot(&[&bs], &[])?;
+                    self.zfs.snapshot([&bs], &[])?;
                     self.zfs.clone(&bc, &bs, &Props::new())?;
                 }
                 Ok(())
@@ -532,7 +532,7 @@ impl Bench {
                     .collect();
                 let (t, res) = time(|| -> Res<()> {
                     for s in &snaps {
-                        self.zfs.snapshot(&[s], &[])?;
+                        self.zfs.snapshot([s], &[])?;
                     }
                     Ok(())
                 });
@@ -1891,7 +1891,7 @@ fn parallel_clone(zfs: &'static Zfs, pairs: &[(String, String)]) -> Res<()> {
             .and_then(|d| d.rsplit('/').next())
             .unwrap_or_default();
         let referenced = zfs
-            .get_properties(origin, &["referenced"])?
+            .get_properties(origin, ["referenced"])?
             .get("referenced")
             .and_then(|p| p.as_u64());
         let keys = [

@@ -179,17 +179,17 @@ impl Sr {
                 // snapshot of it now is its content. A killed call leaves that snapshot, which
                 // then is its content by name (describe), and goes with it.
                 let s = format!("{}@{key}", v.dataset);
-                self.zfs.snapshot(&[&s], &[])?;
+                self.zfs.snapshot([&s], &[])?;
                 let s2 = s.clone();
                 j.on_undo("destroy the snapshot taken for the bookmark", move || {
                     self.zfs
-                        .destroy_snapshots(&[&s2], false)
+                        .destroy_snapshots([&s2], false)
                         .map_err(Error::from)
                 });
                 s
             }
         };
-        let guid_txg = self.zfs.get_properties(&content, &["guid", "createtxg"])?;
+        let guid_txg = self.zfs.get_properties(&content, ["guid", "createtxg"])?;
         let num = |p: &str| guid_txg.get(p).and_then(|r| r.as_u64());
         let (Some(guid), Some(txg)) = (num("guid"), num("createtxg")) else {
             return Err(refused(key, format!("cannot read the guid of {content}")));
@@ -231,7 +231,7 @@ impl Sr {
             self.zfs.destroy(&meta_ds).map_err(Error::from)
         });
         fault::point("data-destroy:after-metadata");
-        match self.zfs.bookmark(&[(&bookmark, &content)]) {
+        match self.zfs.bookmark([(&bookmark, &content)]) {
             Ok(()) => {}
             // Made by a call killed after it (and not undone): the same snapshot, so the same
             // point; anything else is refused below by the guid check of its users.
@@ -240,7 +240,7 @@ impl Sr {
         }
         let b = bookmark.clone();
         j.on_undo("destroy the bookmark", move || {
-            self.zfs.destroy_bookmarks(&[&b]).map_err(Error::from)
+            self.zfs.destroy_bookmarks([&b]).map_err(Error::from)
         });
         fault::point("data-destroy:after-bookmark");
         // As Volume.destroy: dependents are promoted, the content snapshot goes once nothing
@@ -373,11 +373,11 @@ impl Sr {
                     // call's recovery destroys it if this process is killed (it has no clone).
                     let s = format!("{}@{}", t.dataset, new_key());
                     j.record(&Intent::Snapshot(s.clone()))?;
-                    self.zfs.snapshot(&[&s], &[])?;
+                    self.zfs.snapshot([&s], &[])?;
                     let s2 = s.clone();
                     j.on_undo("destroy the temporary snapshot", move || {
                         self.zfs
-                            .destroy_snapshots(&[&s2], false)
+                            .destroy_snapshots([&s2], false)
                             .map_err(Error::from)
                     });
                     (s, true)
@@ -439,7 +439,7 @@ impl Sr {
                 bitmap.mark_from(f.virtual_size - f.virtual_size % CBT_GRANULARITY);
             }
             if temporary {
-                self.zfs.destroy_snapshots(&[&to_snap], false)?;
+                self.zfs.destroy_snapshots([&to_snap], false)?;
             }
         }
         j.commit();
@@ -573,7 +573,7 @@ impl Sr {
     fn snapshot_txg(&self, snap: &str) -> Result<Option<u64>> {
         Ok(self
             .zfs
-            .get_properties(snap, &["createtxg"])?
+            .get_properties(snap, ["createtxg"])?
             .get("createtxg")
             .and_then(|r| r.as_u64()))
     }

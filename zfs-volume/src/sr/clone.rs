@@ -136,10 +136,10 @@ impl Sr {
         // destroy it.
         let mut j = Journal::begin(self.dataset());
         j.record(&Intent::Snapshot(snap.to_string()))?;
-        self.zfs.snapshot(&[snap], &[])?;
+        self.zfs.snapshot([snap], &[])?;
         j.on_undo("destroy the snapshot taken for the clone", || {
             self.zfs
-                .destroy_snapshots(&[snap], false)
+                .destroy_snapshots([snap], false)
                 .map_err(crate::Error::from)
         });
         fault::point(fault_name);

@@ -102,7 +102,7 @@ impl Sr {
                     // A snapshot taken for a clone that never came: destroy it. If the
                     // clone was made after all, ZFS refuses (EEXIST) and it stays, as it
                     // should.
-                    Intent::Snapshot(snap) => match self.zfs.destroy_snapshots(&[snap], false) {
+                    Intent::Snapshot(snap) => match self.zfs.destroy_snapshots([snap], false) {
                         Err(e) if e.is_errno(libc::EEXIST) => {}
                         r => r?,
                     },
@@ -113,7 +113,7 @@ impl Sr {
                         refreservation,
                         volsize,
                     } => {
-                        let unchanged = match self.zfs.get_properties(dataset, &["volsize"]) {
+                        let unchanged = match self.zfs.get_properties(dataset, ["volsize"]) {
                             Ok(p) => p.get("volsize").and_then(|v| v.as_u64()) == Some(*volsize),
                             // Destroyed since: nothing left to give back.
                             Err(e) if e.is_errno(libc::ENOENT) => false,

@@ -56,7 +56,7 @@ impl Sr {
         if v.thick {
             let old = self
                 .zfs
-                .get_properties(&v.dataset, &["refreservation"])?
+                .get_properties(&v.dataset, ["refreservation"])?
                 .get("refreservation")
                 .and_then(|p| p.as_u64())
                 .unwrap_or(0);

@@ -60,7 +60,7 @@ impl Sr {
                 // never comes.
                 let snap = source_snapshot_name(&s, &token);
                 snapshot_taken.record(&Intent::Snapshot(snap.clone()))?;
-                self.zfs.snapshot(&[&snap], &[])?;
+                self.zfs.snapshot([&snap], &[])?;
                 snap
             }
         };
@@ -68,7 +68,7 @@ impl Sr {
             let snap = content.clone();
             snapshot_taken.on_undo("destroy the snapshot taken for the revert", move || {
                 self.zfs
-                    .destroy_snapshots(&[&snap], false)
+                    .destroy_snapshots([&snap], false)
                     .map_err(Error::from)
             });
         }

@@ -132,7 +132,7 @@ impl Sr {
         let st = self.zfs.pool_status(self.pool())?;
         let copies = self
             .zfs
-            .get_properties(self.dataset(), &["copies"])?
+            .get_properties(self.dataset(), ["copies"])?
             .get("copies")
             .and_then(|p| {
                 p.as_u64()

@@ -14,7 +14,7 @@
 //! | `NoSpace`, and `Zfs`/`Program` with `ENOSPC`/`EDQUOT` | `no_space` | `SR_BACKEND_FAILURE_44` | `["There is insufficient space", msg]` |
 //! | `Refused` | `backend` | `SR_BACKEND_FAILURE` | `["Backend_failure", msg]` |
 //! | `NotOurs` | `backend` | `SR_BACKEND_FAILURE` | `["Backend_failure", msg]` |
-//! | `Zfs`/`Program` while the pool is not imported or is suspended (checked on this error path only) | `backend` | `SR_BACKEND_FAILURE` | `["Backend_failure", "pool P is not imported ...: import it ... (msg)"]` or `"pool P is suspended ...: ... 'zpool clear P' ... (msg)"` |
+//! | `Zfs`/`Program` while the pool is not imported or is suspended (checked on this error path only) | `backend` | `SR_BACKEND_FAILURE` | `["Backend_failure", "pool P is not imported: check the name ... 'zpool import' lists ... (msg)"]` or `"pool P is suspended ...: ... 'zpool clear P' ... (msg)"` |
 //! | everything else (`Zfs`, `Program`, `NvList`, `Command`, `Io`, `Corrupt`, future variants) | `backend` | `SR_BACKEND_FAILURE` | `["Backend_failure", msg]` |
 //!
 //! `msg` is always the `Display` of the zfs-volume error, which is written as an actionable

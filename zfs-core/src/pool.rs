@@ -300,18 +300,41 @@ impl Zfs {
     /// Why `pool` cannot serve a ZFS call, if it is not imported or is suspended: for the
     /// error path only (one extra ioctl, or a kstat read where the legacy ioctl is not
     /// issued), to say what went wrong in words the admin can act on instead of the errno
-    /// of whichever step hit it.
+    /// of whichever step hit it. `None` when the pool looks able to serve.
+    ///
+    /// The kernel only knows imported pools: a name it does not know may be a pool that was
+    /// exported, or one that never existed (a typo), so the text asks to check the name
+    /// and says how to find an importable pool, rather than telling to import it.
+    ///
+    /// ```no_run
+    /// if let Some(why) = libzfs_core::Zfs::get()?.pool_problem("tank") {
+    ///     eprintln!("{why}");
+    /// }
+    /// # Ok::<(), libzfs_core::Error>(())
+    /// ```
     pub fn pool_problem(&self, pool: &str) -> Option<String> {
         match self.pool_health(pool) {
-            Err(e) if e.is_errno(libc::ENOENT) => Some(format!(
-                "pool {pool} is not imported (it was exported or its devices are missing): import it ('zpool import {pool}') and retry"
-            )),
-            Ok(st) if st.is_suspended() => Some(format!(
-                "pool {pool} is suspended after I/O failures on its devices: fix them, run 'zpool clear {pool}' and retry"
-            )),
+            Err(e) if e.is_errno(libc::ENOENT) => Some(not_imported(pool)),
+            Ok(st) if st.is_suspended() => Some(suspended(pool)),
             _ => None,
         }
     }
+}
+
+/// [`Zfs::pool_problem`]'s words for a pool the kernel does not know.
+fn not_imported(pool: &str) -> String {
+    format!(
+        "pool {pool} is not imported: check the name ('zpool list' shows the imported \
+         pools); if it was exported, 'zpool import' lists the pools that can be imported"
+    )
+}
+
+/// [`Zfs::pool_problem`]'s words for a suspended pool.
+fn suspended(pool: &str) -> String {
+    format!(
+        "pool {pool} is suspended after I/O failures on its devices: fix them, run \
+         'zpool clear {pool}' and retry"
+    )
 }
 
 #[cfg(test)]
@@ -402,6 +425,16 @@ mod tests {
             "{p}"
         );
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn problems_say_what_to_do_without_presuming_the_pool_exists() {
+        let s = not_imported("tnak");
+        assert!(s.contains("pool tnak is not imported"), "{s}");
+        assert!(s.contains("check the name"), "{s}");
+        assert!(!s.contains("zpool import tnak"), "{s}");
+        let s = suspended("tank");
+        assert!(s.contains("'zpool clear tank'"), "{s}");
     }
 
     #[test]

@@ -64,6 +64,9 @@ pub enum Op {
     /// `lzc_send` of an incremental stream read for its changed blocks
     /// ([`crate::Zfs::changed_blocks`]).
     ChangedBlocks,
+    /// Listing a dataset's children, snapshots or bookmarks ([`crate::Zfs::list`], a
+    /// nosync channel program).
+    List,
 }
 
 impl fmt::Display for Op {
@@ -93,6 +96,7 @@ impl fmt::Display for Op {
             Op::GetProperties => "read properties of",
             Op::SnaprangeSpace => "compute the space used by snapshots",
             Op::ChangedBlocks => "list the changed blocks of",
+            Op::List => "list",
         };
         f.write_str(s)
     }
@@ -137,7 +141,7 @@ pub fn reason(op: Op, errno: Errno) -> String {
         (Op::ChangedBlocks, ESRCH) => "no such bookmark",
         (Op::Send, EBADF) => "the output file descriptor is not open for writing",
         (Op::Send, ENOENT) | (Op::SendSpace, ENOENT) | (Op::SnaprangeSpace, ENOENT) => "no such snapshot or bookmark",
-        (Op::GetProperties, ENOENT) => "dataset does not exist",
+        (Op::GetProperties, ENOENT) | (Op::List, ENOENT) => "dataset does not exist",
         (Op::Rename, EXDEV) => "a snapshot can only be renamed within its dataset",
         (Op::SetProperties, EINVAL) => "invalid property or value",
         (Op::ChannelProgram, EINVAL) => "the program did not compile or its limits/arguments are invalid",

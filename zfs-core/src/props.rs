@@ -99,13 +99,49 @@ impl VolMode {
     }
 }
 
-/// One property value to set.
+/// One property value, to set or as read: ZFS properties are numbers or strings (the two
+/// kinds the kernel stores; index properties are numbers when set, names when read).
+///
+/// ```
+/// use libzfs_core::PropValue;
+/// assert_eq!(PropValue::U64(5).as_u64(), Some(5));
+/// assert_eq!(PropValue::Str("lz4".into()).as_str(), Some("lz4"));
+/// assert_eq!(PropValue::U64(5).to_string(), "5");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PropValue {
     /// A number or index value.
     U64(u64),
     /// A string (user properties and string-valued native ones such as `mountpoint`).
     Str(String),
+}
+
+impl PropValue {
+    /// The number, if this is one.
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            PropValue::U64(n) => Some(*n),
+            PropValue::Str(_) => None,
+        }
+    }
+
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            PropValue::Str(s) => Some(s),
+            PropValue::U64(_) => None,
+        }
+    }
+}
+
+/// The number in decimal, or the string as it is (`zfs get -p`'s value column).
+impl std::fmt::Display for PropValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PropValue::U64(n) => write!(f, "{n}"),
+            PropValue::Str(s) => f.write_str(s),
+        }
+    }
 }
 
 /// A set of properties to apply at create/clone time or with [`Zfs::set_properties`].
@@ -183,7 +219,14 @@ impl Props {
 }
 
 /// A property value as read back, with where it comes from.
+///
+/// ```
+/// use libzfs_core::{PropRead, PropValue};
+/// let r = PropRead::new(PropValue::U64(8192), "default");
+/// assert_eq!((r.as_u64(), r.source.as_str()), (Some(8192), "default"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PropRead {
     /// Numbers come back as numbers (int64 in the kernel's Lua; reinterpreted as u64),
     /// index properties as their names.
@@ -340,6 +383,54 @@ impl Zfs {
         self.read_props(&GET_PROPS, dataset, &args)
     }
 
+    /// One numeric property of a dataset or snapshot (`volsize`, `used`, `createtxg`,
+    /// ...; index properties such as `compression` read as names: use
+    /// [`Zfs::get_string`]). `Ok(None)` when the property does not apply to it (`volsize`
+    /// of a filesystem). One nosync channel program, as [`Zfs::get_properties`].
+    ///
+    /// Errors: `ENOENT` (no such dataset), `EINVAL` (not a property name),
+    /// [`Error::Invalid`] when the property is a string.
+    ///
+    /// ```no_run
+    /// let size = libzfs_core::Zfs::get()?.get_u64("tank/vol", "volsize")?;
+    /// println!("{}", size.unwrap_or(0));
+    /// # Ok::<(), libzfs_core::Error>(())
+    /// ```
+    pub fn get_u64(&self, dataset: &str, prop: &str) -> Result<Option<u64>> {
+        let Some(r) = self.get_properties(dataset, [prop])?.remove(prop) else {
+            return Ok(None);
+        };
+        match r.value {
+            PropValue::U64(n) => Ok(Some(n)),
+            PropValue::Str(s) => Err(typed_read_error(dataset, prop, "a number", &s)),
+        }
+    }
+
+    /// One string property of a dataset or snapshot: a user property (`Ok(None)` when it
+    /// is not set, here or on an ancestor), an index property by name (`compression` →
+    /// `"lz4"`), a string one (`mountpoint`, `origin`). `Ok(None)` also when the property
+    /// does not apply to it.
+    ///
+    /// Errors: `ENOENT` (no such dataset), `EINVAL` (not a property name),
+    /// [`Error::Invalid`] when the property is a number.
+    ///
+    /// ```no_run
+    /// let z = libzfs_core::Zfs::get()?;
+    /// if let Some(owner) = z.get_string("tank/vol", "com.example:owner")? {
+    ///     println!("owned by {owner}");
+    /// }
+    /// # Ok::<(), libzfs_core::Error>(())
+    /// ```
+    pub fn get_string(&self, dataset: &str, prop: &str) -> Result<Option<String>> {
+        let Some(r) = self.get_properties(dataset, [prop])?.remove(prop) else {
+            return Ok(None);
+        };
+        match r.value {
+            PropValue::Str(s) => Ok(Some(s)),
+            PropValue::U64(n) => Err(typed_read_error(dataset, prop, "a string", &n.to_string())),
+        }
+    }
+
     /// Run a property-reading program and decode its `{name: {value, source}}` output.
     fn read_props(
         &self,
@@ -349,7 +440,7 @@ impl Zfs {
     ) -> Result<BTreeMap<String, PropRead>> {
         let out = self
             .program_nosync(pool_of(dataset), program, args, Limits::default())
-            .map_err(|e| self.read_error(dataset, e))?;
+            .map_err(|e| self.read_error(Op::GetProperties, dataset, e))?;
         let mut m = BTreeMap::new();
         if let NvValue::List(t) = out {
             for (k, v) in t {
@@ -416,7 +507,7 @@ impl Zfs {
     /// Turn a failed property-reading program into an error about the dataset: the Lua
     /// runtime error of `zfs.get_prop` / `zfs.list.user_properties` says "no such dataset"
     /// or "'x' is not a valid property" with a traceback; callers want ENOENT / EINVAL.
-    fn read_error(&self, dataset: &str, e: Error) -> Error {
+    pub(crate) fn read_error(&self, op: Op, dataset: &str, e: Error) -> Error {
         let Error::Program {
             errno: Errno(libc::ECHRNG),
             message,
@@ -426,13 +517,10 @@ impl Zfs {
             return e;
         };
         if !self.exists(dataset) {
-            return Error::zfs(Op::GetProperties, dataset, Errno(libc::ENOENT));
+            return Error::zfs(op, dataset, Errno(libc::ENOENT));
         }
-        if let Some(i) = message.find("is not a valid property") {
-            // "[string \"channel program\"]:51: 'nosuch' is not a valid property\n..."
-            let head = &message[..i];
-            let prop = head.rsplit(": ").next().unwrap_or(head).trim();
-            let mut z = Error::zfs(Op::GetProperties, dataset, Errno(libc::EINVAL));
+        if let Some(prop) = invalid_property(message) {
+            let mut z = Error::zfs(op, dataset, Errno(libc::EINVAL));
             if let Error::Zfs { reason, .. } = &mut z {
                 *reason = format!("{prop} is not a valid property name");
             }
@@ -440,6 +528,14 @@ impl Zfs {
         }
         e
     }
+}
+
+/// The property a Lua "is not a valid property" error names (with its quotes), from a
+/// message such as `[string "channel program"]:51: 'nosuch' is not a valid property`.
+fn invalid_property(message: &str) -> Option<&str> {
+    let i = message.find("is not a valid property")?;
+    let head = &message[..i];
+    Some(head.rsplit(": ").next().unwrap_or(head).trim())
 }
 
 /// The pool a dataset or snapshot name belongs to.
@@ -451,7 +547,9 @@ pub fn pool_of(dataset: &str) -> &str {
     dataset.split(['/', '@', '#']).next().unwrap_or(dataset)
 }
 
-fn prop_read(v: &NvValue) -> Option<PropRead> {
+/// A `{value, source}` list as a channel program returns it (numbers as int64, which a
+/// property's u64 was: reinterpreted).
+pub(crate) fn prop_read(v: &NvValue) -> Option<PropRead> {
     let NvValue::List(t) = v else { return None };
     let value = match t.get("value")? {
         NvValue::I64(n) => PropValue::U64(*n as u64),
@@ -467,37 +565,60 @@ fn prop_read(v: &NvValue) -> Option<PropRead> {
 }
 
 impl PropRead {
+    /// A value read from `source`.
+    pub fn new(value: PropValue, source: impl Into<String>) -> PropRead {
+        PropRead {
+            value,
+            source: source.into(),
+        }
+    }
+
     /// The value as a number, if it is one.
     ///
     /// ```
     /// use libzfs_core::{PropRead, PropValue};
-    /// let r = PropRead { value: PropValue::U64(5), source: "default".into() };
+    /// let r = PropRead::new(PropValue::U64(5), "default");
     /// assert_eq!(r.as_u64(), Some(5));
     /// ```
     pub fn as_u64(&self) -> Option<u64> {
-        match &self.value {
-            PropValue::U64(n) => Some(*n),
-            PropValue::Str(_) => None,
-        }
+        self.value.as_u64()
     }
     /// The value as a string, if it is one.
     ///
     /// ```
     /// use libzfs_core::{PropRead, PropValue};
-    /// let r = PropRead { value: PropValue::Str("lz4".into()), source: "tank".into() };
+    /// let r = PropRead::new(PropValue::Str("lz4".into()), "tank");
     /// assert_eq!(r.as_str(), Some("lz4"));
     /// ```
     pub fn as_str(&self) -> Option<&str> {
-        match &self.value {
-            PropValue::Str(s) => Some(s),
-            PropValue::U64(_) => None,
-        }
+        self.value.as_str()
     }
+}
+
+/// A typed read of a property of the other type.
+fn typed_read_error(dataset: &str, prop: &str, wanted: &str, got: &str) -> Error {
+    Error::invalid(
+        "property type",
+        format!("{prop} of {dataset} is {got:?}, not {wanted}"),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lua_property_errors_name_the_property() {
+        let m =
+            "[string \"channel program\"]:7: 'nosuch' is not a valid property\nstack traceback:";
+        assert_eq!(invalid_property(m), Some("'nosuch'"));
+        assert_eq!(invalid_property("no such dataset 'tank/x'"), None);
+        let e = typed_read_error("tank/v", "compression", "a number", "lz4");
+        assert_eq!(
+            e.to_string(),
+            "invalid property type: compression of tank/v is \"lz4\", not a number"
+        );
+    }
 
     #[test]
     fn props_encode_typed() {

@@ -21,6 +21,7 @@ use std::sync::OnceLock;
 /// # Ok::<(), libzfs_core::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Capabilities {
     /// The module version string (`/sys/module/zfs/version`, e.g. `2.1.11-1+deb12u1`).
     pub version: String,

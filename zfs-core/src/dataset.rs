@@ -16,6 +16,7 @@ use std::ptr;
 /// assert_eq!(spec.size, 1 << 30);
 /// ```
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct VolumeSpec {
     /// `volsize` in bytes: > 0 and a multiple of the volblocksize.
     pub size: u64,

@@ -66,6 +66,7 @@ fn os_err(errno: &i32) -> std::io::Error {
 /// # Ok::<(), NvListError>(())
 /// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum NvListError {
     /// `nvlist_alloc` or `nvlist_dup` failed (carries the errno, normally `ENOMEM`).
     #[error("cannot allocate an nvlist: {}", os_err(.0))]

@@ -36,6 +36,7 @@ pub enum PoolHealth {
 
 /// What [`Zfs::pool_status`] returns.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct PoolStatus {
     /// Health of the root vdev.
     pub health: PoolHealth,
@@ -256,10 +257,11 @@ impl PoolStatus {
     /// The top-level vdevs (data vdevs only: log, cache and spare devices are not in
     /// `children` of the root, or are flagged `is_log` and skipped).
     ///
-    /// ```
-    /// use libzfs_core::{PoolStatus, PoolHealth, Errno, NvTree};
-    /// let st = PoolStatus { health: PoolHealth::Online, load_error: Errno(0), config: NvTree::default(), resilvering: false, partial: None };
-    /// assert!(st.top_vdevs().is_empty());
+    /// ```no_run
+    /// let st = libzfs_core::Zfs::get()?.pool_status("tank")?;
+    /// let disks: u64 = st.top_vdevs().iter().map(|v| v.children.max(1)).sum();
+    /// println!("{} top-level vdevs, {disks} disks", st.top_vdevs().len());
+    /// # Ok::<(), libzfs_core::Error>(())
     /// ```
     pub fn top_vdevs(&self) -> Vec<TopVdev> {
         let Some(NvValue::List(root)) = self.config.get("vdev_tree") else {

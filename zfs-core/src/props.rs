@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 
 /// Compression algorithm, as an index value (`enum zio_compress`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Compression {
     /// `on` (the pool's default algorithm).
     On,

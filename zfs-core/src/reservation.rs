@@ -19,6 +19,7 @@ use std::sync::OnceLock;
 
 /// Which revision of libzfs's `zvol_volsize_to_reservation` to reproduce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Formula {
     /// OpenZFS up to 2.2.x: `nblocks * asize * 128K / tsize`.
     Before2_3,

@@ -9,8 +9,16 @@ use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::ptr;
 
-/// Flags for [`Zfs::send`] (`lzc_send_flags`).
+/// Flags for [`Zfs::send`] (`lzc_send_flags`). Non-exhaustive (libzfs_core has more flags
+/// than these): start from [`SendFlags::default`] (a plain stream) and switch on what you
+/// need.
+///
+/// ```
+/// let f = libzfs_core::SendFlags::default().compress(true).large_block(true);
+/// assert!(f.compress && f.large_block && !f.raw);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SendFlags {
     /// Embed small blocks in block pointers (`LZC_SEND_FLAG_EMBED_DATA`).
     pub embed_data: bool,
@@ -23,6 +31,27 @@ pub struct SendFlags {
 }
 
 impl SendFlags {
+    /// Embed small blocks in block pointers.
+    pub fn embed_data(mut self, on: bool) -> SendFlags {
+        self.embed_data = on;
+        self
+    }
+    /// Allow blocks over 128 KiB.
+    pub fn large_block(mut self, on: bool) -> SendFlags {
+        self.large_block = on;
+        self
+    }
+    /// Send compressed blocks as they are on disk.
+    pub fn compress(mut self, on: bool) -> SendFlags {
+        self.compress = on;
+        self
+    }
+    /// Raw (encrypted) send.
+    pub fn raw(mut self, on: bool) -> SendFlags {
+        self.raw = on;
+        self
+    }
+
     fn bits(self) -> sys::lzc_send_flags {
         let mut f = 0;
         if self.embed_data {

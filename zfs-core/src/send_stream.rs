@@ -193,6 +193,7 @@ impl fmt::Debug for BlockBitmap {
 
 /// What a send stream held, as counted while its changed blocks were marked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StreamStats {
     /// Records read, BEGIN and END included.
     pub records: u64,

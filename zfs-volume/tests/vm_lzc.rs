@@ -923,11 +923,7 @@ fn send_full_and_incremental_streams() {
         &s1,
         None,
         &f,
-        SendFlags {
-            compress: true,
-            embed_data: true,
-            ..Default::default()
-        },
+        SendFlags::default().compress(true).embed_data(true),
     )
     .unwrap();
     drop(f);

@@ -4,7 +4,8 @@
 //!   exists replaces it) and frees it on drop.
 //! * [`NvListRef`] is a borrowed, read-only view, e.g. of a list nested in another one.
 //! * [`NvTree`] / [`NvValue`] are a plain Rust copy of a list, convenient to match on,
-//!   compare, build in tests and turn into JSON.
+//!   compare and build in tests; with the `serde` feature, serialisable and convertible to
+//!   JSON (`to_json`).
 //!
 //! The wrapper compiles against the OpenZFS 2.1 .. 2.4 headers, whose `const`-ness of
 //! pointer arguments differs: every call below passes `*mut` pointers and lets the
@@ -25,7 +26,6 @@
 //!     assert_eq!(name, "tank/vol");
 //!     assert!(matches!(value, NvValue::List(_)));
 //! }
-//! assert_eq!(outer.to_json()["tank/vol"]["compression"], "lz4");
 //! # Ok::<(), libzfs_core::nvlist::NvListError>(())
 //! ```
 
@@ -43,8 +43,11 @@ use std::mem::ManuallyDrop;
 use std::ptr::{self, NonNull};
 
 use libzfs_core_sys as sys;
+#[cfg(feature = "serde")]
 use serde::ser::{SerializeMap, Serializer};
+#[cfg(feature = "serde")]
 use serde::Serialize;
+#[cfg(feature = "serde")]
 use serde_json::Value as Json;
 
 const ENCODE_NATIVE: c_int = sys::NV_ENCODE_NATIVE as c_int;
@@ -509,6 +512,7 @@ impl NvValue {
     /// assert_eq!(NvValue::U64Array(vec![1, 2]).to_json(), serde_json::json!([1, 2]));
     /// assert_eq!(NvValue::Flag.to_json(), serde_json::json!(true));
     /// ```
+    #[cfg(feature = "serde")]
     pub fn to_json(&self) -> Json {
         fn arr<T: Copy>(v: &[T], f: impl Fn(T) -> Json) -> Json {
             Json::Array(v.iter().copied().map(f).collect())
@@ -545,6 +549,7 @@ impl NvValue {
     }
 }
 
+#[cfg(feature = "serde")]
 impl Serialize for NvValue {
     /// Serialises like [`NvValue::to_json`].
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -675,6 +680,7 @@ impl NvTree {
     /// t.push("used", NvValue::U64(42));
     /// assert_eq!(t.to_json(), serde_json::json!({"used": 42}));
     /// ```
+    #[cfg(feature = "serde")]
     pub fn to_json(&self) -> Json {
         Json::Object(
             self.0
@@ -726,6 +732,7 @@ impl Extend<(String, NvValue)> for NvTree {
     }
 }
 
+#[cfg(feature = "serde")]
 impl Serialize for NvTree {
     /// Serialises as a map, like [`NvTree::to_json`].
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -1221,6 +1228,7 @@ impl<'a> NvListRef<'a> {
     /// assert_eq!(nv.as_ref().to_json(), serde_json::json!({"n": 3}));
     /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
+    #[cfg(feature = "serde")]
     pub fn to_json(&self) -> Json {
         self.to_tree().to_json()
     }
@@ -1996,6 +2004,7 @@ impl NvList {
     /// assert_eq!(nv.to_json(), serde_json::json!({"s": "v"}));
     /// # Ok::<(), libzfs_core::nvlist::NvListError>(())
     /// ```
+    #[cfg(feature = "serde")]
     pub fn to_json(&self) -> Json {
         self.as_ref().to_json()
     }
@@ -2049,6 +2058,7 @@ impl TryFrom<&NvTree> for NvList {
     }
 }
 
+#[cfg(feature = "serde")]
 impl Serialize for NvList {
     /// Serialises as a map, like [`NvList::to_json`].
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -2104,6 +2114,7 @@ mod tests {
         assert_eq!(NvValue::Bool(true).as_u64(), None);
     }
     use proptest::prelude::*;
+    #[cfg(feature = "serde")]
     use serde_json::json;
 
     fn s(v: &str) -> String {
@@ -2364,6 +2375,7 @@ mod tests {
             .lookup_nvlist("leaf")
             .unwrap();
         assert_eq!(view.lookup_int64("n").unwrap(), 1);
+        #[cfg(feature = "serde")]
         assert_eq!(top.to_json(), json!({"mid": {"leaf": {"n": 1}}}),);
         let owned = view.to_nvlist().unwrap();
         drop(top);
@@ -2421,6 +2433,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "serde")]
     fn json_shape() {
         let (nv, tree) = every_type();
         let j = nv.to_json();
@@ -2685,6 +2698,7 @@ mod tests {
             for (k, v) in &tree {
                 prop_assert_eq!(&nv.lookup(k).unwrap(), v);
             }
+            #[cfg(feature = "serde")]
             prop_assert_eq!(serde_json::to_value(&tree).unwrap(), tree.to_json());
         }
     }

@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use support::*;
 use zfs_volume::lzc::reservation::thick_refreservation;
 use zfs_volume::lzc::{
-    module_version, parse_version, BlockBitmap, Compression, Limits, NvList, NvValue, PoolHealth,
-    Program, PropValue, Props, SendFlags, TopVdev, VolMode, VolumeSpec,
+    module_version, parse_version, BlockBitmap, Compression, DatasetKind, Limits, ListEntry,
+    ListOptions, NvList, NvValue, PoolHealth, Program, PropValue, Props, SendFlags, TopVdev,
+    VolMode, VolumeSpec,
 };
 use zfs_volume::lzc::{Errno, Error, Zfs};
 
@@ -2226,4 +2227,432 @@ fn bench_lzc_snapshot_vs_cli() {
         .open(&out)
         .unwrap();
     writeln!(f, "{line}").unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// list, typed property reads, batch errors, the program conventions, the examples (issue 17)
+
+/// A tree to list: `p/t` (filesystem) holding volume `a` with two marked snapshots and a
+/// bookmark, and filesystem `f` holding volume `b`. Returns (t, a, f, b).
+fn list_tree(p: &TestPool) -> (String, String, String, String) {
+    let z = zfs();
+    let (t, a, f, b) = (p.ds("t"), p.ds("t/a"), p.ds("t/f"), p.ds("t/f/b"));
+    fs(&t);
+    vol(&a, 16 * MIB);
+    fs(&f);
+    vol(&b, 8 * MIB);
+    z.snapshot([format!("{a}@s1")], &[("xz:tag", "one")])
+        .unwrap();
+    z.snapshot([format!("{a}@s2")], &[("xz:tag", "two")])
+        .unwrap();
+    z.bookmark([(format!("{a}#b1"), format!("{a}@s1"))])
+        .unwrap();
+    (t, a, f, b)
+}
+
+#[test]
+#[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
+fn list_a_missing_dataset_is_enoent_before_any_lua() {
+    let p = pool("lsm", 256);
+    let z = zfs();
+    let all = ListOptions::new()
+        .itself(true)
+        .children(true)
+        .recursive(true)
+        .snapshots(true)
+        .bookmarks(true)
+        .props(["used"]);
+    let m = p.ds("missing");
+    let e = expect_err(
+        z.list(&m, &all),
+        libc::ENOENT,
+        &["cannot list", &m, "dataset does not exist"],
+    );
+    assert!(matches!(e, Error::Zfs { .. }), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        format!("cannot list {m}: dataset does not exist (ENOENT)")
+    );
+    // A pool that is not imported: the same sentence, no channel-program error.
+    let e = expect_err(
+        z.list("xznosuchpool/x", &all),
+        libc::ENOENT,
+        &["xznosuchpool/x"],
+    );
+    assert!(!e.to_string().contains("traceback"), "{e}");
+    // A name that is not a property: EINVAL naming it, not a Lua trace.
+    fs(&p.ds("f"));
+    let e = expect_err(
+        z.list(
+            &p.name,
+            &ListOptions::new().children(true).props(["nosuchprop"]),
+        ),
+        libc::EINVAL,
+        &["nosuchprop", "not a valid property"],
+    );
+    assert!(!e.to_string().contains("traceback"), "{e}");
+    // Snapshot and bookmark names are refused before any ioctl.
+    for n in [format!("{}@s", p.name), format!("{}#b", p.name)] {
+        assert!(
+            matches!(z.list(&n, &all), Err(Error::Invalid { .. })),
+            "{n}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
+fn list_children_snapshots_bookmarks_with_properties() {
+    let p = pool("lst", 256);
+    let z = zfs();
+    let (t, a, f, b) = list_tree(&p);
+    let names = |v: &[ListEntry]| v.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
+    let kind_of = |v: &[ListEntry], n: &str| v.iter().find(|e| e.name == n).map(|e| e.kind);
+
+    // Direct children only, with their kinds.
+    let c = z.list(&t, &ListOptions::new().children(true)).unwrap();
+    let mut got = names(&c);
+    got.sort();
+    assert_eq!(got, vec![a.clone(), f.clone()]);
+    assert_eq!(kind_of(&c, &a), Some(DatasetKind::Volume));
+    assert_eq!(kind_of(&c, &f), Some(DatasetKind::Filesystem));
+    assert!(c.iter().all(|e| e.props.is_empty()));
+
+    // Recursive: the grandchild too.
+    let r = z
+        .list(&t, &ListOptions::new().children(true).recursive(true))
+        .unwrap();
+    assert!(names(&r).contains(&b), "{:?}", names(&r));
+    assert_eq!(kind_of(&r, &b), Some(DatasetKind::Volume));
+
+    // Snapshots with native and user properties, typed.
+    let props = ["createtxg", "guid", "xz:tag", "used"];
+    let mut s = z
+        .list(&a, &ListOptions::new().snapshots(true).props(props))
+        .unwrap();
+    s.sort_by_key(|e| e.get_u64("createtxg"));
+    assert_eq!(names(&s), [format!("{a}@s1"), format!("{a}@s2")]);
+    for (e, tag) in s.iter().zip(["one", "two"]) {
+        assert_eq!(e.kind, DatasetKind::Snapshot);
+        assert_eq!(e.dataset(), a);
+        assert_eq!(e.get_str("xz:tag"), Some(tag));
+        // Set on the snapshot itself: the source is its own name.
+        assert_eq!(e.get("xz:tag").unwrap().source, e.name);
+        assert_eq!(
+            e.get_u64("createtxg").unwrap().to_string(),
+            zfs_get(&e.name, "createtxg")
+        );
+        // A guid above i64::MAX arrives negative from Lua: read back as the u64 it is.
+        assert_eq!(
+            e.get_u64("guid").unwrap().to_string(),
+            zfs_get(&e.name, "guid")
+        );
+        assert!(e.get_u64("used").is_some());
+    }
+
+    // Bookmarks, with the properties a bookmark has.
+    let bm = z
+        .list(
+            &a,
+            &ListOptions::new()
+                .bookmarks(true)
+                .props(["createtxg", "guid", "volsize"]),
+        )
+        .unwrap();
+    assert_eq!(names(&bm), [format!("{a}#b1")]);
+    assert_eq!(bm[0].kind, DatasetKind::Bookmark);
+    assert_eq!(bm[0].short_name(), "b1");
+    assert_eq!(bm[0].get_u64("createtxg"), s[0].get_u64("createtxg"));
+    assert_eq!(bm[0].get_u64("guid"), s[0].get_u64("guid"));
+    assert_eq!(bm[0].get_u64("volsize"), None, "not a bookmark property");
+
+    // Everything, as zfs list -t all -r sees it, each dataset before what it holds.
+    let all = z
+        .list(
+            &t,
+            &ListOptions::new()
+                .itself(true)
+                .children(true)
+                .recursive(true)
+                .snapshots(true)
+                .bookmarks(true)
+                .props(["volsize", "mountpoint"]),
+        )
+        .unwrap();
+    let got = names(&all);
+    let mut sorted = got.clone();
+    sorted.sort();
+    let mut want = zfs_list_all(&t);
+    want.extend(
+        run(
+            "zfs",
+            &["list", "-H", "-t", "bookmark", "-o", "name", "-r", &t],
+        )
+        .lines()
+        .map(String::from),
+    );
+    want.sort();
+    want.dedup();
+    assert_eq!(sorted, want);
+    assert_eq!(got[0], t);
+    let pos = |n: &str| got.iter().position(|x| x == n).unwrap();
+    assert!(pos(&a) < pos(&format!("{a}@s1")) && pos(&a) < pos(&format!("{a}#b1")));
+    assert!(pos(&f) < pos(&b));
+    for e in &all {
+        match e.kind {
+            DatasetKind::Volume => assert!(e.get_u64("volsize").is_some(), "{}", e.name),
+            DatasetKind::Filesystem => {
+                assert_eq!(e.get_u64("volsize"), None, "{}", e.name);
+                assert_eq!(e.get_str("mountpoint"), Some("none"), "{}", e.name);
+            }
+            DatasetKind::Bookmark => assert!(e.props.is_empty(), "{}", e.name),
+            DatasetKind::Snapshot => {}
+        }
+    }
+
+    // Nothing to list is an empty list.
+    assert!(z
+        .list(&f, &ListOptions::new().snapshots(true).bookmarks(true))
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+#[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
+fn typed_property_reads() {
+    let p = pool("tpr", 256);
+    let z = zfs();
+    let (t, a, _, _) = list_tree(&p);
+    assert_eq!(z.get_u64(&a, "volsize").unwrap(), Some(16 * MIB));
+    assert_eq!(z.get_u64(&t, "volsize").unwrap(), None, "not a volume");
+    assert_eq!(
+        z.get_string(&format!("{a}@s1"), "xz:tag")
+            .unwrap()
+            .as_deref(),
+        Some("one")
+    );
+    assert_eq!(z.get_string(&a, "xz:never").unwrap(), None);
+    assert_eq!(
+        z.get_string(&a, "compression").unwrap(),
+        Some(zfs_get(&a, "compression"))
+    );
+    assert!(matches!(
+        z.get_u64(&a, "compression"),
+        Err(Error::Invalid { .. })
+    ));
+    assert!(matches!(
+        z.get_string(&a, "volsize"),
+        Err(Error::Invalid { .. })
+    ));
+    let m = p.ds("missing");
+    expect_err(z.get_u64(&m, "used"), libc::ENOENT, &[&m]);
+    expect_err(z.get_u64(&a, "nosuchprop"), libc::EINVAL, &["nosuchprop"]);
+}
+
+#[test]
+#[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
+fn a_failed_batch_names_only_its_culprits() {
+    let p = pool("bat", 256);
+    let z = zfs();
+    let (a, b) = (p.ds("a"), p.ds("b"));
+    vol(&a, 16 * MIB);
+    vol(&b, 16 * MIB);
+    let (sa, sb) = (format!("{a}@s"), format!("{b}@s"));
+    z.snapshot([&sa, &sb], &[]).unwrap();
+    z.hold([(&sb, "keep")], None).unwrap();
+    let e = expect_err(z.destroy_snapshots([&sa, &sb], false), libc::EBUSY, &[&sb]);
+    assert!(!e.to_string().contains(&sa), "{e}");
+    assert!(z.exists(&sa) && z.exists(&sb), "all or nothing");
+    z.release([(&sb, "keep")]).unwrap();
+    z.destroy_snapshots([&sa, &sb], false).unwrap();
+}
+
+#[test]
+#[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
+fn program_conventions_as_documented() {
+    let p = pool("pcv", 256);
+    let z = zfs();
+    let (t, _, _, _) = list_tree(&p);
+    let empty = NvList::new().unwrap();
+    let run = |src: &str, args: &NvList| {
+        // Owned source: built at run time, not leaked.
+        let prog = Program::new(format!("conv{}", src.len()), src.to_string());
+        z.program_nosync(&p.name, &prog, args, Limits::default())
+            .unwrap()
+    };
+    assert_eq!(run("return 7", &empty), NvValue::I64(7));
+    assert_eq!(run("return 'x'", &empty), NvValue::Str("x".into()));
+    assert_eq!(run("return true", &empty), NvValue::Bool(true));
+    assert_eq!(run("return nil", &empty), NvValue::Flag);
+    assert_eq!(run("local x = 1", &empty), NvValue::Flag);
+    assert_eq!(run("return {}", &empty), NvValue::List(Default::default()));
+    let arr = run("return {'a', 'b', 'c'}", &empty);
+    let items: Vec<&str> = arr
+        .as_lua_array()
+        .unwrap()
+        .into_iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(items, ["a", "b", "c"]);
+    // Arguments are one table through `...`.
+    let mut args = NvList::new().unwrap();
+    args.add_string("dataset", &t).unwrap();
+    args.add_int64("n", 41).unwrap();
+    assert_eq!(
+        run("local args = ... return args.dataset", &args),
+        NvValue::Str(t.clone())
+    );
+    assert_eq!(
+        run("local args = ... return args.n + 1", &args),
+        NvValue::I64(42)
+    );
+    // A list of presence flags only arrives as an array of its names.
+    let mut flags = NvList::new().unwrap();
+    flags.add_boolean("x").unwrap();
+    flags.add_boolean("y").unwrap();
+    let got = run("return ...", &flags);
+    let mut names: Vec<&str> = got
+        .as_lua_array()
+        .unwrap()
+        .into_iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["x", "y"]);
+    // The program_nosync doc example: count the children.
+    let count = Program::from_static(
+        "count_children",
+        "local args = ...
+         local n = 0
+         for _ in zfs.list.children(args.dataset) do n = n + 1 end
+         return n",
+    );
+    let mut a = NvList::new().unwrap();
+    a.add_string("dataset", &t).unwrap();
+    let out = z
+        .program_nosync(&p.name, &count, &a, Limits::default())
+        .unwrap();
+    assert_eq!(out.as_u64(), Some(2));
+    // The program_sync doc example: a snapshot, its errno back as a number.
+    let snap = Program::from_static(
+        "snap",
+        "local args = ... return zfs.sync.snapshot(args.snapshot)",
+    );
+    let mut a = NvList::new().unwrap();
+    a.add_string("snapshot", &format!("{t}@now")).unwrap();
+    assert_eq!(
+        z.program_sync(&p.name, &snap, &a, Limits::default())
+            .unwrap(),
+        NvValue::I64(0)
+    );
+    assert!(z.exists(&format!("{t}@now")));
+}
+
+/// An example binary of libzfs-core, built by `cargo build --workspace --all-targets` (as
+/// scripts/test does) or `cargo build -p libzfs-core --examples`, next to this test's
+/// `deps` directory.
+fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the examples first (cargo build -p libzfs-core --examples)",
+        path.display()
+    );
+    path
+}
+
+/// Run an example; (exit code, stdout, stderr).
+fn run_example(name: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(example(name)).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+#[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
+fn example_rotate_keeps_the_newest_marked_snapshots() {
+    let p = pool("rot", 256);
+    let z = zfs();
+    let (t, a, _, b) = list_tree(&p);
+    // Not ours: unmarked, and another tag; neither may be touched.
+    z.snapshot([format!("{b}@manual")], &[]).unwrap();
+    let mark = "libzfs-core:rotate";
+    z.snapshot([format!("{b}@other")], &[(mark, "weekly")])
+        .unwrap();
+    for round in 0..3 {
+        if round > 0 {
+            // The names carry the unix time in seconds.
+            std::thread::sleep(Duration::from_millis(1100));
+        }
+        let (code, out, err) = run_example("rotate", &[&t, "2", "daily"]);
+        assert_eq!(code, 0, "round {round}: {out}{err}");
+        assert_eq!(out.matches("took ").count(), 2, "{out}");
+        eprintln!("round {round}:\n{out}");
+        if round == 2 {
+            assert_eq!(out.matches("destroyed ").count(), 2, "{out}");
+        }
+    }
+    for v in [&a, &b] {
+        let daily: Vec<String> = zfs_list_all(v)
+            .into_iter()
+            .filter(|n| n.contains("@daily-"))
+            .collect();
+        assert_eq!(daily.len(), 2, "{v}: {daily:?}");
+        for s in &daily {
+            assert_eq!(zfs_get(s, mark), "daily");
+        }
+    }
+    assert!(z.exists(&format!("{b}@manual")) && z.exists(&format!("{b}@other")));
+    assert!(z.exists(&format!("{a}@s1")) && z.exists(&format!("{a}#b1")));
+    // Errors: a sentence on stderr and exit 1; usage: exit 2.
+    let m = p.ds("missing");
+    let (code, _, err) = run_example("rotate", &[&m, "2"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("cannot list {m}: dataset does not exist")),
+        "{err}"
+    );
+    assert!(!err.contains("traceback"), "{err}");
+    assert_eq!(run_example("rotate", &[&t]).0, 2);
+    assert_eq!(run_example("rotate", &[&t, "0"]).0, 2);
+}
+
+#[test]
+#[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
+fn example_list_prints_what_zfs_list_does() {
+    let p = pool("lex", 256);
+    let (t, a, f, b) = list_tree(&p);
+    let (code, out, err) = run_example("list", &["-r", "-t", "all", "-o", "name,type,volsize", &t]);
+    assert_eq!(code, 0, "{err}");
+    eprintln!("{out}");
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "TYPE", "VOLSIZE"]);
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
+    let row = |n: &str| {
+        rows.iter()
+            .find(|r| r[0] == n)
+            .unwrap_or_else(|| panic!("{n}: {out}"))
+    };
+    assert_eq!(row(&t)[1..], ["filesystem", "-"]);
+    assert_eq!(row(&a)[1..], ["volume", &(16 * MIB).to_string()]);
+    assert_eq!(row(&f)[1], "filesystem");
+    assert_eq!(row(&b)[1], "volume");
+    assert_eq!(row(&format!("{a}@s1"))[1], "snapshot");
+    assert_eq!(row(&format!("{a}#b1"))[1], "bookmark");
+    // Default types: no snapshots; without -r only the dataset itself.
+    let (_, out, _) = run_example("list", &["-r", &t]);
+    assert!(!out.contains('@') && out.contains(&b), "{out}");
+    let (_, out, _) = run_example("list", &[&t]);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    let m = p.ds("missing");
+    let (code, _, err) = run_example("list", &[&m]);
+    assert_eq!(code, 1);
+    assert!(err.contains("dataset does not exist"), "{err}");
+    assert_eq!(run_example("list", &[]).0, 2);
 }

@@ -83,3 +83,8 @@ pub use props::{pool_of, Compression, PropRead, PropValue, Props, VolMode};
 pub use send::SendFlags;
 pub use send_stream::{BlockBitmap, StreamStats};
 pub use util::{StrPair, MAX_NAME};
+
+/// The README's examples, compiled as doc tests so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

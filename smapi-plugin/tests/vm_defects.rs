@@ -377,7 +377,7 @@ fn revert_does_not_wait_for_udev_and_attach_finds_the_device_itself() {
         }
     }
     let _udev = UDEV.lock().unwrap_or_else(|e| e.into_inner());
-    run("udevadm", &["settle"]);
+    udev_settle();
     run("udevadm", &["control", "--stop-exec-queue"]);
     let udev = Udev;
     let t = Instant::now();
@@ -397,7 +397,7 @@ fn revert_does_not_wait_for_udev_and_attach_finds_the_device_itself() {
     h.write(&sr, &w, &[(4096, 9)]);
     h.expect(&sr, &w, &[(4096, 9)], "new volume, udev stopped");
     drop(udev);
-    run("udevadm", &["settle"]);
+    udev_settle();
     h.vol("SR.destroy", json!({"dbg": "t", "sr": sr}));
     h.d.assert_no_violations();
 }
@@ -567,7 +567,7 @@ fn datapath_hands_out_only_our_zvols() {
     run("zfs", &["create", "-V", "16M", &format!("{foreign}/disk")]);
     run("zfs", &["create", "-V", "16M", &format!("{pool}/beside")]);
     let _udev = UDEV.lock().unwrap_or_else(|e| e.into_inner());
-    run("udevadm", &["settle"]);
+    udev_settle();
     let attach = |uri: String| {
         h.d.call(
             Plugin::Datapath,

@@ -34,6 +34,19 @@ pub fn run(cmd: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Wait until udev has handled every queued event. Under emulation, with the other tests of
+/// the binary running beside it, a queue that was stopped on purpose (vm_defects) once took
+/// longer than `udevadm settle`'s default 120 s to drain (CI, 2026-12-06): up to three rounds
+/// of 120 s, then a failure naming what was waited for.
+pub fn udev_settle() {
+    for _ in 0..3 {
+        if ok("udevadm", &["settle", "-t", "120"]) {
+            return;
+        }
+    }
+    panic!("udev's event queue did not drain in 360 s (udevadm settle)");
+}
+
 pub fn ok(cmd: &str, args: &[&str]) -> bool {
     Command::new(cmd)
         .args(args)

@@ -7,15 +7,15 @@
 //! | `SrNotFound` | `sr_does_not_exist` | `SR_BACKEND_FAILURE` | `["SR_does_not_exist", msg]` |
 //! | `Shrink` | `invalid_size` | `SR_BACKEND_FAILURE_79` | `["VDI Invalid size", msg]` |
 //! | `Invalid{what: "volume size"}` | `invalid_size` | `SR_BACKEND_FAILURE_79` | `["VDI Invalid size", msg]` |
-//! | `Invalid` (anything else: key, name, value, dataset name) | `custom` | `SR_BACKEND_FAILURE` | `["Invalid_argument", msg]` |
+//! | `Invalid` (anything else: key, name, value, dataset name), and `Zfs(Invalid)` (an argument the ZFS layer refused) | `custom` | `SR_BACKEND_FAILURE` | `["Invalid_argument", msg]` |
 //! | `InUse` | `in_use` | `SR_BACKEND_FAILURE_24` | `["VDIInUse", msg]` |
 //! | `Busy` | `busy` | `SR_BACKEND_FAILURE_201` | `["Currently unavailable, try again", msg]` |
 //! | `Config{key, reason}` | `bad_configuration` | `SR_BACKEND_FAILURE_109` | `["Invalid configuration", "key: reason"]` |
-//! | `NoSpace`, and `Zfs`/`Program` with `ENOSPC`/`EDQUOT` | `no_space` | `SR_BACKEND_FAILURE_44` | `["There is insufficient space", msg]` |
+//! | `NoSpace`, and `Zfs` (a ZFS call or a channel program) with `ENOSPC`/`EDQUOT` | `no_space` | `SR_BACKEND_FAILURE_44` | `["There is insufficient space", msg]` |
 //! | `Refused` | `backend` | `SR_BACKEND_FAILURE` | `["Backend_failure", msg]` |
 //! | `NotOurs` | `backend` | `SR_BACKEND_FAILURE` | `["Backend_failure", msg]` |
-//! | `Zfs`/`Program` while the pool is not imported or is suspended (checked on this error path only) | `backend` | `SR_BACKEND_FAILURE` | `["Backend_failure", "pool P is not imported: check the name ... 'zpool import' lists ... (msg)"]` or `"pool P is suspended ...: ... 'zpool clear P' ... (msg)"` |
-//! | everything else (`Zfs`, `Program`, `NvList`, `Command`, `Io`, `Corrupt`, future variants) | `backend` | `SR_BACKEND_FAILURE` | `["Backend_failure", msg]` |
+//! | `Zfs` (a ZFS call or a channel program) while the pool is not imported or is suspended (checked on this error path only) | `backend` | `SR_BACKEND_FAILURE` | `["Backend_failure", "pool P is not imported: check the name ... 'zpool import' lists ... (msg)"]` or `"pool P is suspended ...: ... 'zpool clear P' ... (msg)"` |
+//! | everything else (`Zfs`: a ZFS call, a program, an nvlist, a send stream; `Command`, `Io`, `Corrupt`, future variants) | `backend` | `SR_BACKEND_FAILURE` | `["Backend_failure", msg]` |
 //!
 //! `msg` is always the `Display` of the zfs-volume error, which is written as an actionable
 //! sentence, so the admin sees *why* in `xe` output and in XenCenter/XO.
@@ -67,19 +67,19 @@ impl From<Error> for PluginError {
             Error::Invalid { ref what, .. } if what == "volume size" => {
                 PluginError::invalid_size(msg)
             }
-            Error::Invalid { .. } => PluginError::custom(
-                CODE_GENERIC,
-                vec![INVALID_ARGUMENT.to_string(), msg.clone()],
-                msg,
-            ),
+            Error::Invalid { .. } | Error::Zfs(zfs_volume::lzc::Error::Invalid { .. }) => {
+                PluginError::custom(
+                    CODE_GENERIC,
+                    vec![INVALID_ARGUMENT.to_string(), msg.clone()],
+                    msg,
+                )
+            }
             Error::InUse { .. } => PluginError::in_use(msg),
             Error::Busy { .. } => PluginError::busy(msg),
             Error::Config { key, reason } => PluginError::bad_configuration(key, reason),
             Error::NoSpace { .. } => PluginError::no_space(msg),
-            ref z @ (Error::Zfs { .. } | Error::Program { .. }) if is_space_errno(z) => {
-                PluginError::no_space(msg)
-            }
-            ref z @ (Error::Zfs { .. } | Error::Program { .. }) => match pool_problem(z) {
+            ref z @ Error::Zfs(_) if is_space_errno(z) => PluginError::no_space(msg),
+            ref z @ Error::Zfs(_) if z.errno().is_some() => match pool_problem(z) {
                 Some(why) => PluginError::backend(format!("{why} ({msg})")),
                 None => PluginError::backend(msg),
             },
@@ -137,6 +137,15 @@ mod tests {
         assert_eq!(c, "SR_BACKEND_FAILURE");
         assert_eq!(p[0], INVALID_ARGUMENT);
         assert!(p[1].contains("../x"), "{p:?}");
+        // An argument the ZFS layer refused is an invalid argument too.
+        let (c, p) = wire(Error::Zfs(zfs_volume::lzc::Error::invalid(
+            "dataset name",
+            "\"a\\0b\" contains a NUL byte",
+        )));
+        assert_eq!(
+            (c.as_str(), p[0].as_str()),
+            ("SR_BACKEND_FAILURE", INVALID_ARGUMENT)
+        );
 
         let (c, p) = wire(Error::InUse {
             key: "k".into(),

@@ -1,4 +1,5 @@
-//! The crate's one error type, for the safe ZFS layer and the SR/Volume semantics alike.
+//! The SR/Volume layer's error type: the safe ZFS layer's errors (wrapped, one variant) and the
+//! SR's own conditions.
 //!
 //! Every variant renders as a sentence an operator can act on ("cannot destroy
 //! tank/x@s: it has dependent clones"). The SMAPI adapter maps variants to xapi error
@@ -23,35 +24,10 @@ pub use libzfs_core::{reason, Op};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A libzfs_core call or ZFS ioctl failed.
-    #[error("cannot {op} {target}: {reason} ({}){}", errno.name(), fmt_items(*op, target, *errno, items))]
-    Zfs {
-        /// What was attempted.
-        op: Op,
-        /// The dataset, snapshot or pool it was attempted on.
-        target: String,
-        /// The error number returned.
-        errno: Errno,
-        /// [`reason`] of `op` and `errno`, or a more precise one.
-        reason: String,
-        /// Per-item errors (lzc_snapshot, lzc_destroy_snaps, holds, ...): name → errno.
-        items: Vec<(String, Errno)>,
-    },
-    /// A channel program ran but reported an error (Lua error or a failed step).
-    #[error("channel program {program} on pool {pool} failed ({}): {message}", errno.name())]
-    Program {
-        /// Program name (the .lua file).
-        program: String,
-        /// Pool it ran on.
-        pool: String,
-        /// The ioctl's errno (ECHRNG for a Lua runtime error).
-        errno: Errno,
-        /// The message from the program's output.
-        message: String,
-    },
-    /// Building or reading an nvlist failed.
+    /// A call of the safe ZFS layer failed: a libzfs_core call or ioctl, a channel program,
+    /// an nvlist, an argument it refused, a send stream (its message says which, and why).
     #[error(transparent)]
-    NvList(#[from] NvListError),
+    Zfs(#[from] libzfs_core::Error),
     /// An argument was rejected before reaching ZFS.
     #[error("invalid {what}: {reason}")]
     Invalid {
@@ -148,113 +124,22 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A ZFS send stream broke the stream format, or ended early. Nothing is derived from
-    /// such a stream: a changed-block list read from a misread stream could miss blocks.
-    #[error(
-        "cannot use the send stream{}: {reason} (at byte {offset} of the stream)",
-        fmt_of(target)
-    )]
-    Stream {
-        /// What the stream was sent from ("tank/v@s2 since tank/v#b1"), or empty.
-        target: String,
-        /// Where in the stream the problem is, in bytes from its start.
-        offset: u64,
-        /// What is wrong, and what it likely means.
-        reason: String,
-    },
     /// Persistent state under the SR does not make sense (should not happen; run
     /// `xapi-zvol check`).
     #[error("inconsistent SR state: {0}")]
     Corrupt(String),
 }
 
-fn fmt_of(target: &str) -> String {
-    if target.is_empty() {
-        String::new()
-    } else {
-        format!(" of {target}")
-    }
-}
-
-fn fmt_items(op: Op, target: &str, errno: Errno, items: &[(String, Errno)]) -> String {
-    // The one failed item the sentence is already about is not repeated.
-    if let [(n, e)] = items {
-        if n == target && *e == errno {
-            return String::new();
-        }
-    }
-    if items.is_empty() {
-        return String::new();
-    }
-    // Each item's errno read in the light of the operation ("has dependent clones", not
-    // the generic "dataset already exists").
-    let list: Vec<String> = items
-        .iter()
-        .map(|(n, e)| format!("{n}: {}", reason(op, *e)))
-        .collect();
-    format!(" [{}]", list.join("; "))
-}
-
-/// The safe layer's errors become this crate's, variant for variant (the SR layer adds its
-/// own variants beside them).
-impl From<libzfs_core::Error> for Error {
-    fn from(e: libzfs_core::Error) -> Error {
-        use libzfs_core::Error as L;
-        match e {
-            L::Zfs {
-                op,
-                target,
-                errno,
-                reason,
-                items,
-                ..
-            } => Error::Zfs {
-                op,
-                target,
-                errno,
-                reason,
-                items,
-            },
-            L::Program {
-                program,
-                pool,
-                errno,
-                message,
-                ..
-            } => Error::Program {
-                program,
-                pool,
-                errno,
-                message,
-            },
-            L::NvList(e) => Error::NvList(e),
-            L::Invalid { what, reason, .. } => Error::Invalid { what, reason },
-            L::Io { what, source, .. } => Error::Io { what, source },
-            L::Stream {
-                target,
-                offset,
-                reason,
-                ..
-            } => Error::Stream {
-                target,
-                offset,
-                reason,
-            },
-            other => Error::Corrupt(other.to_string()),
-        }
+impl From<NvListError> for Error {
+    fn from(e: NvListError) -> Error {
+        Error::Zfs(e.into())
     }
 }
 
 impl Error {
     /// A failed ZFS call, with the standard reason for `op` and `errno`.
     pub fn zfs(op: Op, target: impl Into<String>, errno: Errno) -> Error {
-        Error::Zfs {
-            op,
-            target: target.into(),
-            errno,
-            reason: reason(op, errno),
-            items: vec![],
-        }
+        Error::Zfs(libzfs_core::Error::zfs(op, target, errno))
     }
 
     /// A failed ZFS call with per-item errors (e.g. lzc_snapshot's errlist).
@@ -264,13 +149,7 @@ impl Error {
         errno: Errno,
         items: Vec<(String, Errno)>,
     ) -> Error {
-        Error::Zfs {
-            op,
-            target: target.into(),
-            errno,
-            reason: reason(op, errno),
-            items,
-        }
+        Error::Zfs(libzfs_core::Error::zfs_items(op, target, errno, items))
     }
 
     /// An invalid argument.
@@ -281,47 +160,22 @@ impl Error {
         }
     }
 
-    /// A malformed or truncated send stream (`offset` bytes from its start); the caller
-    /// names the stream's snapshots with [`Error::of_stream`].
-    pub fn stream(offset: u64, reason: impl Into<String>) -> Error {
-        Error::Stream {
-            target: String::new(),
-            offset,
-            reason: reason.into(),
-        }
-    }
-
-    /// The same error, a [`Error::Stream`] now naming what the stream was sent from; any
-    /// other error unchanged.
-    pub fn of_stream(self, what: impl Into<String>) -> Error {
+    /// The safe layer's error, when this is one.
+    pub fn zfs_error(&self) -> Option<&libzfs_core::Error> {
         match self {
-            Error::Stream { offset, reason, .. } => Error::Stream {
-                target: what.into(),
-                offset,
-                reason,
-            },
-            e => e,
+            Error::Zfs(e) => Some(e),
+            _ => None,
         }
     }
 
     /// The errno behind a ZFS or channel-program failure.
     pub fn errno(&self) -> Option<Errno> {
-        match self {
-            Error::Zfs { errno, .. } | Error::Program { errno, .. } => Some(*errno),
-            _ => None,
-        }
+        self.zfs_error().and_then(libzfs_core::Error::errno)
     }
 
     /// The pool a ZFS or channel-program failure happened in.
     pub fn pool(&self) -> Option<&str> {
-        match self {
-            Error::Zfs { target, .. } => target
-                .split(['/', '@', '#'])
-                .next()
-                .filter(|p| !p.is_empty()),
-            Error::Program { pool, .. } => Some(pool),
-            _ => None,
-        }
+        self.zfs_error().and_then(libzfs_core::Error::pool)
     }
 
     /// True when the failure is this errno.

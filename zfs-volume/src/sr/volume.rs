@@ -151,19 +151,19 @@ impl Sr {
 /// Name the source dataset (not the new clone) in a failed snapshot+clone.
 pub(super) fn relabel(e: Error, src: &str) -> Error {
     match e {
-        Error::Zfs {
+        Error::Zfs(libzfs_core::Error::Zfs {
             op,
             errno,
             reason,
             items,
             ..
-        } => Error::Zfs {
+        }) => Error::Zfs(libzfs_core::Error::Zfs {
             op,
             target: src.to_string(),
             errno,
             reason,
             items,
-        },
+        }),
         e => e,
     }
 }

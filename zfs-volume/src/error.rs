@@ -188,39 +188,17 @@ impl Error {
 mod tests {
     use super::*;
 
+    /// The wrapped error renders as the library's (whose own tests check the sentences), and
+    /// its errno and pool are read through.
     #[test]
-    fn messages_name_the_problem() {
-        let e = Error::zfs(Op::Destroy, "tank/x", Errno(libc::EBUSY));
-        assert_eq!(
-            e.to_string(),
-            "cannot destroy tank/x: it has snapshots, holds, or is open (in use) (EBUSY)"
-        );
-        let e = Error::zfs_items(
-            Op::Snapshot,
-            "tank/a@s, tank/b@s",
-            Errno(libc::ENOENT),
-            vec![
-                ("tank/a@s".into(), Errno(libc::ENOENT)),
-                ("tank/b@s".into(), Errno(libc::ENOENT)),
-            ],
-        );
-        assert!(
-            e.to_string()
-                .ends_with("[tank/a@s: dataset does not exist; tank/b@s: dataset does not exist]"),
-            "{e}"
-        );
-        // One failed item that is the target: not said twice.
-        let e = Error::zfs_items(
-            Op::Snapshot,
-            "tank/a@s",
-            Errno(libc::ENOENT),
-            vec![("tank/a@s".into(), Errno(libc::ENOENT))],
-        );
-        assert!(!e.to_string().contains('['), "{e}");
-        let e = Error::zfs(Op::Init, "/dev/zfs", Errno(libc::ENOENT));
-        assert!(e.to_string().contains("modprobe zfs"));
-        assert!(Error::zfs(Op::Create, "p/x", Errno(1029))
-            .to_string()
-            .contains("ZFS_ERR_IOC_CMD_UNAVAIL"));
+    fn the_safe_layer_error_shows_through() {
+        let inner = libzfs_core::Error::zfs(Op::Destroy, "tank/x", Errno(libc::EBUSY));
+        let text = inner.to_string();
+        let e = Error::from(inner);
+        assert_eq!(e.to_string(), text);
+        assert!(e.is_errno(libc::EBUSY));
+        assert_eq!(e.pool(), Some("tank"));
+        let e = Error::invalid("key", "empty");
+        assert_eq!((e.errno(), e.pool()), (None, None));
     }
 }

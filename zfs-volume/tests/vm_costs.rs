@@ -178,10 +178,10 @@ type Want = (&'static str, u64, u64, usize);
 /// * revert to an older snapshot: the rollback is tried first, and as s1 predates the
 ///   resize the listing record is dropped and written back around it (2) although the
 ///   rollback is then refused (newer snapshots, EEXIST, no txg); the swap clones the content
-///   with `lzc_clone` on both lines (2 on 2.4, 3 on 2.1), renames twice (2), and runs the
-///   destroy program on the old dataset (1: it promotes the clone of the newest snapshot,
-///   destroys the old dataset, no clone, so freed in that txg, and what it leaves
-///   clone-less): 7 / 8;
+///   with its properties (2.4+: one program, as Volume.clone, 1; 2.1: `lzc_clone`, 3),
+///   renames twice (2), and runs the destroy program on the old dataset (1: it promotes the
+///   clone of the newest snapshot, destroys the old dataset, no clone, so freed in that txg,
+///   and what it leaves clone-less): 6 / 8;
 /// * a destroy is one program (promote the heir, destroy, collect clone-less origins);
 ///   destroying a dataset created as a clone (it has a livelist) makes the kernel's
 ///   livelist-delete thread sync one more txg right after; any other dataset is freed within
@@ -199,7 +199,7 @@ const WANT: &[Want] = &[
     ("Volume.snapshot (second)", 1, 4, 9),
     ("Volume.revert (latest snapshot: rollback)", 1, 1, 9),
     // One new dataset, the old one and a snapshot nothing clones any more gone.
-    ("Volume.revert (older snapshot: swap)", 7, 8, 8),
+    ("Volume.revert (older snapshot: swap)", 6, 8, 8),
     // The clone and its origin snapshot (1) + its livelist (1).
     ("Volume.destroy (clone)", 2, 2, 6),
     // The volume is now a clone of s1's content: program + livelist.

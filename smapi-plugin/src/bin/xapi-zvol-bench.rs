@@ -4,14 +4,20 @@
 //! Sections (each case runs `--runs` times; median, min and max are reported):
 //! 1. `single`: snapshot, clone, promote, destroy through zfs-volume (in-process ioctls)
 //!    vs the same by `zfs` CLI processes;
-//! 2. `vdi`: Volume.snapshot / clone / destroy / revert through the installed plugin binary
-//!    (process start + JSON + work) vs the CLI sequence a Python peer runs (a python3
-//!    start plus `zfs snapshot`/`clone`/`promote`/`destroy` processes), and vs one bare
-//!    lzc_snapshot (the floor: one txg sync); and, to show where Volume.snapshot's time
-//!    goes, its parts measured alone: the bare ZFS work of clone-on-snapshot (2.4: one
-//!    program with zfs.sync.snapshot + zfs.sync.clone, one txg; 2.1: lzc_snapshot then
-//!    lzc_clone, two), a plugin process that does no ZFS work (Plugin.Query), and the
-//!    kernel's txg sync time during Volume.snapshot and during the bare lzc_snapshot;
+//! 2. `vdi`: Volume.snapshot / clone / destroy, Volume.revert to an older snapshot (the
+//!    clone-and-swap) and to the latest one (a rollback) through the installed plugin
+//!    binary (process start + JSON + work) vs the CLI sequence a Python peer runs (a
+//!    python3 start plus `zfs snapshot`/`clone`/`promote`/`destroy` processes, and `zfs
+//!    rollback` for the latest snapshot), and vs one bare lzc_snapshot (the floor: one txg
+//!    sync); the txgs of the pool each of those calls synced (committed between just before
+//!    it and its return, from the pool's `txgs` kstat); after every benchmarked revert, the
+//!    volume's content is checked (a marker sector written through its device before the
+//!    snapshot, read back with O_DIRECT through the datapath): a mismatch fails the bench;
+//!    and, to show where Volume.snapshot's time goes, its parts measured alone: the bare ZFS
+//!    work of clone-on-snapshot (2.4: one program with zfs.sync.snapshot + zfs.sync.clone,
+//!    one txg; 2.1: lzc_snapshot then lzc_clone, two), a plugin process that does no ZFS
+//!    work (Plugin.Query), and the kernel's txg sync time during Volume.snapshot and during
+//!    the bare lzc_snapshot;
 //! 3. `batch`: 1, 4, 16, 64 zvols snapshotted in one lzc_snapshot vs as many single calls;
 //! 4. `scale`: SR.ls and Volume.stat with 10, 100, 1000 volumes (plus as many snapshot
 //!    VDIs) vs `zfs list -Hp -t all -o ...`;
@@ -31,8 +37,10 @@
 //!
 //! Output: `results.csv` (section,case,param,runs,median_us,min_us,max_us) and
 //! `results.md` (tables with the ratios) in `--out`; the cbt section's counts (bits set,
-//! stream size, peak RSS) also go to `cbt-figures-zfs<version>.csv`. Absolute times in the emulated VM
-//! are slow; the ratios, taken in the same run, are what to read.
+//! stream size, peak RSS) also go to `cbt-figures-zfs<version>.csv`, the vdi section's txg
+//! counts to `txgs-zfs<version>.csv` (case,runs,median,min,max) and a table of their own in
+//! the md. Absolute times in the emulated VM are slow; the ratios, taken in the same run,
+//! are what to read.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -126,6 +134,9 @@ struct Report {
     cbt: Vec<CbtFigure>,
     /// How the cbt section measured (the stream dumper found, the pool, the ARC after a drop).
     notes: Vec<String>,
+    /// The vdi section's txg counts: per case (a row's case), the txgs of the pool committed
+    /// during each run's call (`txgs_since`).
+    txgs: Vec<(String, Vec<u64>)>,
 }
 
 /// What one A/B pair of the cbt section counted: the same in every run, but the peak RSS.
@@ -160,6 +171,14 @@ impl Report {
         self.rows
             .push((section.into(), case.into(), param.into(), s));
     }
+    fn add_txgs(&mut self, case: &str, counts: Vec<u64>) {
+        let (med, min, max) = count_stat(&counts);
+        eprintln!(
+            "  txgs    {case:<44}         median {med:>3} txgs     (min {min}, max {max}, n={})",
+            counts.len()
+        );
+        self.txgs.push((case.into(), counts));
+    }
     fn get(&self, section: &str, case: &str, param: &str) -> Stat {
         self.rows
             .iter()
@@ -171,6 +190,16 @@ impl Report {
         eprintln!("{s}");
         self.md.push_str(&s);
         self.md.push('\n');
+    }
+}
+
+/// Median, min, max of counts (zeros for none).
+fn count_stat(v: &[u64]) -> (u64, u64, u64) {
+    let mut v = v.to_vec();
+    v.sort_unstable();
+    match v.as_slice() {
+        [] => (0, 0, 0),
+        v => (v[v.len() / 2], v[0], v[v.len() - 1]),
     }
 }
 
@@ -280,7 +309,9 @@ impl Bench {
         Ok(())
     }
 
-    /// 2. Whole VDI operations through the plugin vs the Python peer's process sequence.
+    /// Section 2: whole VDI operations through the plugin vs the Python peer's process
+    /// sequence, with the txgs each call synced, and every benchmarked revert checked:
+    /// afterwards the volume must hold its snapshot's content.
     fn vdi(&mut self) -> Res<()> {
         let n = self.args.runs;
         let _ = std::fs::remove_dir_all(&self.root);
@@ -306,20 +337,62 @@ impl Bench {
             &serde_json::json!({"dbg":"bench","sr":sr,"name":"v","description":"","size":64<<20,"sharable":false}),
         )?;
         let key = v["key"].as_str().unwrap().to_string();
+        let vol = Vdi {
+            key: key.clone(),
+            uri: v["uri"][0].as_str().ok_or("Volume.create: no uri")?.into(),
+        };
         let floor_ds = self.ds("floor");
         self.zfs
             .create_volume(&floor_ds, &VolumeSpec::new(64 << 20).volblocksize(16384))?;
         let peer = self.ds("peer");
         self.zfs
             .create_volume(&peer, &VolumeSpec::new(64 << 20).volblocksize(16384))?;
-        let (mut snap, mut clone, mut destroy, mut revert) = (vec![], vec![], vec![], vec![]);
-        let (mut psnap, mut pclone, mut pdestroy, mut prevert, mut floor) =
+        let (mut snap, mut clone, mut destroy, mut revert, mut revert_latest) =
             (vec![], vec![], vec![], vec![], vec![]);
+        let (mut psnap, mut pclone, mut pdestroy, mut prevert, mut prollback, mut floor) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
         let (mut bare_sc, mut proc_only, mut snap_sync, mut floor_sync) =
             (vec![], vec![], vec![], vec![]);
+        // The txgs each timed call synced (txgs_since), in the same order.
+        let (mut snap_t, mut clone_t, mut destroy_t, mut revert_t, mut revert_latest_t) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        let (mut psnap_t, mut pclone_t, mut pdestroy_t, mut prevert_t, mut prollback_t) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        let (mut floor_t, mut bare_sc_t) = (vec![], vec![]);
         let sync_clone = self.zfs.capabilities()?.sync_clone;
         let query = self.entry("Plugin.Query");
-        let mut first_snap = None;
+        // What every revert is checked against: a marker sector at offset 0 of the volume,
+        // written through its device (untimed, the pool synced after it, see put_marker)
+        // before each snapshot that a revert targets, and before each revert so that the
+        // revert has something to undo. The order, and what each check expects:
+        //
+        // before the loop: write M0; Volume.snapshot -> first_snap (holds M0). It is taken
+        //   here, not in the first iteration, so that it is never the volume's latest
+        //   snapshot when the loop reverts to it (that would be the rollback case).
+        // iteration i:
+        //   1. Volume.snapshot (timed) -> a newer snapshot than first_snap (its content is
+        //      whatever the volume holds: never a revert target);
+        //   2. Volume.clone (timed), then Volume.destroy of the clone (timed);
+        //   3. write B_i; check that first_snap is not the volume's latest snapshot;
+        //   4. Volume.revert to first_snap (timed): the clone-and-swap. Check: the volume
+        //      holds M0 (not B_i);
+        //   5. write C_i; Volume.snapshot (untimed) -> latest (holds C_i): the volume's
+        //      latest ZFS snapshot (after the swap its dataset is a new clone of first_snap's
+        //      content, with no snapshot of its own: this is its only one);
+        //   6. write D_i; check that latest is the volume's latest snapshot;
+        //   7. Volume.revert to latest (timed): the rollback. Check: the volume holds C_i
+        //      (not D_i, nor M0).
+        // Every marker is distinct (its text names the iteration and the step), so a check
+        // that finds another one says which content the volume really has.
+        let m0 = "before the first snapshot (the target of every revert to an older snapshot)";
+        self.put_marker(&vol, m0)?;
+        let first_snap = call(
+            &self.entry("Volume.snapshot"),
+            &serde_json::json!({"dbg":"b","sr":sr,"key":key}),
+        )?["key"]
+            .as_str()
+            .ok_or("Volume.snapshot: no key")?
+            .to_string();
         for i in 0..n {
             let before = txg_times(&self.pool);
             let (t, s) = time(|| {
@@ -329,46 +402,89 @@ impl Bench {
                 )
             });
             snap.push(t);
+            snap_t.push(txgs_since(&self.pool, &before));
             snap_sync.push(sync_since(&self.pool, &before));
-            let s = s?;
-            let skey = s["key"].as_str().unwrap().to_string();
-            if first_snap.is_none() {
-                first_snap = Some(skey.clone());
-            }
-            let (t, c) = time(|| {
+            s?;
+            let (t, txgs, c) = counted(&self.pool, || {
                 call(
                     &self.entry("Volume.clone"),
                     &serde_json::json!({"dbg":"b","sr":sr,"key":key}),
                 )
             });
             clone.push(t);
+            clone_t.push(txgs);
             let ckey = c?["key"].as_str().unwrap().to_string();
-            let (t, r) = time(|| {
+            let (t, txgs, r) = counted(&self.pool, || {
                 call(
                     &self.entry("Volume.destroy"),
                     &serde_json::json!({"dbg":"b","sr":sr,"key":ckey}),
                 )
             });
             destroy.push(t);
+            destroy_t.push(txgs);
             r?;
             // revert to the oldest snapshot: the general (non-latest) case
-            let target = first_snap.clone().unwrap();
-            let (t, r) = time(|| {
+            self.put_marker(
+                &vol,
+                &format!("iteration {i}: before the revert to first_snap"),
+            )?;
+            if self.is_latest(&sr, &first_snap, &key)? {
+                return Err(format!("iteration {i}: first_snap {first_snap} is the latest snapshot of volume {key}: the revert to an older snapshot would be a rollback").into());
+            }
+            let (t, txgs, r) = counted(&self.pool, || {
                 call(
                     &self.entry("Volume.revert"),
-                    &serde_json::json!({"dbg":"b","sr":sr,"snapshot":target,"key":key}),
+                    &serde_json::json!({"dbg":"b","sr":sr,"snapshot":first_snap,"key":key}),
                 )
             });
             revert.push(t);
+            revert_t.push(txgs);
             r?;
+            self.check_marker(
+                &vol,
+                m0,
+                &format!("iteration {i}: Volume.revert to the older snapshot {first_snap}"),
+            )?;
+            // revert to the latest snapshot: ZFS's own rollback
+            let c_i = format!("iteration {i}: before the latest snapshot");
+            self.put_marker(&vol, &c_i)?;
+            let latest = call(
+                &self.entry("Volume.snapshot"),
+                &serde_json::json!({"dbg":"b","sr":sr,"key":key}),
+            )?["key"]
+                .as_str()
+                .ok_or("Volume.snapshot: no key")?
+                .to_string();
+            self.put_marker(
+                &vol,
+                &format!("iteration {i}: before the revert to the latest snapshot"),
+            )?;
+            if !self.is_latest(&sr, &latest, &key)? {
+                return Err(format!("iteration {i}: snapshot {latest}, just taken, is not the latest snapshot of volume {key}: the revert to it would not be a rollback").into());
+            }
+            let (t, txgs, r) = counted(&self.pool, || {
+                call(
+                    &self.entry("Volume.revert"),
+                    &serde_json::json!({"dbg":"b","sr":sr,"snapshot":latest,"key":key}),
+                )
+            });
+            revert_latest.push(t);
+            revert_latest_t.push(txgs);
+            r?;
+            self.check_marker(
+                &vol,
+                &c_i,
+                &format!("iteration {i}: Volume.revert to the latest snapshot {latest}"),
+            )?;
             // the floor: one bare lzc_snapshot
             let fs = format!("{floor_ds}@f{i}");
             let before = txg_times(&self.pool);
             floor.push(time(|| self.zfs.snapshot([&fs], &[])).0);
+            floor_t.push(txgs_since(&self.pool, &before));
             floor_sync.push(sync_since(&self.pool, &before));
             // Volume.snapshot's parts alone: the bare ZFS work, and a process doing none.
             let (bs, bc) = (format!("{floor_ds}@sc{i}"), self.ds(&format!("floor-c{i}")));
-            let (t, r) = time(|| -> Res<()> {
+            let (t, txgs, r) = counted(&self.pool, || -> Res<()> {
                 if sync_clone {
                     let mut a = NvList::new()?;
                     a.add_string("snap", &bs)?;
@@ -387,6 +503,7 @@ impl Bench {
             });
             r?;
             bare_sc.push(t);
+            bare_sc_t.push(txgs);
             let (t, r) = time(|| call(&query, &serde_json::json!({"dbg":"b"})));
             r?;
             proc_only.push(t);
@@ -394,78 +511,97 @@ impl Bench {
             let py = || run("python3", &["-c", "pass"]);
             let ps = format!("{peer}@s{i}");
             let pc = self.ds(&format!("peer-s{i}"));
-            psnap.push(
-                time(|| -> Res<()> {
-                    py()?;
-                    run("zfs", &["snapshot", &ps])?;
-                    run("zfs", &["clone", &ps, &pc])?;
-                    Ok(())
-                })
-                .0,
-            );
+            let (t, txgs, _) = counted(&self.pool, || -> Res<()> {
+                py()?;
+                run("zfs", &["snapshot", &ps])?;
+                run("zfs", &["clone", &ps, &pc])?;
+                Ok(())
+            });
+            psnap.push(t);
+            psnap_t.push(txgs);
             let pcs = format!("{peer}@c{i}");
             let pcc = self.ds(&format!("peer-c{i}"));
-            pclone.push(
-                time(|| -> Res<()> {
-                    py()?;
-                    run("zfs", &["snapshot", &pcs])?;
-                    run("zfs", &["clone", &pcs, &pcc])?;
-                    Ok(())
-                })
-                .0,
-            );
-            pdestroy.push(
-                time(|| -> Res<()> {
-                    py()?;
-                    run("zfs", &["destroy", &pcc])?;
-                    Ok(())
-                })
-                .0,
-            );
+            let (t, txgs, _) = counted(&self.pool, || -> Res<()> {
+                py()?;
+                run("zfs", &["snapshot", &pcs])?;
+                run("zfs", &["clone", &pcs, &pcc])?;
+                Ok(())
+            });
+            pclone.push(t);
+            pclone_t.push(txgs);
+            let (t, txgs, _) = counted(&self.pool, || -> Res<()> {
+                py()?;
+                run("zfs", &["destroy", &pcc])?;
+                Ok(())
+            });
+            pdestroy.push(t);
+            pdestroy_t.push(txgs);
             // peer revert (new-style, as zfs-vol would have to): clone the snapshot, promote
             let prc = self.ds(&format!("peer-r{i}"));
-            prevert.push(
-                time(|| -> Res<()> {
-                    py()?;
-                    run("zfs", &["clone", &ps, &prc])?;
-                    run("zfs", &["promote", &prc])?;
-                    Ok(())
-                })
-                .0,
-            );
+            let (t, txgs, _) = counted(&self.pool, || -> Res<()> {
+                py()?;
+                run("zfs", &["clone", &ps, &prc])?;
+                run("zfs", &["promote", &prc])?;
+                Ok(())
+            });
+            prevert.push(t);
+            prevert_t.push(txgs);
             // undo the peer promote so the next iteration starts from the same shape
             run("zfs", &["promote", &peer])?;
             run("zfs", &["destroy", &prc])?;
+            // peer revert to the latest snapshot: `zfs rollback`, to a snapshot taken just
+            // before (untimed) so that it is the latest
+            let pl = format!("{peer}@l{i}");
+            run("zfs", &["snapshot", &pl])?;
+            let (t, txgs, r) = counted(&self.pool, || -> Res<()> {
+                py()?;
+                run("zfs", &["rollback", &pl])?;
+                Ok(())
+            });
+            prollback.push(t);
+            prollback_t.push(txgs);
+            r?;
         }
         let rows = [
-            ("Volume.snapshot", snap, psnap),
-            ("Volume.clone", clone, pclone),
-            ("Volume.destroy", destroy, pdestroy),
-            ("Volume.revert (older snapshot)", revert, prevert),
+            ("Volume.snapshot", snap, psnap, snap_t, psnap_t),
+            ("Volume.clone", clone, pclone, clone_t, pclone_t),
+            ("Volume.destroy", destroy, pdestroy, destroy_t, pdestroy_t),
+            (
+                "Volume.revert (older snapshot)",
+                revert,
+                prevert,
+                revert_t,
+                prevert_t,
+            ),
+            (
+                "Volume.revert (latest snapshot)",
+                revert_latest,
+                prollback,
+                revert_latest_t,
+                prollback_t,
+            ),
         ];
-        for (case, ours, theirs) in rows {
-            self.rep
-                .add("vdi", &format!("{case}: xapi-zvol"), "", stat(ours));
-            self.rep.add(
-                "vdi",
-                &format!("{case}: python3 + zfs CLI"),
-                "",
-                stat(theirs),
+        for (case, ours, theirs, ours_t, theirs_t) in rows {
+            let (o, p) = (
+                format!("{case}: xapi-zvol"),
+                format!("{case}: python3 + zfs CLI"),
             );
+            self.rep.add("vdi", &o, "", stat(ours));
+            self.rep.add("vdi", &p, "", stat(theirs));
+            self.rep.add_txgs(&o, ours_t);
+            self.rep.add_txgs(&p, theirs_t);
         }
         self.rep
             .add("vdi", "bare lzc_snapshot (floor)", "", stat(floor));
+        self.rep.add_txgs("bare lzc_snapshot (floor)", floor_t);
         let work = if sync_clone {
             "one program: sync.snapshot + sync.clone"
         } else {
             "lzc_snapshot + lzc_clone"
         };
-        self.rep.add(
-            "vdi",
-            &format!("part: bare snapshot+clone ({work})"),
-            "",
-            stat(bare_sc),
-        );
+        let bare = format!("part: bare snapshot+clone ({work})");
+        self.rep.add("vdi", &bare, "", stat(bare_sc));
+        self.rep.add_txgs(&bare, bare_sc_t);
         self.rep.add(
             "vdi",
             "part: plugin process, no ZFS work (Plugin.Query)",
@@ -1097,6 +1233,72 @@ impl Bench {
         r?;
         u
     }
+
+    /// Write the marker sector `text` (see `marker`) at offset 0 of volume `v` through the
+    /// datapath, as its VM would, then unplug it; then sync the pool and wait for udev, so
+    /// that the next timed call neither syncs this write in its txgs nor meets udev
+    /// re-probing the device after the close-after-write (as calls from xapi, after a VM
+    /// has shut down, do not).
+    fn put_marker(&self, v: &Vdi, text: &str) -> Res<()> {
+        let dev = self.plug(&v.uri, "bench-vm", false)?;
+        let r = write_marker(&dev, text);
+        let u = self.unplug(&v.uri, "bench-vm");
+        r?;
+        u?;
+        run("zpool", &["sync", &self.pool])?;
+        // Only for steadier timings: not a failure if udev cannot be waited for.
+        let _ = run("udevadm", &["settle", "-t", "30"]);
+        Ok(())
+    }
+
+    /// After `what` (a revert): volume `v`, plugged through the datapath and read with
+    /// O_DIRECT, must hold the marker sector `expect` at offset 0; an error saying what it
+    /// holds instead otherwise.
+    fn check_marker(&self, v: &Vdi, expect: &str, what: &str) -> Res<()> {
+        let dev = self.plug(&v.uri, "bench-vm", false)?;
+        let r = read_marker(&dev);
+        let u = self.unplug(&v.uri, "bench-vm");
+        let found = r?;
+        u?;
+        if found != marker(expect) {
+            let end = found.iter().position(|&b| b == 0).unwrap_or(found.len());
+            return Err(format!(
+                "{what}: volume {} does not hold the snapshot's content: its first {MARKER_LEN} bytes are {:?}, expected the marker {:?} written before that snapshot",
+                v.key,
+                String::from_utf8_lossy(&found[..end]),
+                marker_text(expect)
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Whether snapshot VDI `snap`'s content (the ZFS snapshot its dataset is a clone of) is
+    /// the latest ZFS snapshot of volume `key`: what makes Volume.revert a rollback rather
+    /// than a clone-and-swap.
+    fn is_latest(&self, sr: &str, snap: &str, key: &str) -> Res<bool> {
+        let l = layout::Layout::new(sr);
+        let snap_ds = l.vdi(snap, layout::Kind::Snapshot);
+        let origin = run("zfs", &["get", "-H", "-o", "value", "origin", &snap_ds])?;
+        let vol_ds = l.vdi(key, layout::Kind::Volume);
+        let snaps = run(
+            "zfs",
+            &[
+                "list",
+                "-H",
+                "-o",
+                "name",
+                "-t",
+                "snapshot",
+                "-s",
+                "createtxg",
+                "-d",
+                "1",
+                &vol_ds,
+            ],
+        )?;
+        Ok(snaps.lines().last() == Some(origin.trim()))
+    }
 }
 
 /// The changed-block bitmap's block: 64 KiB, what every consumer of list_changed_blocks
@@ -1127,7 +1329,7 @@ const FULL_READ: &str = "full read of B (O_DIRECT)";
 const SET_READ: &str = "read of B's set blocks (O_DIRECT)";
 const WRITTEN_READ: &str = "read of B's written blocks only (O_DIRECT)";
 
-/// A VDI of the cbt section.
+/// A VDI of the vdi and cbt sections.
 struct Vdi {
     key: String,
     uri: String,
@@ -1266,6 +1468,43 @@ fn read_blocks(dev: &str, extents: &[(u64, u64)]) -> Res<u64> {
         total += len as u64;
     }
     Ok(total)
+}
+
+/// The vdi section's marker: one 4 KiB sector, `marker_text(text)` then zeros.
+const MARKER_LEN: usize = 4096;
+
+fn marker_text(text: &str) -> String {
+    format!("xapi-zvol-bench vdi marker: {text}\n")
+}
+
+fn marker(text: &str) -> Vec<u8> {
+    let mut m = marker_text(text).into_bytes();
+    m.resize(MARKER_LEN, 0);
+    m
+}
+
+/// Write the marker sector `text` at offset 0 of `dev` (O_DIRECT), then flush.
+fn write_marker(dev: &str, text: &str) -> Res<()> {
+    use std::os::unix::fs::FileExt;
+    let f = open_direct(dev, true)?;
+    let mut a = Aligned::new();
+    let buf = &mut a.buf()[..MARKER_LEN];
+    buf.copy_from_slice(&marker(text));
+    f.write_all_at(buf, 0)
+        .map_err(|e| format!("write the marker to {dev}: {e}"))?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// The first sector of `dev`, read with O_DIRECT (from the disk, not from a cache).
+fn read_marker(dev: &str) -> Res<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let f = open_direct(dev, false)?;
+    let mut a = Aligned::new();
+    let buf = &mut a.buf()[..MARKER_LEN];
+    f.read_exact_at(buf, 0)
+        .map_err(|e| format!("read the marker from {dev}: {e}"))?;
+    Ok(buf.to_vec())
 }
 
 /// Drop the page cache and evict the ARC before a timed read, so that every route reads
@@ -1448,6 +1687,9 @@ fn write_results(args: &Args, rep: &mut Report) -> Res<()> {
             cbt_csv(rep),
         )?;
     }
+    if !rep.txgs.is_empty() {
+        std::fs::write(args.out.join(format!("txgs-zfs{short}.csv")), txgs_csv(rep))?;
+    }
     // Ratios.
     let r = |a: Stat, b: Stat| a.med.as_secs_f64() / b.med.as_secs_f64();
     let mut md = format!("### OpenZFS {version}\n\n| section | case | param | median ms | min | max |\n|---|---|---|---|---|---|\n");
@@ -1527,6 +1769,7 @@ fn write_results(args: &Args, rep: &mut Report) -> Res<()> {
             "Volume.clone",
             "Volume.destroy",
             "Volume.revert (older snapshot)",
+            "Volume.revert (latest snapshot)",
         ] {
             let x = r(
                 rep.get("vdi", &format!("{case}: python3 + zfs CLI"), ""),
@@ -1602,6 +1845,9 @@ fn write_results(args: &Args, rep: &mut Report) -> Res<()> {
     }
     for (k, v) in &ratios {
         md.push_str(&format!("- {k}: **{v:.2}**\n"));
+    }
+    if !rep.txgs.is_empty() {
+        md.push_str(&txgs_md(rep));
     }
     if !rep.cbt.is_empty() {
         md.push_str(&cbt_md(rep));
@@ -1730,6 +1976,32 @@ fn cbt_md(rep: &Report) -> String {
     md
 }
 
+/// The vdi section's txg counts: a table, one row per case (ours, then the peer's).
+fn txgs_md(rep: &Report) -> String {
+    let runs = rep.txgs.first().map_or(0, |t| t.1.len());
+    let mut md = format!(
+        "\n#### vdi: txg syncs per call (median of {runs} runs)\n\n\
+         Txgs of the bench pool committed between just before the call and its return (`/proc/spl/kstat/zfs/<pool>/txgs`): \
+         the call's own, a txg the kernel syncs on its own after a destroy if it commits before the call returns, and now and then the sync thread's timer txg.\n\n\
+         | case | median | min | max |\n|---|---|---|---|\n"
+    );
+    for (case, v) in &rep.txgs {
+        let (med, min, max) = count_stat(v);
+        md.push_str(&format!("| {case} | {med} | {min} | {max} |\n"));
+    }
+    md
+}
+
+/// The vdi section's txg counts, one line per case.
+fn txgs_csv(rep: &Report) -> String {
+    let mut csv = String::from("case,runs,median,min,max\n");
+    for (case, v) in &rep.txgs {
+        let (med, min, max) = count_stat(v);
+        csv.push_str(&format!("\"{case}\",{},{med},{min},{max}\n", v.len()));
+    }
+    csv
+}
+
 /// The cbt section's counts, one line per pair.
 fn cbt_csv(rep: &Report) -> String {
     let mut csv = String::from(
@@ -1760,6 +2032,29 @@ fn sync_since(pool: &str, before: &[(u64, u64)]) -> Duration {
             .map(|(_, ns)| ns)
             .sum(),
     )
+}
+
+/// How many txgs of the pool committed since `before` (a `txg_times` reading taken just
+/// before a call), read just after the call returned: the txgs synced between the two
+/// readings, whoever asked for them. That is the call's own (every modifying ioctl waits for
+/// one) plus what else committed meanwhile: a txg the kernel syncs on its own right after a
+/// destroy (to free its blocks) counts only if it commits before the call returned (process
+/// exit included), and the sync thread's timer txg (every `zfs_txg_timeout` seconds, dirty
+/// or not) now and then lands in a call; the medians are what to read. The kstat keeps the
+/// last `zfs_txg_history` txgs (100 by default), plenty for one call.
+fn txgs_since(pool: &str, before: &[(u64, u64)]) -> u64 {
+    txg_times(pool)
+        .iter()
+        .filter(|(txg, _)| !before.iter().any(|(b, _)| b == txg))
+        .count() as u64
+}
+
+/// Time `f` like `time`, and count the txgs of `pool` that committed meanwhile
+/// (`txgs_since`; the kstat is read outside the timed region).
+fn counted<T>(pool: &str, f: impl FnOnce() -> T) -> (Duration, u64, T) {
+    let before = txg_times(pool);
+    let (t, r) = time(f);
+    (t, txgs_since(pool, &before), r)
 }
 
 /// Clone-on-snapshot's bare ZFS work on 2.4+: one sync task, one txg.
@@ -2046,6 +2341,35 @@ mod tests {
         let v = serde_json::json!({"granularity": 65536, "bitmap": "gAE="});
         assert!(changed((v.clone(), "no figures".into()), 16).is_err());
         assert!(changed((v, log.into()), 24).is_err(), "bitmap too short");
+    }
+
+    #[test]
+    fn txg_counts_are_tabled_with_median_min_max() {
+        assert_eq!(count_stat(&[3, 1, 2, 2, 9]), (2, 1, 9));
+        assert_eq!(count_stat(&[]), (0, 0, 0));
+        let mut rep = Report::default();
+        rep.add_txgs("Volume.revert (latest snapshot): xapi-zvol", vec![1, 1, 2]);
+        rep.add_txgs(
+            "Volume.revert (latest snapshot): python3 + zfs CLI",
+            vec![2, 1, 2],
+        );
+        assert_eq!(
+            txgs_csv(&rep),
+            "case,runs,median,min,max\n\
+             \"Volume.revert (latest snapshot): xapi-zvol\",3,1,1,2\n\
+             \"Volume.revert (latest snapshot): python3 + zfs CLI\",3,2,1,2\n"
+        );
+        let md = txgs_md(&rep);
+        assert!(md.contains("txg syncs per call (median of 3 runs)"));
+        assert!(md.contains("| Volume.revert (latest snapshot): xapi-zvol | 1 | 1 | 2 |\n"));
+    }
+
+    #[test]
+    fn markers_are_one_sector_and_distinct() {
+        let (a, b) = (marker("iteration 1: x"), marker("iteration 11: x"));
+        assert_eq!((a.len(), b.len()), (MARKER_LEN, MARKER_LEN));
+        assert_ne!(a, b);
+        assert!(a.starts_with(marker_text("iteration 1: x").as_bytes()));
     }
 
     #[test]

@@ -30,10 +30,11 @@ impl Sr {
     }
 
     /// Run snapshot_clone.lua or clone_with_props.lua: `source` is their first argument;
-    /// `new` is the VDI being made. A new volume is described by the program inside its
-    /// txg (its `used` is only known there), which saves the caller a stat ioctl. A new
-    /// snapshot VDI is fully known beforehand except its `referenced`, which the program
-    /// returns: reading the clone back would open its objset five times inside the txg.
+    /// `new` is the VDI being made, if the caller wants it back. A new volume is described
+    /// by the program inside its txg (its `used` is only known there), which saves the
+    /// caller a stat ioctl. A new snapshot VDI is fully known beforehand except its
+    /// `referenced`, which the program returns: reading the clone back would open its objset
+    /// five times inside the txg. Without `new` the program describes nothing.
     fn run_clone_program(
         &self,
         p: &Program,
@@ -41,12 +42,19 @@ impl Sr {
         dst: &str,
         props: &Props,
         op: Op,
-        new: &VdiInfo,
+        new: Option<&VdiInfo>,
     ) -> Result<Option<VdiInfo>> {
         let mut args = NvList::new()?;
         args.add_string(source.0, source.1)?;
         args.add_string("clone", dst)?;
         args.add_nvlist("props", &user_props_nvlist(props)?)?;
+        let Some(new) = new else {
+            let out = self
+                .zfs
+                .program_sync(self.pool(), p, &args, Limits::default())?;
+            check_step(p, op, dst, &out)?;
+            return Ok(None);
+        };
         let snapshot = new.kind == Kind::Snapshot;
         args.add_string("kind", if snapshot { "snapshot" } else { "volume" })?;
         args.add_string("key", &new.key)?;
@@ -80,13 +88,13 @@ impl Sr {
     /// Clone an existing ZFS snapshot with `props`: one txg with `zfs.sync.clone` (2.4+)
     /// when only user properties are set, else `lzc_clone` (which sets them in a second
     /// sync task).
-    /// Returns the new VDI when the one-txg path could describe it.
+    /// Returns the new VDI when the one-txg path could describe it (`new` given).
     pub(super) fn clone_snapshot(
         &self,
         origin: &str,
         dst: &str,
         props: &Props,
-        new: &VdiInfo,
+        new: Option<&VdiInfo>,
     ) -> Result<Option<VdiInfo>> {
         if self.one_txg_clone(props)? {
             return self.run_clone_program(
@@ -126,7 +134,7 @@ impl Sr {
                     dst,
                     props,
                     Op::Snapshot,
-                    new,
+                    Some(new),
                 )
                 .map_err(|e| relabel(e, src));
         }
@@ -187,7 +195,7 @@ impl Sr {
         };
         let made = match (&src.kind, &src.content) {
             (Kind::Snapshot, Some(content)) => self
-                .clone_snapshot(content, &dst, &props, &expect)
+                .clone_snapshot(content, &dst, &props, Some(&expect))
                 .map_err(|e| space_error(e, "clone", src.virtual_size))?,
             _ => {
                 let snap = source_snapshot_name(&src, &new);

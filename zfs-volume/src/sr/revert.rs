@@ -128,8 +128,9 @@ impl Sr {
         }
         let new = self.layout.tombstone(&format!("{key}{NEW_MARK}{token}"));
         let old = self.layout.tombstone(&format!("{key}{OLD_MARK}{token}"));
-        self.zfs
-            .clone(&new, &content, &props)
+        // One txg on 2.4+ when every property is a user property (clone_with_props.lua);
+        // `lzc_clone` and its property sync task otherwise.
+        self.clone_snapshot(&content, &new, &props, None)
             .map_err(|e| space_error(e, "revert", s.virtual_size))?;
         // The snapshot is the new content's origin now; the new content goes if the swap
         // cannot start.

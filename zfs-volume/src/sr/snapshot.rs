@@ -58,7 +58,7 @@ impl Sr {
             // a promote moved into it) already is its content: clone that (one ioctl, no
             // new ZFS snapshot).
             (Kind::Snapshot, Some(content)) => {
-                self.clone_snapshot(content, &dst, &props, &expect)?
+                self.clone_snapshot(content, &dst, &props, Some(&expect))?
             }
             _ => {
                 let snap = source_snapshot_name(&src, &new);

@@ -431,20 +431,15 @@ impl Bench {
             if self.is_latest(&sr, &first_snap, &key)? {
                 return Err(format!("iteration {i}: first_snap {first_snap} is the latest snapshot of volume {key}: the revert to an older snapshot would be a rollback").into());
             }
-            let (t, txgs, r) = counted(&self.pool, || {
-                call(
-                    &self.entry("Volume.revert"),
-                    &serde_json::json!({"dbg":"b","sr":sr,"snapshot":first_snap,"key":key}),
-                )
-            });
-            revert.push(t);
-            revert_t.push(txgs);
-            r?;
-            self.check_marker(
+            let (t, txgs) = self.timed_revert(
+                &sr,
                 &vol,
+                &first_snap,
                 m0,
                 &format!("iteration {i}: Volume.revert to the older snapshot {first_snap}"),
             )?;
+            revert.push(t);
+            revert_t.push(txgs);
             // revert to the latest snapshot: ZFS's own rollback
             let c_i = format!("iteration {i}: before the latest snapshot");
             self.put_marker(&vol, &c_i)?;
@@ -462,20 +457,15 @@ impl Bench {
             if !self.is_latest(&sr, &latest, &key)? {
                 return Err(format!("iteration {i}: snapshot {latest}, just taken, is not the latest snapshot of volume {key}: the revert to it would not be a rollback").into());
             }
-            let (t, txgs, r) = counted(&self.pool, || {
-                call(
-                    &self.entry("Volume.revert"),
-                    &serde_json::json!({"dbg":"b","sr":sr,"snapshot":latest,"key":key}),
-                )
-            });
-            revert_latest.push(t);
-            revert_latest_t.push(txgs);
-            r?;
-            self.check_marker(
+            let (t, txgs) = self.timed_revert(
+                &sr,
                 &vol,
+                &latest,
                 &c_i,
                 &format!("iteration {i}: Volume.revert to the latest snapshot {latest}"),
             )?;
+            revert_latest.push(t);
+            revert_latest_t.push(txgs);
             // the floor: one bare lzc_snapshot
             let fs = format!("{floor_ds}@f{i}");
             let before = txg_times(&self.pool);
@@ -1168,6 +1158,27 @@ impl Bench {
     }
 
     /// A volume plugin call through its installed entry.
+    /// One benchmarked Volume.revert of `vol` to `snapshot`: its time and the txgs it synced
+    /// (the call alone), then the check that the volume holds `marker` (untimed).
+    fn timed_revert(
+        &self,
+        sr: &str,
+        vol: &Vdi,
+        snapshot: &str,
+        marker: &str,
+        what: &str,
+    ) -> Res<(Duration, u64)> {
+        let (t, txgs, r) = counted(&self.pool, || {
+            call(
+                &self.entry("Volume.revert"),
+                &serde_json::json!({"dbg":"b","sr":sr,"snapshot":snapshot,"key":vol.key}),
+            )
+        });
+        r?;
+        self.check_marker(vol, marker, what)?;
+        Ok((t, txgs))
+    }
+
     fn vol(&self, method: &str, params: serde_json::Value) -> Res<serde_json::Value> {
         call(&self.entry(method), &params)
     }

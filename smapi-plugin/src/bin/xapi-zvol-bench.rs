@@ -385,14 +385,7 @@ impl Bench {
         // Every marker is distinct (its text names the iteration and the step), so a check
         // that finds another one says which content the volume really has.
         let m0 = "before the first snapshot (the target of every revert to an older snapshot)";
-        self.put_marker(&vol, m0)?;
-        let first_snap = call(
-            &self.entry("Volume.snapshot"),
-            &serde_json::json!({"dbg":"b","sr":sr,"key":key}),
-        )?["key"]
-            .as_str()
-            .ok_or("Volume.snapshot: no key")?
-            .to_string();
+        let first_snap = self.marked_snapshot(&sr, &vol, m0)?;
         for i in 0..n {
             let before = txg_times(&self.pool);
             let (t, s) = time(|| {
@@ -442,14 +435,7 @@ impl Bench {
             revert_t.push(txgs);
             // revert to the latest snapshot: ZFS's own rollback
             let c_i = format!("iteration {i}: before the latest snapshot");
-            self.put_marker(&vol, &c_i)?;
-            let latest = call(
-                &self.entry("Volume.snapshot"),
-                &serde_json::json!({"dbg":"b","sr":sr,"key":key}),
-            )?["key"]
-                .as_str()
-                .ok_or("Volume.snapshot: no key")?
-                .to_string();
+            let latest = self.marked_snapshot(&sr, &vol, &c_i)?;
             self.put_marker(
                 &vol,
                 &format!("iteration {i}: before the revert to the latest snapshot"),
@@ -501,22 +487,19 @@ impl Bench {
             let py = || run("python3", &["-c", "pass"]);
             let ps = format!("{peer}@s{i}");
             let pc = self.ds(&format!("peer-s{i}"));
-            let (t, txgs, _) = counted(&self.pool, || -> Res<()> {
+            // The peer's Volume.snapshot and Volume.clone are the same sequence.
+            let snapshot_clone = |snap: &str, clone: &str| -> Res<()> {
                 py()?;
-                run("zfs", &["snapshot", &ps])?;
-                run("zfs", &["clone", &ps, &pc])?;
+                run("zfs", &["snapshot", snap])?;
+                run("zfs", &["clone", snap, clone])?;
                 Ok(())
-            });
+            };
+            let (t, txgs, _) = counted(&self.pool, || snapshot_clone(&ps, &pc));
             psnap.push(t);
             psnap_t.push(txgs);
             let pcs = format!("{peer}@c{i}");
             let pcc = self.ds(&format!("peer-c{i}"));
-            let (t, txgs, _) = counted(&self.pool, || -> Res<()> {
-                py()?;
-                run("zfs", &["snapshot", &pcs])?;
-                run("zfs", &["clone", &pcs, &pcc])?;
-                Ok(())
-            });
+            let (t, txgs, _) = counted(&self.pool, || snapshot_clone(&pcs, &pcc));
             pclone.push(t);
             pclone_t.push(txgs);
             let (t, txgs, _) = counted(&self.pool, || -> Res<()> {
@@ -1158,6 +1141,18 @@ impl Bench {
     }
 
     /// A volume plugin call through its installed entry.
+    /// Write `marker` to `vol` and take a snapshot VDI of it (untimed): a revert target.
+    fn marked_snapshot(&self, sr: &str, vol: &Vdi, marker: &str) -> Res<String> {
+        self.put_marker(vol, marker)?;
+        Ok(call(
+            &self.entry("Volume.snapshot"),
+            &serde_json::json!({"dbg":"b","sr":sr,"key":vol.key}),
+        )?["key"]
+            .as_str()
+            .ok_or("Volume.snapshot: no key")?
+            .to_string())
+    }
+
     /// One benchmarked Volume.revert of `vol` to `snapshot`: its time and the txgs it synced
     /// (the call alone), then the check that the volume holds `marker` (untimed).
     fn timed_revert(

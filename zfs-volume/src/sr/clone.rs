@@ -48,32 +48,28 @@ impl Sr {
         args.add_string(source.0, source.1)?;
         args.add_string("clone", dst)?;
         args.add_nvlist("props", &user_props_nvlist(props)?)?;
-        let Some(new) = new else {
-            let out = self
-                .zfs
-                .program_sync(self.pool(), p, &args, Limits::default())?;
-            check_step(p, op, dst, &out)?;
-            return Ok(None);
-        };
-        let snapshot = new.kind == Kind::Snapshot;
-        args.add_string("kind", if snapshot { "snapshot" } else { "volume" })?;
-        args.add_string("key", &new.key)?;
-        // A new snapshot VDI's listing record gets the `referenced` of the snapshot the
-        // program takes, known only inside its txg.
-        let record = props.iter().find(|(k, _)| *k == record::PROP);
-        if snapshot
-            && matches!(record, Some((_, crate::lzc::PropValue::Str(r))) if !r.starts_with(record::REFERENCED_HEAD))
-        {
-            args.add_boolean_value("fill_referenced", true)?;
+        // What the program is asked to describe: the new VDI's kind and key, if wanted.
+        if let Some(new) = new {
+            let snapshot = new.kind == Kind::Snapshot;
+            args.add_string("kind", if snapshot { "snapshot" } else { "volume" })?;
+            args.add_string("key", &new.key)?;
+            // A new snapshot VDI's listing record gets the `referenced` of the snapshot the
+            // program takes, known only inside its txg.
+            let record = props.iter().find(|(k, _)| *k == record::PROP);
+            if snapshot
+                && matches!(record, Some((_, crate::lzc::PropValue::Str(r))) if !r.starts_with(record::REFERENCED_HEAD))
+            {
+                args.add_boolean_value("fill_referenced", true)?;
+            }
         }
         let out = self
             .zfs
             .program_sync(self.pool(), p, &args, Limits::default())?;
         check_step(p, op, dst, &out)?;
-        let NvValue::List(t) = &out else {
+        let (Some(new), NvValue::List(t)) = (new, &out) else {
             return Ok(None);
         };
-        if snapshot {
+        if new.kind == Kind::Snapshot {
             return Ok(t.get("referenced").map(|_| VdiInfo {
                 physical_utilisation: super::record::num(t, "referenced"),
                 ..new.clone()

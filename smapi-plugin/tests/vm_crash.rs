@@ -22,6 +22,7 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::time::Instant;
 
 use serde_json::{json, Value};
@@ -321,6 +322,7 @@ fn crash_at_every_fault_point_through_the_binary() {
         ("snapshot:after-snapshot", "Volume.snapshot"),
         ("clone:after-snapshot", "Volume.clone"),
         ("revert:after-clone", "Volume.revert"),
+        ("revert:after-destroy", "Volume.revert"),
         ("revert:after-rename-old", "Volume.revert"),
         ("revert:after-rename-new", "Volume.revert"),
         ("destroy:after-destroy", "Volume.destroy"),
@@ -332,9 +334,13 @@ fn crash_at_every_fault_point_through_the_binary() {
     ];
     for &(point, method) in ops {
         // Clones of writable volumes on a thick SR carry refreservation (a native property),
-        // so even 2.4 takes the two-step snapshot + lzc_clone path that has this point.
+        // so even 2.4 takes the two-step snapshot + lzc_clone path that has this point; the
+        // same for a revert, which 2.4 otherwise does in one program (no point).
         // A thick resize takes its reservation in its own step, with its own point.
-        let prov = if point.starts_with("clone:") || point == "resize:after-reservation" {
+        let prov = if point.starts_with("clone:")
+            || point.starts_with("revert:")
+            || point == "resize:after-reservation"
+        {
             "thick"
         } else {
             "thin"
@@ -359,7 +365,14 @@ fn crash_at_every_fault_point_through_the_binary() {
             "Volume.resize" => json!({"dbg": "t", "sr": sr, "key": v, "new_size": 2 * VOL_SIZE}),
             _ => json!({"dbg": "t", "sr": sr, "key": target}),
         };
+        // A revert renames the old content aside only when it is open (an open zvol cannot
+        // be destroyed): hold it open for those points.
+        let held = point.starts_with("revert:after-rename").then(|| {
+            udev_settle();
+            File::open(format!("/dev/zvol/{sr}/vol/{v}")).unwrap()
+        });
         let (killed, answer) = c.kill_at(method, params.clone(), point);
+        drop(held);
         if killed {
             c.t.points_killed.push(point.to_string());
             if point == "resize:after-resize" {

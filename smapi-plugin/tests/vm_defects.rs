@@ -83,8 +83,12 @@ fn mounts_under(sr: &str) -> Vec<String> {
 }
 
 /// Volume.revert of `key` to `snapshot`, SIGKILLed between its two renames: `vol/<key>`
-/// is missing, `gc/<key>.old-*` and `gc/<key>.new-*` are there.
+/// is missing, `gc/<key>.old-*` and `gc/<key>.new-*` are there. The revert renames the old
+/// content aside only when it is open (else it destroys it in place, or on 2.4 does it all
+/// in one txg), so the volume is held open during the call.
 fn kill_revert_between_renames(h: &Host, sr: &str, snapshot: &str, key: &str) {
+    udev_settle();
+    let held = File::open(format!("/dev/zvol/{sr}/vol/{key}")).unwrap();
     let out =
         h.d.call_at_fault(
             Plugin::Volume,
@@ -94,6 +98,7 @@ fn kill_revert_between_renames(h: &Host, sr: &str, snapshot: &str, key: &str) {
             AtFault::Kill,
         )
         .unwrap();
+    drop(held);
     assert!(
         matches!(out, FaultOutcome::Killed(_)),
         "revert was not killed between its renames: {out:?}"

@@ -14,9 +14,9 @@
 //! * udev, which opens every new or renamed zvol (and re-probes after a close-after-write)
 //!   for a few milliseconds, during which ZFS answers EBUSY to its destroy: a destroy then
 //!   retries (a txg per attempt, for a bounded time) or leaves a tombstone. Each call starts
-//!   after `udevadm settle`, as calls from xapi, seconds apart, do; the one call that
-//!   destroys a zvol it has just renamed (the revert's swap) races udev by design, so udev's
-//!   event queue is held for that call (its events run after it).
+//!   after `udevadm settle`, as calls from xapi, seconds apart, do; the revert to an older
+//!   snapshot destroys a zvol right after a rollback touched it (and on 2.1 right after its
+//!   clone appeared), so udev's event queue is held for that call (its events run after it).
 //!
 //! A call's count runs until the pool is quiet ([`quiet_txg`]), so the txg the kernel syncs
 //! on its own right after destroying a clone is counted whether it opens before or after the
@@ -177,11 +177,12 @@ type Want = (&'static str, u64, u64, usize);
 ///   of `%rollback`, whose blocks are freed in that same txg): 1;
 /// * revert to an older snapshot: the rollback is tried first, and as s1 predates the
 ///   resize the listing record is dropped and written back around it (2) although the
-///   rollback is then refused (newer snapshots, EEXIST, no txg); the swap clones the content
-///   with its properties (2.4+: one program, as Volume.clone, 1; 2.1: `lzc_clone`, 3),
-///   renames twice (2), and runs the destroy program on the old dataset (1: it promotes the
-///   clone of the newest snapshot, destroys the old dataset, no clone, so freed in that txg,
-///   and what it leaves clone-less): 6 / 8;
+///   rollback is then refused (newer snapshots, EEXIST, no txg); then 2.4+ destroys the
+///   volume and clones the content under its name with its properties in one program
+///   (revert_in_place.lua: it promotes the clone of the newest snapshot, destroys the old
+///   dataset, no clone, so freed in that txg, and collects what it leaves clone-less), 1;
+///   2.1 clones the content to gc/ with its properties (`lzc_clone`, 3), runs the destroy
+///   program on the volume in place (1) and renames the clone into place (1): 3 / 7;
 /// * a destroy is one program (promote the heir, destroy, collect clone-less origins);
 ///   destroying a dataset created as a clone (it has a livelist) makes the kernel's
 ///   livelist-delete thread sync one more txg right after; any other dataset is freed within
@@ -199,7 +200,7 @@ const WANT: &[Want] = &[
     ("Volume.snapshot (second)", 1, 4, 9),
     ("Volume.revert (latest snapshot: rollback)", 1, 1, 9),
     // One new dataset, the old one and a snapshot nothing clones any more gone.
-    ("Volume.revert (older snapshot: swap)", 6, 8, 8),
+    ("Volume.revert (older snapshot: swap)", 3, 7, 8),
     // The clone and its origin snapshot (1) + its livelist (1).
     ("Volume.destroy (clone)", 2, 2, 6),
     // The volume is now a clone of s1's content: program + livelist.
@@ -272,7 +273,7 @@ fn txg_syncs_and_datasets_per_operation() {
     m.measure("Volume.revert (latest snapshot: rollback)", || {
         sr.volume_revert(&s2.key, &v.key).unwrap()
     });
-    // s1's snapshot has newer ones (s2's, the clone's) that must survive: the swap, with
+    // s1's snapshot has newer ones (s2's, the clone's) that must survive: no rollback, with
     // udev held (see the module docs).
     m.measure_udev_held("Volume.revert (older snapshot: swap)", || {
         sr.volume_revert(&s1.key, &v.key).unwrap()

@@ -63,7 +63,7 @@ if zfs.exists(root .. "/" .. N.GC) then
         table.insert(out.gc, ds)
         add_snapshots(ds)
     end
-    -- A volume whose revert is between its two renames (see swapping_in in the prelude):
+    -- A volume whose revert has taken vol/<key> away (see swapping_in in the prelude):
     -- listed from its new content, under its own name, so xapi's scan never loses it.
     local gc = root .. "/" .. N.GC .. "/"
     for _, ds in ipairs(out.gc) do

@@ -93,20 +93,20 @@ local function describe_listed(ds, kind, key)
     return r
 end
 
--- A revert swaps a volume's content in two renames: vol/<key> -> gc/<key>.old-<t>, then
--- gc/<key>.new-<t> -> vol/<key>. Between them (running, or killed there) vol/<key> is
--- missing, and the names say where the VDI is: the new content, gc/<key>.new-<t>, with
--- gc/<key>.old-<t> beside it. Reads report it from there, under the name it is about to
--- have (recovery by the next changing call renames it); they never rename anything.
+-- A revert to an older snapshot that is not one program (OpenZFS < 2.4, a native property
+-- to carry, an open volume) clones the snapshot to gc/<key>.new-<t>, then takes vol/<key>
+-- away (destroyed in place, or renamed to gc/<key>.old-<t> when it is open), then renames
+-- the new one to vol/<key>. Once vol/<key> is gone the new content is the volume: recovery
+-- never lets a gc/<key>.new-<t> outlive a vol/<key> it did not replace (recover.rs), so while
+-- vol/<key> is missing (running, or killed there) the names say where the VDI is. Reads
+-- report it from there, under the name it is about to have (recovery by the next changing
+-- call renames it); they never rename anything.
 local function swapping_in(root, key)
     local gc = root .. "/" .. N.GC
     if not zfs.exists(gc) then return nil end
     local head = gc .. "/" .. key .. N.NEW_MARK
     for ds in zfs.list.children(gc) do
-        if starts_with(ds, head) then
-            local token = string.sub(ds, string.len(head) + 1)
-            if zfs.exists(gc .. "/" .. key .. N.OLD_MARK .. token) then return ds end
-        end
+        if starts_with(ds, head) then return ds end
     end
     return nil
 end
@@ -160,7 +160,7 @@ local function bookmarks_along(ds, name)
 end
 
 -- The VDI `key` of the SR at `root`, or {found = false}; `listed`: see describe_listed.
--- A volume whose revert is between its renames is found where it is (swapping_in).
+-- A volume whose revert has taken vol/<key> away is found where it is (swapping_in).
 local function find_vdi(root, key, listed)
     local d = describe
     if listed then d = describe_listed end
@@ -180,4 +180,99 @@ local function find_vdi(root, key, listed)
         return r
     end
     return {found = false}
+end
+
+-- Destroying a dataset of an SR whatever depends on it (destroy_vdi.lua, and the volume a
+-- revert replaces in revert_in_place.lua). ZFS refuses to destroy a dataset that has
+-- snapshots (EBUSY), and a snapshot that has clones (EEXIST). Our snapshots exist only as
+-- origins of clones (snapshot VDIs, clone VDIs), so:
+--  1. promote_heir: find the newest snapshot of the dataset that still has a clone, and
+--     promote that clone: every snapshot up to it moves to the clone, and the dataset
+--     becomes a clone of it (promote changes no data, only who owns the history);
+--  2. destroy_head: the snapshots left on the dataset are newer than any clone: nobody
+--     needs them; then the dataset itself;
+--  3. collect_after: its origin snapshot may now have no clone left: destroy it, and so on
+--     up the chain (a tombstone under gc/ left without snapshots goes too); the heir's own
+--     snapshots that nobody clones go as well.
+-- Each step returns an errno (0) and the step that failed; `actions` lists what was done.
+
+local function act(actions, what, e)
+    table.insert(actions, what .. " -> " .. e)
+    return e
+end
+
+-- A snapshot without clones is garbage; a tombstone without snapshots too.
+local function collect(snap, gc_prefix, actions)
+    while snap ~= nil do
+        if #clones_of(snap) > 0 then return 0 end
+        local fs = dataset_of(snap)
+        local e = act(actions, "destroy " .. snap, zfs.sync.destroy(snap))
+        if e ~= 0 then return e end
+        if not starts_with(fs, gc_prefix) then return 0 end
+        if #snapshots_by_txg(fs) > 0 then return 0 end
+        local o = origin_of(fs)
+        e = act(actions, "destroy " .. fs, zfs.sync.destroy(fs))
+        if e ~= 0 then return e end
+        snap = o
+    end
+    return 0
+end
+
+-- Returns heir (or nil), errno, step. Prefers to promote a VDI over a tombstone: the
+-- tombstone is on its way out.
+local function promote_heir(target, gc_prefix, actions)
+    local snaps = snapshots_by_txg(target)
+    for i = #snaps, 1, -1 do
+        local cl = clones_of(snaps[i].name)
+        if #cl > 0 then
+            local heir = cl[1]
+            for _, c in ipairs(cl) do
+                if not starts_with(c, gc_prefix) then heir = c; break end
+            end
+            local e = act(actions, "promote " .. heir, zfs.sync.promote(heir))
+            if e ~= 0 then return nil, e, "promote " .. heir end
+            return heir, 0, nil
+        end
+    end
+    return nil, 0, nil
+end
+
+-- The snapshots nobody clones any more (after promote_heir), then `target` itself unless
+-- `keep_head`. Returns errno, step.
+local function destroy_head(target, keep_head, actions)
+    for _, s in ipairs(snapshots_by_txg(target)) do
+        local e = act(actions, "destroy " .. s.name, zfs.sync.destroy(s.name))
+        if e ~= 0 then return e, "destroy " .. s.name end
+    end
+    if keep_head then return 0, nil end
+    local e = act(actions, "destroy " .. target, zfs.sync.destroy(target))
+    if e ~= 0 then return e, "destroy " .. target end
+    return 0, nil
+end
+
+-- After the destroy: `origin` (the destroyed dataset's origin snapshot, or nil) and the
+-- heir's snapshots older than the pivot that nobody clones; a tombstone heir left without
+-- snapshots is itself garbage. Returns errno, step.
+local function collect_after(origin, heir, gc_prefix, actions)
+    if origin ~= nil then
+        local e = collect(origin, gc_prefix, actions)
+        if e ~= 0 then return e, "collect " .. origin end
+    end
+    if heir == nil or not zfs.exists(heir) then return 0, nil end
+    for _, s in ipairs(snapshots_by_txg(heir)) do
+        if #clones_of(s.name) == 0 then
+            local e = act(actions, "destroy " .. s.name, zfs.sync.destroy(s.name))
+            if e ~= 0 then return e, "sweep " .. s.name end
+        end
+    end
+    if starts_with(heir, gc_prefix) and #snapshots_by_txg(heir) == 0 then
+        local ho = origin_of(heir)
+        local e = act(actions, "destroy " .. heir, zfs.sync.destroy(heir))
+        if e ~= 0 then return e, "destroy " .. heir end
+        if ho ~= nil then
+            e = collect(ho, gc_prefix, actions)
+            if e ~= 0 then return e, "collect " .. ho end
+        end
+    end
+    return 0, nil
 end

@@ -25,7 +25,7 @@ impl Sr {
     /// True when a clone with `props` can be one channel program: the kernel has
     /// `zfs.sync.clone` (2.4+) and only user properties are set (programs cannot set
     /// native ones such as refreservation).
-    fn one_txg_clone(&self, props: &Props) -> Result<bool> {
+    pub(super) fn one_txg_clone(&self, props: &Props) -> Result<bool> {
         Ok(props.iter().all(|(k, _)| k.contains(':')) && self.capabilities()?.sync_clone)
     }
 

@@ -75,7 +75,7 @@ impl Sr {
             )));
         }
         if !sr.zfs.exists(dataset) {
-            // Reported by stat from a revert killed between its renames: the next change
+            // Reported by stat from a revert killed in its swap: the next change
             // to the SR (or SR.attach) finishes it.
             return Err(DeviceError::NoDevice(format!(
                 "volume {key} is in the middle of an interrupted revert; re-attach the SR \

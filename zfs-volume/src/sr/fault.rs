@@ -21,6 +21,7 @@ pub const ALL: &[&str] = &[
     "snapshot:after-snapshot",
     "clone:after-snapshot",
     "revert:after-clone",
+    "revert:after-destroy",
     "revert:after-rename-old",
     "revert:after-rename-new",
     "destroy:after-destroy",

@@ -22,8 +22,8 @@ impl Sr {
     /// # Ok::<(), zfs_volume::Error>(())
     /// ```
     pub fn volume_stat(&self, key: &str) -> Result<VdiInfo> {
-        // A volume whose revert is between its two renames (running, or killed there) is
-        // found by the program from what the names say (swapping_in in the prelude), so a
+        // A volume whose revert's swap has taken `vol/<key>` away (running, or killed there)
+        // is found by the program from what the names say (swapping_in in the prelude), so a
         // crash is never reported to xapi as a gone VDI and nothing waits for the lock.
         self.stat_existing(key)
     }
@@ -31,7 +31,7 @@ impl Sr {
     /// SR.ls: every live VDI, snapshots included, tombstones never (I7). One nosync
     /// program for the whole SR, no lock, nothing mounted or changed.
     ///
-    /// A revert between its two renames (running, or killed there) has `vol/<key>` missing:
+    /// A revert whose swap has taken `vol/<key>` away (running, or killed there) has it missing:
     /// the program lists that VDI from its new content under `gc/` (xapi's SR scan forgets
     /// the VDIs it does not see, I1); the next changing call finishes the swap.
     pub fn ls(&self) -> Result<Vec<VdiInfo>> {

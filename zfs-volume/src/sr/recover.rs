@@ -7,10 +7,12 @@
 //! What a crash can leave, and what is done about it:
 //! * a ZFS snapshot without clones (killed between snapshot and clone on ZFS < 2.4, or
 //!   a collection step not reached): destroyed;
-//! * `gc/<key>.new-<t>` with `vol/<key>` present: a revert that had not swapped yet —
-//!   the fresh clone is destroyed (the revert did not happen; the caller got no answer);
-//! * `gc/<key>.new-<t>` with `vol/<key>` missing and `gc/<key>.old-<t>` present: a
-//!   revert killed between its two renames — the new one is renamed into place;
+//! * `gc/<key>.new-<t>` with `vol/<key>` present: a revert that had not taken the old
+//!   content away yet — the fresh clone is destroyed (the revert did not happen; the
+//!   caller got no answer), or, if it is open, renamed to `gc/<key>.old-<t>` so that it
+//!   can never be taken for the volume later;
+//! * `gc/<key>.new-<t>` with `vol/<key>` missing: a revert killed after it destroyed or
+//!   renamed away the old content — the new one is renamed into place;
 //! * `gc/<key>.old-<t>` (after the swap): destroyed, with its dependents promoted;
 //! * anything else under `gc/`: destroyed the same way.
 
@@ -53,6 +55,31 @@ struct Backlog {
 }
 
 impl Sr {
+    /// For `gc/<key>.new-<t>`: `vol/<key>`, the name it takes when its revert is finished;
+    /// None for any other name.
+    fn vol_of_new(&self, t: &str) -> Option<String> {
+        let prefix = format!("{}/", self.layout.container(GC));
+        let name = t.strip_prefix(&prefix)?;
+        let (key, _) = name.split_once(NEW_MARK)?;
+        Some(self.layout.vdi(key, Kind::Volume))
+    }
+
+    /// A revert's new content `t` that cannot be destroyed now (open) while its volume
+    /// exists: the revert did not happen, and `t` must never be taken for the volume later
+    /// (were the volume destroyed before `t` closes, the next recovery would otherwise
+    /// rename `t` into its place). Renamed to the old-content name of the same revert:
+    /// plain garbage, collected once closed. No-op for any other tombstone.
+    fn set_aside(&self, t: &str) -> Result<()> {
+        match self.vol_of_new(t) {
+            Some(vol) if self.zfs.exists(&vol) => {}
+            _ => return Ok(()),
+        }
+        let aside = t.replacen(NEW_MARK, OLD_MARK, 1);
+        self.zfs.rename(t, &aside)?;
+        fault::point("recover:after-step");
+        Ok(())
+    }
+
     fn scan(&self, full: bool) -> Result<Backlog> {
         let mut args = NvList::new()?;
         args.add_string("root", self.dataset())?;
@@ -142,19 +169,19 @@ impl Sr {
         if first.gc.is_empty() && first.busy.is_empty() && first.orphans.is_empty() {
             return Ok(());
         }
-        let prefix = format!("{}/", self.layout.container(GC));
         // Interrupted reverts first: they decide which datasets are garbage. An open zvol
         // can be renamed, so the busy ones count here too (a new clone is often still
         // being probed by udev).
         for t in first.gc.iter().chain(&first.busy) {
-            let name = t.strip_prefix(&prefix).unwrap_or(t);
-            if let Some((key, token)) = name.split_once(NEW_MARK) {
-                let vol = self.layout.vdi(key, Kind::Volume);
-                let old = self.layout.tombstone(&format!("{key}{OLD_MARK}{token}"));
-                if !self.zfs.exists(&vol) && self.zfs.exists(&old) {
-                    self.zfs.rename(t, &vol)?;
-                    fault::point("recover:after-step");
-                }
+            let Some(vol) = self.vol_of_new(t) else {
+                continue;
+            };
+            if !self.zfs.exists(&vol) {
+                // The revert had taken the old content away: finish it.
+                self.zfs.rename(t, &vol)?;
+                fault::point("recover:after-step");
+            } else if first.busy.contains(t) {
+                self.set_aside(t)?;
             }
         }
         let mut backlog = self.scan(full)?;
@@ -184,6 +211,7 @@ impl Sr {
                     // call instead of failing or slowing this one.
                     Err(e) if e.is_errno(libc::EBUSY) => {
                         log::info!("tombstone {t} is still open; a later call collects it");
+                        self.set_aside(t)?;
                         continue;
                     }
                     r => r?,

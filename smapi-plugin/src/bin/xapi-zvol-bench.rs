@@ -5,12 +5,14 @@
 //! 1. `single`: snapshot, clone, promote, destroy through zfs-volume (in-process ioctls)
 //!    vs the same by `zfs` CLI processes;
 //! 2. `vdi`: Volume.snapshot / clone / destroy, Volume.revert to an older snapshot (the
-//!    clone-and-swap) and to the latest one (a rollback) through the installed plugin
+//!    clone under the volume's name) and to the latest one (a rollback) through the installed plugin
 //!    binary (process start + JSON + work) vs the CLI sequence a Python peer runs (a
 //!    python3 start plus `zfs snapshot`/`clone`/`promote`/`destroy` processes, and `zfs
 //!    rollback` for the latest snapshot), and vs one bare lzc_snapshot (the floor: one txg
 //!    sync); the txgs of the pool each of those calls synced (committed between just before
-//!    it and its return, from the pool's `txgs` kstat); after every benchmarked revert, the
+//!    it and its return, from the pool's `txgs` kstat) and their sync time in the kernel
+//!    (the part of each call, ours and the peer's, that no process can save); after every
+//!    benchmarked revert, the
 //!    volume's content is checked (a marker sector written through its device before the
 //!    snapshot, read back with O_DIRECT through the datapath): a mismatch fails the bench;
 //!    and, to show where Volume.snapshot's time goes, its parts measured alone: the bare ZFS
@@ -359,6 +361,8 @@ impl Bench {
         let (mut psnap_t, mut pclone_t, mut pdestroy_t, mut prevert_t, mut prollback_t) =
             (vec![], vec![], vec![], vec![], vec![]);
         let (mut floor_t, mut bare_sc_t) = (vec![], vec![]);
+        // The kernel's txg sync time during each timed call (sync_since), by row.
+        let mut ksync: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
         let sync_clone = self.zfs.capabilities()?.sync_clone;
         let query = self.entry("Plugin.Query");
         // What every revert is checked against: a marker sector at offset 0 of the volume,
@@ -397,6 +401,10 @@ impl Bench {
             snap.push(t);
             snap_t.push(txgs_since(&self.pool, &before));
             snap_sync.push(sync_since(&self.pool, &before));
+            ksync
+                .entry("Volume.snapshot: xapi-zvol")
+                .or_default()
+                .push(sync_since(&self.pool, &before));
             s?;
             let (t, txgs, c) = counted(&self.pool, || {
                 call(
@@ -405,7 +413,11 @@ impl Bench {
                 )
             });
             clone.push(t);
-            clone_t.push(txgs);
+            clone_t.push(txgs.0);
+            ksync
+                .entry("Volume.clone: xapi-zvol")
+                .or_default()
+                .push(txgs.1);
             let ckey = c?["key"].as_str().unwrap().to_string();
             let (t, txgs, r) = counted(&self.pool, || {
                 call(
@@ -414,7 +426,11 @@ impl Bench {
                 )
             });
             destroy.push(t);
-            destroy_t.push(txgs);
+            destroy_t.push(txgs.0);
+            ksync
+                .entry("Volume.destroy: xapi-zvol")
+                .or_default()
+                .push(txgs.1);
             r?;
             // revert to the oldest snapshot: the general (non-latest) case
             self.put_marker(
@@ -432,7 +448,11 @@ impl Bench {
                 &format!("iteration {i}: Volume.revert to the older snapshot {first_snap}"),
             )?;
             revert.push(t);
-            revert_t.push(txgs);
+            revert_t.push(txgs.0);
+            ksync
+                .entry("Volume.revert (older snapshot): xapi-zvol")
+                .or_default()
+                .push(txgs.1);
             // revert to the latest snapshot: ZFS's own rollback
             let c_i = format!("iteration {i}: before the latest snapshot");
             let latest = self.marked_snapshot(&sr, &vol, &c_i)?;
@@ -451,7 +471,11 @@ impl Bench {
                 &format!("iteration {i}: Volume.revert to the latest snapshot {latest}"),
             )?;
             revert_latest.push(t);
-            revert_latest_t.push(txgs);
+            revert_latest_t.push(txgs.0);
+            ksync
+                .entry("Volume.revert (latest snapshot): xapi-zvol")
+                .or_default()
+                .push(txgs.1);
             // the floor: one bare lzc_snapshot
             let fs = format!("{floor_ds}@f{i}");
             let before = txg_times(&self.pool);
@@ -479,7 +503,7 @@ impl Bench {
             });
             r?;
             bare_sc.push(t);
-            bare_sc_t.push(txgs);
+            bare_sc_t.push(txgs.0);
             let (t, r) = time(|| call(&query, &serde_json::json!({"dbg":"b"})));
             r?;
             proc_only.push(t);
@@ -496,19 +520,31 @@ impl Bench {
             };
             let (t, txgs, _) = counted(&self.pool, || snapshot_clone(&ps, &pc));
             psnap.push(t);
-            psnap_t.push(txgs);
+            psnap_t.push(txgs.0);
+            ksync
+                .entry("Volume.snapshot: python3 + zfs CLI")
+                .or_default()
+                .push(txgs.1);
             let pcs = format!("{peer}@c{i}");
             let pcc = self.ds(&format!("peer-c{i}"));
             let (t, txgs, _) = counted(&self.pool, || snapshot_clone(&pcs, &pcc));
             pclone.push(t);
-            pclone_t.push(txgs);
+            pclone_t.push(txgs.0);
+            ksync
+                .entry("Volume.clone: python3 + zfs CLI")
+                .or_default()
+                .push(txgs.1);
             let (t, txgs, _) = counted(&self.pool, || -> Res<()> {
                 py()?;
                 run("zfs", &["destroy", &pcc])?;
                 Ok(())
             });
             pdestroy.push(t);
-            pdestroy_t.push(txgs);
+            pdestroy_t.push(txgs.0);
+            ksync
+                .entry("Volume.destroy: python3 + zfs CLI")
+                .or_default()
+                .push(txgs.1);
             // peer revert (new-style, as zfs-vol would have to): clone the snapshot, promote
             let prc = self.ds(&format!("peer-r{i}"));
             let (t, txgs, _) = counted(&self.pool, || -> Res<()> {
@@ -518,7 +554,11 @@ impl Bench {
                 Ok(())
             });
             prevert.push(t);
-            prevert_t.push(txgs);
+            prevert_t.push(txgs.0);
+            ksync
+                .entry("Volume.revert (older snapshot): python3 + zfs CLI")
+                .or_default()
+                .push(txgs.1);
             // undo the peer promote so the next iteration starts from the same shape
             run("zfs", &["promote", &peer])?;
             run("zfs", &["destroy", &prc])?;
@@ -532,7 +572,11 @@ impl Bench {
                 Ok(())
             });
             prollback.push(t);
-            prollback_t.push(txgs);
+            prollback_t.push(txgs.0);
+            ksync
+                .entry("Volume.revert (latest snapshot): python3 + zfs CLI")
+                .or_default()
+                .push(txgs.1);
             r?;
         }
         let rows = [
@@ -563,6 +607,16 @@ impl Bench {
             self.rep.add("vdi", &p, "", stat(theirs));
             self.rep.add_txgs(&o, ours_t);
             self.rep.add_txgs(&p, theirs_t);
+        }
+        // The kernel's part of every call: its txgs' sync time (the rest is processes,
+        // reads, and waits outside the sync thread).
+        for (row, sync) in ksync {
+            self.rep.add(
+                "vdi",
+                &format!("part: txg sync time in the kernel: {row}"),
+                "",
+                stat(sync),
+            );
         }
         self.rep
             .add("vdi", "bare lzc_snapshot (floor)", "", stat(floor));
@@ -1162,7 +1216,7 @@ impl Bench {
         snapshot: &str,
         marker: &str,
         what: &str,
-    ) -> Res<(Duration, u64)> {
+    ) -> Res<(Duration, (u64, Duration))> {
         let (t, txgs, r) = counted(&self.pool, || {
             call(
                 &self.entry("Volume.revert"),
@@ -1782,6 +1836,18 @@ fn write_results(args: &Args, rep: &mut Report) -> Res<()> {
                 rep.get("vdi", &format!("{case}: xapi-zvol"), ""),
             );
             ratios.insert(format!("{case}: python peer / xapi-zvol (target >= 3)"), x);
+            for who in ["xapi-zvol", "python3 + zfs CLI"] {
+                let part = format!("part: txg sync time in the kernel: {case}: {who}");
+                if rep.rows.iter().any(|x| x.0 == "vdi" && x.1 == part) {
+                    ratios.insert(
+                        format!("{case}: {who}: the kernel's txg sync time / the call"),
+                        r(
+                            rep.get("vdi", &part, ""),
+                            rep.get("vdi", &format!("{case}: {who}"), ""),
+                        ),
+                    );
+                }
+            }
         }
     }
     if rep.rows.iter().any(|x| x.0 == "batch" && x.2 == "16") {
@@ -2056,11 +2122,12 @@ fn txgs_since(pool: &str, before: &[(u64, u64)]) -> u64 {
 }
 
 /// Time `f` like `time`, and count the txgs of `pool` that committed meanwhile
-/// (`txgs_since`; the kstat is read outside the timed region).
-fn counted<T>(pool: &str, f: impl FnOnce() -> T) -> (Duration, u64, T) {
+/// (`txgs_since`) with their sync time in the kernel (`sync_since`); the kstat is read
+/// outside the timed region.
+fn counted<T>(pool: &str, f: impl FnOnce() -> T) -> (Duration, (u64, Duration), T) {
     let before = txg_times(pool);
     let (t, r) = time(f);
-    (t, txgs_since(pool, &before), r)
+    (t, (txgs_since(pool, &before), sync_since(pool, &before)), r)
 }
 
 /// Clone-on-snapshot's bare ZFS work on 2.4+: one sync task, one txg.

@@ -181,8 +181,9 @@ type Want = (&'static str, u64, u64, usize);
 ///   volume and clones the content under its name with its properties in one program
 ///   (revert_in_place.lua: it promotes the clone of the newest snapshot, destroys the old
 ///   dataset, no clone, so freed in that txg, and collects what it leaves clone-less), 1;
-///   2.1 clones the content to gc/ with its properties (`lzc_clone`, 3), runs the destroy
-///   program on the volume in place (1) and renames the clone into place (1): 3 / 7;
+///   2.1 clones the content to gc/ without properties (`lzc_clone`: the clone and the
+///   silent txg, 2), runs the destroy program on the volume in place, which sets the clone's
+///   properties in its txg (1), and renames the clone into place (1): 3 / 6;
 /// * a destroy is one program (promote the heir, destroy, collect clone-less origins);
 ///   destroying a dataset created as a clone (it has a livelist) makes the kernel's
 ///   livelist-delete thread sync one more txg right after; any other dataset is freed within
@@ -200,7 +201,7 @@ const WANT: &[Want] = &[
     ("Volume.snapshot (second)", 1, 4, 9),
     ("Volume.revert (latest snapshot: rollback)", 1, 1, 9),
     // One new dataset, the old one and a snapshot nothing clones any more gone.
-    ("Volume.revert (older snapshot: swap)", 3, 7, 8),
+    ("Volume.revert (older snapshot: swap)", 3, 6, 8),
     // The clone and its origin snapshot (1) + its livelist (1).
     ("Volume.destroy (clone)", 2, 2, 6),
     // The volume is now a clone of s1's content: program + livelist.

@@ -372,14 +372,7 @@ impl Sr {
                     // snapshot is known to hold: it is never written), as a snapshot: the next
                     // call's recovery destroys it if this process is killed (it has no clone).
                     let s = format!("{}@{}", t.dataset, new_key());
-                    j.record(&Intent::Snapshot(s.clone()))?;
-                    self.zfs.snapshot([&s], &[])?;
-                    let s2 = s.clone();
-                    j.on_undo("destroy the temporary snapshot", move || {
-                        self.zfs
-                            .destroy_snapshots([&s2], false)
-                            .map_err(Error::from)
-                    });
+                    self.snapshot_for_clone(&mut j, &s, "destroy the temporary snapshot")?;
                     (s, true)
                 }
             };

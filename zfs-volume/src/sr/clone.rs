@@ -7,7 +7,7 @@
 //! native ones such as refreservation); elsewhere they are two ioctls, with an intent record
 //! between them so that recovery destroys a snapshot whose clone never came.
 
-use super::journal::{Intent, Journal};
+use super::journal::Journal;
 use super::layout::check_key;
 use super::names::sr_program;
 use super::record::{self, vdi_from, VdiInfo};
@@ -139,13 +139,7 @@ impl Sr {
         // process is killed between the two, the record lets the next call's recovery
         // destroy it.
         let mut j = Journal::begin(self.dataset());
-        j.record(&Intent::Snapshot(snap.to_string()))?;
-        self.zfs.snapshot([snap], &[])?;
-        j.on_undo("destroy the snapshot taken for the clone", || {
-            self.zfs
-                .destroy_snapshots([snap], false)
-                .map_err(crate::Error::from)
-        });
+        self.snapshot_for_clone(&mut j, snap, "destroy the snapshot taken for the clone")?;
         fault::point(fault_name);
         self.zfs.clone(dst, snap, props)?;
         j.commit();

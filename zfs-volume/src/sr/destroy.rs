@@ -52,9 +52,25 @@ impl Sr {
     /// program is idempotent (a promote it already did stays valid). A zvol really in use
     /// stays EBUSY and fails.
     pub(crate) fn destroy_with_dependents(&self, ds: &str, on_busy: OnBusy) -> Result<()> {
+        self.destroy_and_set(ds, on_busy, None)
+    }
+
+    /// [`Sr::destroy_with_dependents`], and in the same txg set the user properties `set.1`
+    /// on dataset `set.0` (nothing is set if the destroy cannot happen): a revert's new
+    /// content gets the volume's metadata exactly when the old content goes.
+    pub(crate) fn destroy_and_set(
+        &self,
+        ds: &str,
+        on_busy: OnBusy,
+        set: Option<(&str, &NvList)>,
+    ) -> Result<()> {
         let mut args = NvList::new()?;
         args.add_string("dataset", ds)?;
         args.add_string("root", self.dataset())?;
+        if let Some((on, props)) = set {
+            args.add_string("set_on", on)?;
+            args.add_nvlist("props", props)?;
+        }
         let start = std::time::Instant::now();
         let mut pause = std::time::Duration::from_millis(20);
         loop {

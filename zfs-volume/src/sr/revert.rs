@@ -17,7 +17,7 @@
 //! Destroying in place matters for speed: a renamed zvol is announced anew and udev's probe
 //! holds it open for a moment, which the destroy after a rename had to wait out.
 
-use super::journal::{Intent, Journal};
+use super::journal::Journal;
 use super::layout::check_key;
 use super::names::{sr_program, NEW_MARK, OLD_MARK};
 use super::record::VdiInfo;
@@ -180,20 +180,23 @@ impl Sr {
                 // A snapshot only for this revert's clone: recovery destroys it if the clone
                 // never comes.
                 let snap = source_snapshot_name(s, &token);
-                snapshot_taken.record(&Intent::Snapshot(snap.clone()))?;
-                self.zfs.snapshot([&snap], &[])?;
-                let undo = snap.clone();
-                snapshot_taken.on_undo("destroy the snapshot taken for the revert", move || {
-                    self.zfs
-                        .destroy_snapshots([&undo], false)
-                        .map_err(Error::from)
-                });
+                self.snapshot_for_clone(
+                    &mut snapshot_taken,
+                    &snap,
+                    "destroy the snapshot taken for the revert",
+                )?;
                 snap
             }
         };
         let new = self.layout.tombstone(&format!("{key}{NEW_MARK}{token}"));
         let old = self.layout.tombstone(&format!("{key}{OLD_MARK}{token}"));
-        self.clone_snapshot(&content, &new, props, None)
+        // `lzc_clone` sets properties in a sync task of its own (a txg). User properties can
+        // instead be set by the program that destroys the old content, in its txg: then the
+        // new content is the volume, metadata and all, exactly when the old one goes (and a
+        // new content without them is plainly an unfinished revert's).
+        let later = !open && props.iter().all(|(k, _)| k.contains(':'));
+        let none = Props::new();
+        self.clone_snapshot(&content, &new, if later { &none } else { props }, None)
             .map_err(|e| space_error(e, "revert", s.virtual_size))?;
         // The snapshot is the new content's origin now; the new content goes if the swap
         // cannot start.
@@ -210,7 +213,8 @@ impl Sr {
         } else {
             OnBusy::RetryFor(TRANSIENT_BUSY_RETRY)
         };
-        match self.destroy_with_dependents(&v.dataset, on_busy) {
+        let set = user_props_nvlist(props)?;
+        match self.destroy_and_set(&v.dataset, on_busy, later.then_some((new.as_str(), &set))) {
             Ok(()) => {
                 j.commit();
                 fault::point("revert:after-destroy");
@@ -219,6 +223,9 @@ impl Sr {
             }
             Err(e) if e.is_errno(libc::EBUSY) => {}
             Err(e) => return Err(in_use(e, key)),
+        }
+        if later {
+            self.zfs.set_properties(&new, props)?;
         }
         // Open (xapi reverts only halted VMs, but an admin may hold it): an open zvol can be
         // renamed, not destroyed.

@@ -57,6 +57,26 @@ pub fn round_size(size: u64, block: u64) -> Result<u64> {
 }
 
 impl Sr {
+    /// Take ZFS snapshot `snap` for a clone that follows, under journal `j`: the intent is
+    /// recorded first (recovery destroys a snapshot whose clone never came, should the
+    /// process be killed) and `j` destroys it if the operation fails before its commit.
+    pub(super) fn snapshot_for_clone<'a>(
+        &'a self,
+        j: &mut journal::Journal<'a>,
+        snap: &str,
+        what: &'static str,
+    ) -> Result<()> {
+        j.record(&journal::Intent::Snapshot(snap.to_string()))?;
+        self.zfs.snapshot([snap], &[])?;
+        let undo = snap.to_string();
+        j.on_undo(what, move || {
+            self.zfs
+                .destroy_snapshots([&undo], false)
+                .map_err(Error::from)
+        });
+        Ok(())
+    }
+
     pub(super) fn vdi_dataset(&self, key: &str, kind: Kind) -> String {
         self.layout.vdi(key, kind)
     }

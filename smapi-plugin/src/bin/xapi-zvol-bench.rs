@@ -349,20 +349,24 @@ impl Bench {
         let peer = self.ds("peer");
         self.zfs
             .create_volume(&peer, &VolumeSpec::new(64 << 20).volblocksize(16384))?;
-        let (mut snap, mut clone, mut destroy, mut revert, mut revert_latest) =
-            (vec![], vec![], vec![], vec![], vec![]);
-        let (mut psnap, mut pclone, mut pdestroy, mut prevert, mut prollback, mut floor) =
-            (vec![], vec![], vec![], vec![], vec![], vec![]);
-        let (mut bare_sc, mut proc_only, mut snap_sync, mut floor_sync) =
+        // Each timed case, ours and the peer's: call times, txgs synced, their sync time.
+        let (mut snap, mut clone, mut destroy, mut revert, mut revert_latest) = (
+            Samples::default(),
+            Samples::default(),
+            Samples::default(),
+            Samples::default(),
+            Samples::default(),
+        );
+        let (mut psnap, mut pclone, mut pdestroy, mut prevert, mut prollback) = (
+            Samples::default(),
+            Samples::default(),
+            Samples::default(),
+            Samples::default(),
+            Samples::default(),
+        );
+        let (mut floor, mut bare_sc, mut proc_only, mut floor_sync) =
             (vec![], vec![], vec![], vec![]);
-        // The txgs each timed call synced (txgs_since), in the same order.
-        let (mut snap_t, mut clone_t, mut destroy_t, mut revert_t, mut revert_latest_t) =
-            (vec![], vec![], vec![], vec![], vec![]);
-        let (mut psnap_t, mut pclone_t, mut pdestroy_t, mut prevert_t, mut prollback_t) =
-            (vec![], vec![], vec![], vec![], vec![]);
         let (mut floor_t, mut bare_sc_t) = (vec![], vec![]);
-        // The kernel's txg sync time during each timed call (sync_since), by row.
-        let mut ksync: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
         let sync_clone = self.zfs.capabilities()?.sync_clone;
         let query = self.entry("Plugin.Query");
         // What every revert is checked against: a marker sector at offset 0 of the volume,
@@ -391,20 +395,13 @@ impl Bench {
         let m0 = "before the first snapshot (the target of every revert to an older snapshot)";
         let first_snap = self.marked_snapshot(&sr, &vol, m0)?;
         for i in 0..n {
-            let before = txg_times(&self.pool);
-            let (t, s) = time(|| {
+            let (t, txgs, s) = counted(&self.pool, || {
                 call(
                     &self.entry("Volume.snapshot"),
                     &serde_json::json!({"dbg":"b","sr":sr,"key":key}),
                 )
             });
-            snap.push(t);
-            snap_t.push(txgs_since(&self.pool, &before));
-            snap_sync.push(sync_since(&self.pool, &before));
-            ksync
-                .entry("Volume.snapshot: xapi-zvol")
-                .or_default()
-                .push(sync_since(&self.pool, &before));
+            snap.push(t, txgs);
             s?;
             let (t, txgs, c) = counted(&self.pool, || {
                 call(
@@ -412,12 +409,7 @@ impl Bench {
                     &serde_json::json!({"dbg":"b","sr":sr,"key":key}),
                 )
             });
-            clone.push(t);
-            clone_t.push(txgs.0);
-            ksync
-                .entry("Volume.clone: xapi-zvol")
-                .or_default()
-                .push(txgs.1);
+            clone.push(t, txgs);
             let ckey = c?["key"].as_str().unwrap().to_string();
             let (t, txgs, r) = counted(&self.pool, || {
                 call(
@@ -425,12 +417,7 @@ impl Bench {
                     &serde_json::json!({"dbg":"b","sr":sr,"key":ckey}),
                 )
             });
-            destroy.push(t);
-            destroy_t.push(txgs.0);
-            ksync
-                .entry("Volume.destroy: xapi-zvol")
-                .or_default()
-                .push(txgs.1);
+            destroy.push(t, txgs);
             r?;
             // revert to the oldest snapshot: the general (non-latest) case
             self.put_marker(
@@ -447,12 +434,7 @@ impl Bench {
                 m0,
                 &format!("iteration {i}: Volume.revert to the older snapshot {first_snap}"),
             )?;
-            revert.push(t);
-            revert_t.push(txgs.0);
-            ksync
-                .entry("Volume.revert (older snapshot): xapi-zvol")
-                .or_default()
-                .push(txgs.1);
+            revert.push(t, txgs);
             // revert to the latest snapshot: ZFS's own rollback
             let c_i = format!("iteration {i}: before the latest snapshot");
             let latest = self.marked_snapshot(&sr, &vol, &c_i)?;
@@ -470,12 +452,7 @@ impl Bench {
                 &c_i,
                 &format!("iteration {i}: Volume.revert to the latest snapshot {latest}"),
             )?;
-            revert_latest.push(t);
-            revert_latest_t.push(txgs.0);
-            ksync
-                .entry("Volume.revert (latest snapshot): xapi-zvol")
-                .or_default()
-                .push(txgs.1);
+            revert_latest.push(t, txgs);
             // the floor: one bare lzc_snapshot
             let fs = format!("{floor_ds}@f{i}");
             let before = txg_times(&self.pool);
@@ -519,32 +496,17 @@ impl Bench {
                 Ok(())
             };
             let (t, txgs, _) = counted(&self.pool, || snapshot_clone(&ps, &pc));
-            psnap.push(t);
-            psnap_t.push(txgs.0);
-            ksync
-                .entry("Volume.snapshot: python3 + zfs CLI")
-                .or_default()
-                .push(txgs.1);
+            psnap.push(t, txgs);
             let pcs = format!("{peer}@c{i}");
             let pcc = self.ds(&format!("peer-c{i}"));
             let (t, txgs, _) = counted(&self.pool, || snapshot_clone(&pcs, &pcc));
-            pclone.push(t);
-            pclone_t.push(txgs.0);
-            ksync
-                .entry("Volume.clone: python3 + zfs CLI")
-                .or_default()
-                .push(txgs.1);
+            pclone.push(t, txgs);
             let (t, txgs, _) = counted(&self.pool, || -> Res<()> {
                 py()?;
                 run("zfs", &["destroy", &pcc])?;
                 Ok(())
             });
-            pdestroy.push(t);
-            pdestroy_t.push(txgs.0);
-            ksync
-                .entry("Volume.destroy: python3 + zfs CLI")
-                .or_default()
-                .push(txgs.1);
+            pdestroy.push(t, txgs);
             // peer revert (new-style, as zfs-vol would have to): clone the snapshot, promote
             let prc = self.ds(&format!("peer-r{i}"));
             let (t, txgs, _) = counted(&self.pool, || -> Res<()> {
@@ -553,12 +515,7 @@ impl Bench {
                 run("zfs", &["promote", &prc])?;
                 Ok(())
             });
-            prevert.push(t);
-            prevert_t.push(txgs.0);
-            ksync
-                .entry("Volume.revert (older snapshot): python3 + zfs CLI")
-                .or_default()
-                .push(txgs.1);
+            prevert.push(t, txgs);
             // undo the peer promote so the next iteration starts from the same shape
             run("zfs", &["promote", &peer])?;
             run("zfs", &["destroy", &prc])?;
@@ -571,52 +528,31 @@ impl Bench {
                 run("zfs", &["rollback", &pl])?;
                 Ok(())
             });
-            prollback.push(t);
-            prollback_t.push(txgs.0);
-            ksync
-                .entry("Volume.revert (latest snapshot): python3 + zfs CLI")
-                .or_default()
-                .push(txgs.1);
+            prollback.push(t, txgs);
             r?;
         }
+        let snap_sync = snap.sync.clone();
         let rows = [
-            ("Volume.snapshot", snap, psnap, snap_t, psnap_t),
-            ("Volume.clone", clone, pclone, clone_t, pclone_t),
-            ("Volume.destroy", destroy, pdestroy, destroy_t, pdestroy_t),
-            (
-                "Volume.revert (older snapshot)",
-                revert,
-                prevert,
-                revert_t,
-                prevert_t,
-            ),
-            (
-                "Volume.revert (latest snapshot)",
-                revert_latest,
-                prollback,
-                revert_latest_t,
-                prollback_t,
-            ),
+            ("Volume.snapshot", snap, psnap),
+            ("Volume.clone", clone, pclone),
+            ("Volume.destroy", destroy, pdestroy),
+            ("Volume.revert (older snapshot)", revert, prevert),
+            ("Volume.revert (latest snapshot)", revert_latest, prollback),
         ];
-        for (case, ours, theirs, ours_t, theirs_t) in rows {
-            let (o, p) = (
-                format!("{case}: xapi-zvol"),
-                format!("{case}: python3 + zfs CLI"),
-            );
-            self.rep.add("vdi", &o, "", stat(ours));
-            self.rep.add("vdi", &p, "", stat(theirs));
-            self.rep.add_txgs(&o, ours_t);
-            self.rep.add_txgs(&p, theirs_t);
-        }
-        // The kernel's part of every call: its txgs' sync time (the rest is processes,
-        // reads, and waits outside the sync thread).
-        for (row, sync) in ksync {
-            self.rep.add(
-                "vdi",
-                &format!("part: txg sync time in the kernel: {row}"),
-                "",
-                stat(sync),
-            );
+        for (case, ours, theirs) in rows {
+            for (who, x) in [("xapi-zvol", ours), ("python3 + zfs CLI", theirs)] {
+                let row = format!("{case}: {who}");
+                self.rep.add("vdi", &row, "", stat(x.time));
+                self.rep.add_txgs(&row, x.txgs);
+                // The kernel's part of the call: its txgs' sync time (the rest is processes,
+                // reads, and waits outside the sync thread).
+                self.rep.add(
+                    "vdi",
+                    &format!("part: txg sync time in the kernel: {row}"),
+                    "",
+                    stat(x.sync),
+                );
+            }
         }
         self.rep
             .add("vdi", "bare lzc_snapshot (floor)", "", stat(floor));
@@ -2119,6 +2055,23 @@ fn txgs_since(pool: &str, before: &[(u64, u64)]) -> u64 {
         .iter()
         .filter(|(txg, _)| !before.iter().any(|(b, _)| b == txg))
         .count() as u64
+}
+
+/// One timed case's samples, in call order: its times, the txgs each call synced and their
+/// sync time in the kernel (`counted`).
+#[derive(Default)]
+struct Samples {
+    time: Vec<Duration>,
+    txgs: Vec<u64>,
+    sync: Vec<Duration>,
+}
+
+impl Samples {
+    fn push(&mut self, time: Duration, (txgs, sync): (u64, Duration)) {
+        self.time.push(time);
+        self.txgs.push(txgs);
+        self.sync.push(sync);
+    }
 }
 
 /// Time `f` like `time`, and count the txgs of `pool` that committed meanwhile

@@ -27,9 +27,10 @@ use super::volume::{
 };
 use super::{device, fault, record, Kind, Sr};
 use crate::error::{Error, Op, Result};
-use crate::lzc::{check_step, Limits, NvList, Program, Props};
+use crate::lzc::{check_step, Limits, NvList, NvValue, Program, Props};
 
 static REVERT_IN_PLACE: Program = sr_program!("revert_in_place");
+static LATEST_SNAPSHOT: Program = sr_program!("latest_snapshot");
 
 impl Sr {
     /// Volume.revert: `key` takes the content of snapshot VDI `snapshot` and keeps its
@@ -110,9 +111,13 @@ impl Sr {
     /// ZFS refuses because newer snapshots exist (then the caller swaps).
     fn rollback(&self, v: &VdiInfo, s: &VdiInfo, content: &str) -> Result<bool> {
         // A rollback to before a resize changes volsize, which the listing record
-        // cannot follow in the same txg: drop it first, write it back after.
+        // cannot follow in the same txg: drop it first, write it back after. That costs two
+        // txgs, so first ask whether the rollback can happen at all (a read, no txg).
         let mut rollback = Journal::begin(self.dataset());
         let resized = s.virtual_size != v.virtual_size;
+        if resized && !self.is_latest_snapshot(&v.dataset, content)? {
+            return Ok(false);
+        }
         if resized {
             self.zfs
                 .update_user_properties(&v.dataset, &[], &[record::PROP])?;
@@ -139,6 +144,19 @@ impl Sr {
             Err(e) if e.is_errno(libc::EEXIST) => Ok(false),
             Err(e) => Err(in_use(e, &v.key)),
         }
+    }
+
+    /// True when `snap` is the newest snapshot of `dataset` (latest_snapshot.lua, nosync):
+    /// the only one `lzc_rollback_to` takes it back to.
+    fn is_latest_snapshot(&self, dataset: &str, snap: &str) -> Result<bool> {
+        let mut args = NvList::new()?;
+        args.add_string("dataset", dataset)?;
+        let out =
+            self.zfs
+                .program_nosync(self.pool(), &LATEST_SNAPSHOT, &args, Limits::default())?;
+        Ok(
+            matches!(&out, NvValue::List(t) if matches!(t.get("latest"), Some(NvValue::Str(l)) if l == snap)),
+        )
     }
 
     /// revert_in_place.lua: destroy `v` and clone `s`'s content under its name with `props`

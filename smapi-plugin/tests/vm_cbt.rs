@@ -677,10 +677,14 @@ fn cbt_refusals_are_clean_and_change_nothing() {
         "{dev} writable after activate_readonly"
     );
     h.call(Plugin::Datapath, "Datapath.deactivate", p.clone());
-    h.call(Plugin::Datapath, "Datapath.activate", p.clone());
     assert!(
         accepts_writes(&dev),
         "{dev} still read-only after deactivate"
+    );
+    h.call(Plugin::Datapath, "Datapath.activate", p.clone());
+    assert!(
+        accepts_writes(&dev),
+        "{dev} read-only after deactivate and activate"
     );
     // A read-only activation whose deactivate never came (a backup killed while reading):
     // the next writable activation still hands out a writable device.

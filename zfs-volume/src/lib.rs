@@ -16,6 +16,11 @@ pub mod error;
 pub mod host;
 pub mod sr;
 
+// The build script's program minifier, tested with the crate.
+#[cfg(test)]
+#[path = "../lua_min.rs"]
+mod lua_min;
+
 pub use libzfs_core as lzc;
 
 pub use error::{Error, Op, Result};

@@ -56,17 +56,21 @@ impl Rng {
     }
 }
 
-/// SR.ls reads each VDI's listing record (one property), Volume.stat the properties
-/// themselves: every VDI must read the same both ways, a snapshot VDI's space too (its
-/// `referenced` is recorded once; it must never change). A volume's `used` is read live
-/// by both, at different moments, so it is not compared.
+/// SR.ls and Volume.stat read each VDI's listing record (one property), which caches the
+/// properties themselves: every VDI must read the same all three ways, a snapshot VDI's space
+/// too (its `referenced` is recorded once; it must never change), and Volume.stat's origin
+/// and content snapshot as the properties say. A volume's `used` is read live by each, at
+/// different moments, so it is not compared.
 fn check_listing(sr: &Sr, ctx: &str) {
     for l in sr.ls().unwrap() {
+        let truth = sr
+            .volume_stat_from_properties(&l.key)
+            .unwrap_or_else(|e| panic!("{ctx}: properties of {}: {e}", l.key));
         let st = sr
             .volume_stat(&l.key)
             .unwrap_or_else(|e| panic!("{ctx}: stat {}: {e}", l.key));
         let used = if l.kind == Kind::Volume {
-            st.physical_utilisation
+            truth.physical_utilisation
         } else {
             l.physical_utilisation
         };
@@ -77,13 +81,22 @@ fn check_listing(sr: &Sr, ctx: &str) {
             ..l.clone()
         };
         let stat = zfs_volume::sr::VdiInfo {
-            origin: None,
-            content: None,
+            physical_utilisation: used,
             ..st
         };
         assert_eq!(
-            listed, stat,
-            "{ctx}: SR.ls and Volume.stat differ for {}",
+            stat, truth,
+            "{ctx}: Volume.stat and the properties differ for {}",
+            l.key
+        );
+        let truth = zfs_volume::sr::VdiInfo {
+            origin: None,
+            content: None,
+            ..truth
+        };
+        assert_eq!(
+            listed, truth,
+            "{ctx}: SR.ls and the properties differ for {}",
             l.key
         );
     }
@@ -106,8 +119,9 @@ fn check_vdi(sr: &Sr, key: &str, m: &MVdi, ctx: &str) {
     if m.kind == Kind::CbtMetadata {
         return; // no data to read
     }
-    for (i, want) in m.blocks.iter().enumerate() {
-        let b = read_block(&st.dataset, i as u64 * STRIDE);
+    let offsets: Vec<u64> = (0..m.blocks.len() as u64).map(|i| i * STRIDE).collect();
+    let got = read_blocks(&st.dataset, &offsets);
+    for (i, (want, b)) in m.blocks.iter().zip(got).enumerate() {
         let ok = match want {
             Some(seed) => b == pattern(*seed),
             None => b.iter().all(|x| *x == 0),

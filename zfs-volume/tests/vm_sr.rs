@@ -427,11 +427,22 @@ fn metadata_lives_in_user_properties() {
     assert_clean(&sr);
 }
 
-/// What SR.ls says of each VDI must be what Volume.stat says (a volume's `used` aside:
-/// both read it live).
+/// SR.ls (the listing record, or the properties when there is none) reads every VDI as its
+/// properties say, and so does Volume.stat (the same record); a volume's `used` aside: each
+/// reads it live.
 fn assert_ls_matches_stat(sr: &Sr, ctx: &str) {
     for l in sr.ls().unwrap() {
-        let st = sr.volume_stat(&l.key).unwrap();
+        let st = sr.volume_stat_from_properties(&l.key).unwrap();
+        let stat = sr.volume_stat(&l.key).unwrap();
+        assert_eq!(
+            zfs_volume::sr::VdiInfo {
+                physical_utilisation: st.physical_utilisation,
+                ..stat
+            },
+            st,
+            "{ctx}: Volume.stat and the properties differ for {}",
+            l.key
+        );
         let used = if l.kind == Kind::Volume {
             st.physical_utilisation
         } else {
@@ -449,7 +460,7 @@ fn assert_ls_matches_stat(sr: &Sr, ctx: &str) {
                 content: None,
                 ..st
             },
-            "{ctx}: SR.ls and Volume.stat differ for {}",
+            "{ctx}: SR.ls and the properties differ for {}",
             l.key
         );
     }
@@ -498,14 +509,14 @@ fn listing_record_follows_every_change_and_containers_stay_resident() {
     }
     // Reads mount nothing (SR.create made the SR, nothing attached it): only SR.attach
     // holds the containers.
-    for c in ["vol", "snap"] {
+    for c in ["vol", "snap", "gc"] {
         assert!(
             !mounted(&format!("{}/{c}", sr.dataset())),
             "{c} was mounted by a read"
         );
     }
     let sr = Sr::attach(&pool.name, sr.uuid(), &[]).unwrap();
-    for c in ["vol", "snap"] {
+    for c in ["vol", "snap", "gc"] {
         assert!(
             mounted(&format!("{}/{c}", sr.dataset())),
             "{c} is not held after SR.attach"

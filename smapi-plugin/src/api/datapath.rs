@@ -265,7 +265,13 @@ pub fn activate_readonly(cx: &Context, a: UriDomainArgs) -> Result<(), PluginErr
 /// read-only (only the device's own flag: a snapshot VDI's device stays read-only, ZFS sets
 /// that on the disk). Nothing else to undo; the URI is still validated.
 pub fn deactivate(cx: &Context, a: UriDomainArgs) -> Result<(), PluginError> {
-    parse_uri(&a.uri, &cx.datapath)?;
+    let link = parse_uri(&a.uri, &cx.datapath)?;
+    // The usual case costs one ioctl through the link, as in `activate`: a writable device
+    // (never made read-only), nothing to restore. Should the link lag behind the VDI's device,
+    // the next `activate` clears a flag left set.
+    if !device::is_read_only(&link).unwrap_or(false) {
+        return Ok(());
+    }
     // A VDI that is gone, or CBT metadata, has no device to restore: nothing to do.
     if let Ok(dev) = device_of(cx, &a.uri) {
         if let Err(e) = device::set_read_only(&dev, false) {

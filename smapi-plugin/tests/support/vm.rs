@@ -387,9 +387,10 @@ impl Host {
     /// datasets) must already be the right one, and O_DIRECT rules out stale page cache.
     pub fn expect(&self, sr: &str, key: &str, blocks: &[(u64, u64)], what: &str) {
         let dev = self.plug(sr, key, "u0-check");
-        for &(off, seed) in blocks {
+        let offs: Vec<u64> = blocks.iter().map(|&(off, _)| off).collect();
+        for (&(off, seed), got) in blocks.iter().zip(read_blocks(&dev, &offs)) {
             assert!(
-                read_block(&dev, off) == pattern(seed),
+                got == pattern(seed),
                 "{what}: {key} ({dev}) at {off}: not block {seed}"
             );
         }
@@ -399,9 +400,7 @@ impl Host {
     /// Attach `key`, write blocks, detach.
     pub fn write(&self, sr: &str, key: &str, blocks: &[(u64, u64)]) {
         let dev = self.plug(sr, key, "u0-write");
-        for &(off, seed) in blocks {
-            write_block(&dev, off, seed);
-        }
+        write_blocks(&dev, blocks);
         self.unplug(sr, key, "u0-write");
     }
 }
@@ -461,22 +460,40 @@ pub fn open_direct(dev: &str, write: bool) -> std::io::Result<std::fs::File> {
 }
 
 pub fn write_block(dev: &str, off: u64, seed: u64) {
+    write_blocks(dev, &[(off, seed)]);
+}
+
+/// Writes every (offset, seed) block through one open of the device (O_DIRECT), then syncs.
+/// One open: each first open of a zvol makes ZFS own its dataset, and closing a device opened
+/// for writing makes udev probe it again.
+pub fn write_blocks(dev: &str, blocks: &[(u64, u64)]) {
     let f = open_direct(dev, true).unwrap_or_else(|e| panic!("open {dev} for writing: {e}"));
     let mut raw = vec![0u8; 8192];
     let b = aligned(&mut raw);
-    b.copy_from_slice(&pattern(seed));
-    f.write_all_at(b, off)
-        .unwrap_or_else(|e| panic!("write {dev} at {off}: {e}"));
+    for &(off, seed) in blocks {
+        b.copy_from_slice(&pattern(seed));
+        f.write_all_at(b, off)
+            .unwrap_or_else(|e| panic!("write {dev} at {off}: {e}"));
+    }
     f.sync_all().unwrap();
 }
 
 pub fn read_block(dev: &str, off: u64) -> Vec<u8> {
+    read_blocks(dev, &[off]).remove(0)
+}
+
+/// The 4 KiB blocks at `offs`, read through one open of the device (O_DIRECT).
+pub fn read_blocks(dev: &str, offs: &[u64]) -> Vec<Vec<u8>> {
     let f = open_direct(dev, false).unwrap_or_else(|e| panic!("open {dev}: {e}"));
     let mut raw = vec![0u8; 8192];
     let b = aligned(&mut raw);
-    f.read_exact_at(b, off)
-        .unwrap_or_else(|e| panic!("read {dev} at {off}: {e}"));
-    b.to_vec()
+    offs.iter()
+        .map(|&off| {
+            f.read_exact_at(b, off)
+                .unwrap_or_else(|e| panic!("read {dev} at {off}: {e}"));
+            b.to_vec()
+        })
+        .collect()
 }
 
 /// True if the device accepts a write (snapshot VDIs must not).

@@ -132,9 +132,25 @@ pub fn set_read_only(dev: &Path, on: bool) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Whether block device `dev` refuses writes.
+/// Whether block device `dev` (or a link to one) refuses writes.
+///
+/// Read from sysfs (`/sys/class/block/<name>/ro`, which the kernel computes as `BLKROGET`
+/// does for a whole disk: the device's own flag or the disk's), so that nothing opens the
+/// device: the first open of a zvol makes ZFS own its dataset and rebuild its objset, the
+/// most expensive part of asking. `BLKROGET` when sysfs cannot say.
 pub fn is_read_only(dev: &Path) -> std::io::Result<bool> {
-    let f = File::open(dev)?;
+    let real = std::fs::canonicalize(dev)?;
+    if let Some(name) = real.file_name() {
+        let ro = Path::new("/sys/class/block").join(name).join("ro");
+        if let Ok(text) = std::fs::read_to_string(ro) {
+            match text.trim() {
+                "0" => return Ok(false),
+                "1" => return Ok(true),
+                _ => {}
+            }
+        }
+    }
+    let f = File::open(&real)?;
     // SAFETY: the opcode is the kernel's; it writes one int, which Getter provides room for.
     let ro = unsafe { ioctl(&f, Getter::<BLKROGET, libc::c_int>::new()) }?;
     Ok(ro != 0)

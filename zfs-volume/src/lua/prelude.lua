@@ -76,14 +76,19 @@ end
 
 -- As describe, from the VDI's listing record (sr/record.rs) when it has one: then a volume
 -- costs one objset open (for `used`) instead of five, a snapshot VDI one (its origin).
--- For the calls that change the SR; Volume.stat reads the properties themselves.
-local function describe_listed(ds, kind, key)
+-- `mode` says what else is read besides the record:
+--   "change" (the calls that change the SR): a volume's `used`; a snapshot VDI's origin,
+--            content snapshot and, when the record lacks it, `referenced`;
+--   "stat"   (Volume.stat): the same, and a volume's origin (an open only for a clone);
+--   "device" (a device lookup, which needs the kind and the size): nothing, no objset open.
+local function describe_listed(ds, kind, key, mode)
     local rec, src = zfs.get_prop(ds, N.LISTING)
     if rec == nil or src ~= ds then return describe(ds, kind, key) end
     local r = {found = true, kind = kind, dataset = ds, key = key, ls = rec}
-    if kind == "cbt_metadata" then return r end
+    if kind == "cbt_metadata" or mode == "device" then return r end
     if kind == "volume" then
         r.used = zfs.get_prop(ds, "used")
+        if mode == "stat" then r.origin = origin_of(ds) end
         return r
     end
     if not starts_with(rec, N.REFERENCED_HEAD) then r.referenced = zfs.get_prop(ds, "referenced") end
@@ -159,11 +164,17 @@ local function bookmarks_along(ds, name)
     return out
 end
 
--- The VDI `key` of the SR at `root`, or {found = false}; `listed`: see describe_listed.
+-- The VDI `key` of the SR at `root`, or {found = false}: from its properties (`listed`
+-- nil or false), or from its listing record (`listed` true: mode "change", or a mode of
+-- describe_listed).
 -- A volume whose revert has taken vol/<key> away is found where it is (swapping_in).
 local function find_vdi(root, key, listed)
     local d = describe
-    if listed then d = describe_listed end
+    if listed then
+        local mode = listed
+        if mode == true then mode = "change" end
+        d = function(ds, kind, k) return describe_listed(ds, kind, k, mode) end
+    end
     local vol = root .. "/" .. N.VOL .. "/" .. key
     if zfs.exists(vol) then return d(vol, "volume", key) end
     local snap = root .. "/" .. N.SNAP .. "/" .. key

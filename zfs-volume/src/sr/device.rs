@@ -63,8 +63,8 @@ impl Sr {
                  (check with: zfs list -t volume -r {sr_dataset})"
             ))
         };
-        let v = match sr.stat_raw(key) {
-            Ok(Some(v)) if v.kind == kind => v,
+        let (v, swapping) = match sr.stat_for_device(key) {
+            Ok(Some((v, swapping))) if v.kind == kind => (v, swapping),
             Ok(_) => return Err(missing()),
             Err(e) => return Err(DeviceError::Zfs(e)),
         };
@@ -74,9 +74,9 @@ impl Sr {
                  has no device to attach; read the snapshot VDIs that still hold data"
             )));
         }
-        if !sr.zfs.exists(dataset) {
-            // Reported by stat from a revert killed in its swap: the next change
-            // to the SR (or SR.attach) finishes it.
+        if swapping {
+            // Reported by stat from a revert killed in its swap (`vol/<key>` is missing):
+            // the next change to the SR (or SR.attach) finishes it.
             return Err(DeviceError::NoDevice(format!(
                 "volume {key} is in the middle of an interrupted revert; re-attach the SR \
                  (xe pbd-unplug / pbd-plug) or make any change to it, then retry"

@@ -10,18 +10,19 @@
 //! (VDIs are zvols) and `mountpoint=none` stays: `zfs mount -a` and the admin see nothing
 //! change, `zpool export` unmounts them like any other filesystem of the pool.
 //!
-//! This only makes listing fast: every failure here is logged and ignored. Only SR.attach
+//! The same holds for `gc`, listed by every changing call. This only makes listing fast: every failure here is logged and ignored. Only SR.attach
 //! mounts (under the SR lock), so that reads never change anything and never race
 //! SR.detach and SR.destroy, which unmount (a mounted container could not be destroyed).
 //! An SR whose containers are not mounted (a pool imported by hand since its attach) is
 //! listed correctly, only more slowly, until its next attach.
 
-use super::layout::{SNAP, VOL};
+use super::layout::{GC, SNAP, VOL};
 use super::Sr;
 use crate::host::mounts::{dir, mount_zfs_readonly, release, zfs_mounts};
 
-/// Containers worth holding: the ones SR.ls lists.
-const HELD: [&str; 2] = [VOL, SNAP];
+/// Containers worth holding: the ones SR.ls lists, and `gc`, whose children every changing
+/// call lists (the recovery check) and a revert's swap is looked for in.
+const HELD: [&str; 3] = [VOL, SNAP, GC];
 
 impl Sr {
     /// Mount the containers that are not mounted anywhere yet (see the module docs).

@@ -45,21 +45,15 @@ pub(crate) use lua_table;
 
 /// A program of `src/lua/<name>.lua` for the SR layer: the shared names (`N`), the prelude
 /// (`src/lua/prelude.lua`, helpers every SR program may use), then the program; included at
-/// compile time.
+/// compile time as `build.rs` writes it (`lua_min.rs`: only the prelude functions it uses,
+/// without comments; the kernel compiles it at every call).
 macro_rules! sr_program {
     ($name:literal) => {
         $crate::lzc::Program::from_static(
             $name,
             concat!(
                 $crate::sr::names::shared_names!($crate::sr::names::lua_table),
-                include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/lua/prelude.lua")),
-                "\n",
-                include_str!(concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/src/lua/",
-                    $name,
-                    ".lua"
-                ))
+                include_str!(concat!(env!("OUT_DIR"), "/lua/", $name, ".lua"))
             ),
         )
     };

@@ -3,10 +3,11 @@
 //! writer or changed what it reads would be a defect). A volume whose revert is between its
 //! two renames is found from what the dataset names say (`swapping_in` in the Lua prelude).
 
+use super::layout::check_key;
 use super::names::sr_program;
 use super::record::{vdi_from, VdiInfo};
 use super::Sr;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::lzc::{Limits, NvList, NvValue, Program};
 
 static LIST_SR: Program = sr_program!("list_sr");
@@ -21,10 +22,24 @@ impl Sr {
     /// println!("{} bytes", v.virtual_size);
     /// # Ok::<(), zfs_volume::Error>(())
     /// ```
+    ///
+    /// It reads the VDI's listing record, as SR.ls does, so that both report the same, plus
+    /// its live space use and origin: one objset open for a volume (two for a clone), where
+    /// reading every property opens it five times (each native property read and the
+    /// user-property list rebuild it; xapi stats before every datapath call). A VDI without a
+    /// record is read from its properties.
     pub fn volume_stat(&self, key: &str) -> Result<VdiInfo> {
         // A volume whose revert's swap has taken `vol/<key>` away (running, or killed there)
         // is found by the program from what the names say (swapping_in in the prelude), so a
         // crash is never reported to xapi as a gone VDI and nothing waits for the lock.
+        check_key(key)?;
+        self.stat_read(key, Some("stat"))?
+            .ok_or_else(|| Error::VolumeNotFound(key.to_string()))
+    }
+
+    /// The VDI `key` read from its properties themselves, never from its listing record:
+    /// the truth the record caches (docs/semantics.md §8), for checks that compare the two.
+    pub fn volume_stat_from_properties(&self, key: &str) -> Result<VdiInfo> {
         self.stat_existing(key)
     }
 

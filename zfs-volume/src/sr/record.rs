@@ -12,8 +12,12 @@
 //! A volume still pays one open for `used`, which changes with every write; a snapshot
 //! VDI pays none: its size and `referenced` never change (it is never written).
 //!
-//! The record is a cache of the separate properties, which stay the truth (Volume.stat
-//! reads them). Every writer sets it in the same txg as the properties it summarises. A
+//! The record is a cache of the separate properties, which stay the truth
+//! ([`crate::sr::Sr::volume_stat_from_properties`] reads them; the tests compare both after
+//! every kind of change). Volume.stat reads the record as SR.ls does, plus the live space
+//! use and origin, and a datapath's device lookup reads only the record: xapi stats before
+//! every datapath call, and each native property read would open the objset again. Every
+//! writer sets it in the same txg as the properties it summarises. A
 //! change the record cannot follow atomically (a resize: `volsize` is set by its own
 //! ioctl) removes the record first and writes it back after, so a crash leaves no record,
 //! never a stale one. Without a record SR.ls reads the properties, as for VDIs made before

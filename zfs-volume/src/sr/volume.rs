@@ -9,7 +9,7 @@ use super::names::sr_program;
 use super::record::{vdi_from, VdiInfo};
 use super::{journal, meta, record, Sr};
 use crate::error::{Error, Result};
-use crate::lzc::{reservation, Limits, NvList, NvValue, Program, Props};
+use crate::lzc::{reservation, Limits, NvList, NvTree, NvValue, Program, Props};
 
 static STAT_VDI: Program = sr_program!("stat_vdi");
 
@@ -82,9 +82,49 @@ impl Sr {
     }
 
     pub(crate) fn stat_raw(&self, key: &str) -> Result<Option<VdiInfo>> {
+        self.stat_read(key, None)
+    }
+
+    /// The VDI `key` as a device lookup needs it (its kind and size), from its listing
+    /// record when it has one: no objset is opened then, where a full stat opens the VDI's
+    /// five times on OpenZFS (every native property read and the user-property list rebuild
+    /// it). `physical_utilisation`, `origin` and `content` are not filled. The flag says
+    /// the volume is in the middle of a revert's swap (`vol/<key>` is missing: no device).
+    pub(crate) fn stat_for_device(&self, key: &str) -> Result<Option<(VdiInfo, bool)>> {
+        let Some(t) = self.stat_program(key, Some("device"))? else {
+            return Ok(None);
+        };
+        let swapping = matches!(t.get("swapping"), Some(NvValue::Bool(true)));
+        let v = match vdi_from(&t) {
+            Some(v) => Some(v),
+            // A listing record this version cannot read: the properties.
+            None => self.stat_read(key, None)?,
+        };
+        Ok(v.map(|v| (v, swapping)))
+    }
+
+    /// The VDI `key` from its properties (`listed` None), or from its listing record with
+    /// what `listed` names besides ("stat", "device": see describe_listed in the prelude).
+    pub(super) fn stat_read(&self, key: &str, listed: Option<&str>) -> Result<Option<VdiInfo>> {
+        let Some(t) = self.stat_program(key, listed)? else {
+            return Ok(None);
+        };
+        match vdi_from(&t) {
+            // A listing record this version cannot read: the properties.
+            None if listed.is_some() => self.stat_read(key, None),
+            v => Ok(v),
+        }
+    }
+
+    /// stat_vdi.lua's answer for a VDI that exists.
+    fn stat_program(&self, key: &str, listed: Option<&str>) -> Result<Option<NvTree>> {
         let mut args = NvList::new()?;
         args.add_string("root", self.dataset())?;
         args.add_string("key", key)?;
+        if let Some(mode) = listed {
+            args.add_boolean_value("listed", true)?;
+            args.add_string("mode", mode)?;
+        }
         let out = self
             .zfs
             .program_nosync(self.pool(), &STAT_VDI, &args, Limits::default())?;
@@ -94,7 +134,7 @@ impl Sr {
         if !matches!(t.get("found"), Some(NvValue::Bool(true))) {
             return Ok(None);
         }
-        Ok(vdi_from(&t))
+        Ok(Some(t))
     }
 
     /// The start of every change to an existing VDI, under the SR lock: the cheap recovery

@@ -184,12 +184,23 @@ pub fn write_block(dataset: &str, offset: u64, seed: u64) {
 
 /// Read 4 KiB at `offset`.
 pub fn read_block(dataset: &str, offset: u64) -> Vec<u8> {
+    read_blocks(dataset, &[offset]).remove(0)
+}
+
+/// The 4 KiB blocks at `offsets`, read through one open of the device (each first open of a
+/// zvol makes ZFS own its dataset).
+pub fn read_blocks(dataset: &str, offsets: &[u64]) -> Vec<Vec<u8>> {
     let p = wait_dev(dataset);
     let mut f = open_retry(&p, std::fs::OpenOptions::new().read(true));
-    f.seek(SeekFrom::Start(offset)).unwrap();
-    let mut b = vec![0u8; 4096];
-    f.read_exact(&mut b).unwrap();
-    b
+    offsets
+        .iter()
+        .map(|&offset| {
+            f.seek(SeekFrom::Start(offset)).unwrap();
+            let mut b = vec![0u8; 4096];
+            f.read_exact(&mut b).unwrap();
+            b
+        })
+        .collect()
 }
 
 /// True if the device can be opened for writing and written (snapshot VDIs must not).

@@ -215,7 +215,7 @@ fn device_of(cx: &Context, uri: &str) -> Result<PathBuf, PluginError> {
 /// URI is validated, nothing else (xapi attached it first).
 pub fn activate(cx: &Context, a: UriDomainArgs) -> Result<(), PluginError> {
     let link = parse_uri(&a.uri, &cx.datapath)?;
-    // The usual case costs one ioctl through the link: a writable device, nothing to do.
+    // The usual case costs one sysfs read through the link: a writable device, nothing to do.
     if !device::is_read_only(&link).unwrap_or(false) {
         return Ok(());
     }
@@ -266,8 +266,8 @@ pub fn activate_readonly(cx: &Context, a: UriDomainArgs) -> Result<(), PluginErr
 /// that on the disk). Nothing else to undo; the URI is still validated.
 pub fn deactivate(cx: &Context, a: UriDomainArgs) -> Result<(), PluginError> {
     let link = parse_uri(&a.uri, &cx.datapath)?;
-    // The usual case costs one ioctl through the link, as in `activate`: a writable device
-    // (never made read-only), nothing to restore. Should the link lag behind the VDI's device,
+    // The usual case costs one sysfs read through the link, as in `activate`: a writable
+    // device (never made read-only), nothing to restore. Should the link lag behind the VDI's device,
     // the next `activate` clears a flag left set.
     if !device::is_read_only(&link).unwrap_or(false) {
         return Ok(());

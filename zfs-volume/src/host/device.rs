@@ -139,8 +139,12 @@ pub fn set_read_only(dev: &Path, on: bool) -> std::io::Result<()> {
 /// device: the first open of a zvol makes ZFS own its dataset and rebuild its objset, the
 /// most expensive part of asking. `BLKROGET` when sysfs cannot say.
 pub fn is_read_only(dev: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::FileTypeExt;
     let real = std::fs::canonicalize(dev)?;
-    if let Some(name) = real.file_name() {
+    // Only a block device's name is looked up in sysfs (a stat, not an open): another file
+    // of that name must not answer for it.
+    let block = std::fs::metadata(&real).is_ok_and(|m| m.file_type().is_block_device());
+    if let Some(name) = real.file_name().filter(|_| block) {
         let ro = Path::new("/sys/class/block").join(name).join("ro");
         if let Ok(text) = std::fs::read_to_string(ro) {
             match text.trim() {
@@ -177,6 +181,24 @@ pub(crate) fn zvol_name(dev: &Path) -> std::io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_named_like_a_disk_is_not_answered_for_by_sysfs() {
+        // A regular file named after a block device of this host: sysfs is not asked, and
+        // BLKROGET on a file fails (ENOTTY) instead of reporting that disk's flag.
+        let dir = std::env::temp_dir().join(format!("xzvt-ro-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let name = std::fs::read_dir("/sys/class/block")
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .map(|e| e.file_name())
+            .unwrap_or_else(|| "sda".into());
+        let f = dir.join(name);
+        std::fs::write(&f, b"").unwrap();
+        assert!(is_read_only(&f).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn links_live_under_dev_zvol() {

@@ -34,6 +34,7 @@ pub mod error_map;
 pub mod install;
 pub mod logging;
 pub mod methods;
+pub mod prefetch;
 pub mod query;
 pub mod request;
 pub mod types;

@@ -132,12 +132,13 @@ fn emit(syslog: bool, record: &Record) {
             unsafe { libc::syslog(priority(record.level()), c"%s".as_ptr(), c.as_ptr()) };
         }
     }
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "xapi-zvol[{}]: {}: {msg}",
+    // One write per line (stderr is unbuffered: writeln! would make one per piece).
+    let line = format!(
+        "xapi-zvol[{}]: {}: {msg}\n",
         std::process::id(),
         label(record.level())
     );
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// Enables logging to syslog (local2, if `/dev/log` exists) and to stderr, for this crate's

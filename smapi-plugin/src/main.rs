@@ -19,7 +19,7 @@ use smapi_plugin::install::{self, DirOutcome, EntryStyle, BINARY_NAME_PREFIX, DE
 use smapi_plugin::query::{
     DATAPATH_PLUGIN_DIR, PLUGIN_NAME, REQUIRED_API_VERSION, VOLUME_PLUGIN_DIR,
 };
-use smapi_plugin::{dispatch, logging};
+use smapi_plugin::{dispatch, logging, prefetch};
 
 /// Admin CLI of xapi-zvol, the SMAPIv3 ZFS zvol storage plugin.
 #[derive(Debug, Parser)]
@@ -70,6 +70,8 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    // First: the rest of the call's code pages arrive while it runs (prefetch.rs).
+    prefetch::own_executable();
     let mut argv = std::env::args_os();
     let argv0 = PathBuf::from(argv.next().unwrap_or_default());
     let rest: Vec<OsString> = argv.collect();

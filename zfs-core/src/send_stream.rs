@@ -221,6 +221,12 @@ pub struct StreamStats {
     pub bytes: u64,
     /// The stream's feature flags (`DMU_BACKUP_FEATURE_*` of the BEGIN record).
     pub features: u64,
+    /// The guid of the snapshot the stream starts from (`drr_fromguid` of the BEGIN record;
+    /// a bookmark keeps its snapshot's guid), 0 for a full stream: the point the changes
+    /// are counted from, as the sender saw it.
+    pub from_guid: u64,
+    /// The guid of the snapshot the stream ends at (`drr_toguid`).
+    pub to_guid: u64,
 }
 
 /// Size of the one buffer that records are read into and payloads skipped through.
@@ -393,6 +399,10 @@ fn read_stream<R: Read>(stream: R, obj: u64, bm: &mut BlockBitmap) -> Result<Str
         ));
     }
     let raw = st.features & FEATURE_RAW != 0;
+    // struct drr_begin, after magic and versioninfo: creation time, objset type and flags,
+    // then the two guids.
+    st.to_guid = rec.u64(40);
+    st.from_guid = rec.u64(48);
     // The BEGIN record carries no checksum (the sum starts with it), but the running sum
     // covers all of it, its checksum field included.
     input.cksum.update(&hdr);
@@ -833,7 +843,7 @@ mod tests {
                 ck: Fletcher4::default(),
                 legacy: false,
             };
-            let mut h = header(DRR_BEGIN, &[(8, magic), (16, version), (40, 7)]);
+            let mut h = header(DRR_BEGIN, &[(8, magic), (16, version), (40, 7), (48, 5)]);
             put32(&mut h, 4, nvlist);
             h[56..62].copy_from_slice(b"p/v@s2");
             s.record(h, &payload(u64::from(nvlist)));
@@ -1096,6 +1106,8 @@ mod tests {
                 payload_bytes: payload,
                 bytes: 16 * RECORD as u64 + payload,
                 features: COMPRESSED | 1 << 16,
+                from_guid: 5,
+                to_guid: 7,
             }
         );
         assert_eq!(st.bytes, s.len() as u64);

@@ -1221,6 +1221,12 @@ fn changed_blocks_of_a_written_volume_are_the_written_blocks() {
     assert_eq!(marked(&from_snap), BTreeSet::from([80]));
     assert_eq!(from_snap, from_bm);
     assert_eq!(st_snap.writes, st_bm.writes);
+    // The stream names its two points by guid, from a bookmark as from its snapshot (the
+    // plugin checks a CBT point's bookmark by this guid).
+    let guid = |s: &str| zfs_get(s, "guid").parse::<u64>().unwrap();
+    assert_eq!(st_snap.from_guid, guid(&s2));
+    assert_eq!(st_bm.from_guid, guid(&s2));
+    assert_eq!((st_snap.to_guid, st_bm.to_guid), (guid(&s3), guid(&s3)));
     // Nothing changed: nothing marked.
     let s4 = format!("{v}@s4");
     z.snapshot([&s4], &[]).unwrap();

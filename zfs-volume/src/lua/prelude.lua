@@ -33,6 +33,20 @@ local function starts_with(s, prefix)
     return string.sub(s, 1, string.len(prefix)) == prefix
 end
 
+-- What opening an SR checks (admin.rs Sr::from_info): whether `root` exists, and its own
+-- marker, provisioning and volblocksize. Read by name, which does not open the dataset's
+-- objset as listing its user properties does. Only local values count (the marker is
+-- inherited by everything below the SR dataset).
+local function sr_marker(root)
+    if not zfs.exists(root) then return {exists = false} end
+    local user = {}
+    for _, k in ipairs({N.SR_MARKER, N.SR_PROVISIONING, N.SR_VOLBLOCKSIZE}) do
+        local v, src = zfs.get_prop(root, k)
+        if v ~= nil and src == root then user[k] = v end
+    end
+    return {exists = true, user = user}
+end
+
 -- Our own (local) user properties of a dataset; inherited ones (the SR marker on
 -- every child) are skipped.
 local function local_user_props(ds)
@@ -80,18 +94,40 @@ end
 --   "change" (the calls that change the SR): a volume's `used`; a snapshot VDI's origin,
 --            content snapshot and, when the record lacks it, `referenced`;
 --   "stat"   (Volume.stat): the same, and a volume's origin (an open only for a clone);
---   "device" (a device lookup, which needs the kind and the size): nothing, no objset open.
-local function describe_listed(ds, kind, key, mode)
+--   "device" (a device lookup, which needs the kind and the size): nothing, no objset open;
+--   "pair"   (list_changed_blocks, which reports no space): a snapshot VDI's content
+--            snapshot, looked up first by name where it is unless a promote moved it,
+--            <root>/vol/<source>@<key> (the record names the source): every ZFS snapshot
+--            of an SR is named after the one VDI it was taken for (sr/mod.rs), so a
+--            snapshot of that name on another dataset than the VDI's own is its origin
+--            (content_snapshot), found without reading `origin`, which opens the VDI's
+--            objset (a cold read at the start of a backup); else as "change".
+-- (Any system property opens the dataset's objset: zcp_get.c checks the property against
+-- the objset's type first. User properties and existence checks do not.)
+local function describe_listed(ds, kind, key, mode, root)
     local rec, src = zfs.get_prop(ds, N.LISTING)
     if rec == nil or src ~= ds then return describe(ds, kind, key) end
     local r = {found = true, kind = kind, dataset = ds, key = key, ls = rec}
     if kind == "cbt_metadata" or mode == "device" then return r end
     if kind == "volume" then
+        if mode == "pair" then return r end
         r.used = zfs.get_prop(ds, "used")
         if mode == "stat" then r.origin = origin_of(ds) end
         return r
     end
-    if not starts_with(rec, N.REFERENCED_HEAD) then r.referenced = zfs.get_prop(ds, "referenced") end
+    if mode == "pair" then
+        -- The record's first "o" field (the keys map comes after it); keys are uuids.
+        local source = string.match(rec, ',"o":"([%x%-]+)"')
+        if source ~= nil then
+            local named = root .. "/" .. N.VOL .. "/" .. source .. "@" .. key
+            if zfs.exists(named) then
+                r.content = named
+                return r
+            end
+        end
+    elseif not starts_with(rec, N.REFERENCED_HEAD) then
+        r.referenced = zfs.get_prop(ds, "referenced")
+    end
     local o = origin_of(ds)
     if o ~= nil then r.origin = o end
     r.content = content_snapshot(ds, key, o)
@@ -150,18 +186,23 @@ end
 
 -- The bookmarks named #<name> on dataset `ds` and its origins' datasets, nearest first: where
 -- an incremental send to a snapshot of `ds` can start (a CBT-metadata VDI's bookmark is named
--- after its key, and promote moves bookmarks with the snapshots it moves).
-local function bookmarks_along(ds, name)
+-- after its key, and promote moves bookmarks with the snapshots it moves). With `nearest`,
+-- the walk stops at the first dataset that has one: reading a dataset's origin opens its
+-- objset, a cold read at the start of a backup, and the nearest bookmark is almost always
+-- the one (the caller asks for the whole walk when its guid is not the recorded one).
+-- Returns the list and whether the whole chain was walked.
+local function bookmarks_along(ds, name, nearest)
     local out = {}
     local depth = 0
     -- The origin chain is finite; the bound only guards against a loop that cannot happen.
     while ds ~= nil and depth < 10000 do
         bookmarks_named(ds, name, out)
+        if nearest and #out > 0 then return out, false end
         local o = origin_of(ds)
         if o == nil then ds = nil else ds = dataset_of(o) end
         depth = depth + 1
     end
-    return out
+    return out, true
 end
 
 -- The VDI `key` of the SR at `root`, or {found = false}: from its properties (`listed`
@@ -173,7 +214,7 @@ local function find_vdi(root, key, listed)
     if listed then
         local mode = listed
         if mode == true then mode = "change" end
-        d = function(ds, kind, k) return describe_listed(ds, kind, k, mode) end
+        d = function(ds, kind, k) return describe_listed(ds, kind, k, mode, root) end
     end
     local vol = root .. "/" .. N.VOL .. "/" .. key
     if zfs.exists(vol) then return d(vol, "volume", key) end

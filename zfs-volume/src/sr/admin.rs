@@ -174,13 +174,19 @@ impl Sr {
             }
             r => r?,
         };
-        let NvValue::List(t) = out else {
+        Sr::from_info(zfs, dataset, &out)
+    }
+
+    /// The SR at `dataset` from what `sr_info.lua` (or a program that embeds its check, as
+    /// `cbt_pair.lua`) read of it: it must exist and carry our marker (I8).
+    pub(super) fn from_info(zfs: &'static Zfs, dataset: &str, info: &NvValue) -> Result<Sr> {
+        let NvValue::List(t) = info else {
             return Err(Error::SrNotFound(dataset.to_string()));
         };
         if !matches!(t.get("exists"), Some(NvValue::Bool(true))) {
             return Err(Error::SrNotFound(dataset.to_string()));
         }
-        let u = user(&t);
+        let u = user(t);
         let Some(uuid) = u.get(meta::SR_MARKER).cloned() else {
             return Err(Error::NotOurs(dataset.to_string()));
         };

@@ -27,13 +27,13 @@
 //! is not proven is never answered.
 
 use super::journal::{self, Intent, Journal};
-use super::layout::{check_key, Kind, CBT};
+use super::layout::{self, check_key, Kind, CBT};
 use super::names::sr_program;
 use super::record::{num, string, strings, vdi_from, VdiInfo};
 use super::volume::{in_use, new_key, NewVdi, OnBusy, BUSY_RETRY};
-use super::{fault, meta, Sr};
+use super::{fault, lock, meta, Sr};
 use crate::error::{Error, Result};
-use crate::lzc::{BlockBitmap, Limits, NvList, NvValue, Program, Props, StreamStats};
+use crate::lzc::{self, BlockBitmap, Limits, NvList, NvValue, Program, Props, StreamStats, Zfs};
 
 static CBT_BOOKMARKS: Program = sr_program!("cbt_bookmarks");
 static CBT_PAIR: Program = sr_program!("cbt_pair");
@@ -72,6 +72,9 @@ struct PointSeen {
     lineage: String,
     /// The bookmarks named after `from` along that lineage, nearest first.
     bookmarks: Vec<String>,
+    /// Whether `bookmarks` are all of them, or only the nearest dataset's (the rest of the
+    /// lineage is walked only when none of those keeps the recorded point).
+    complete: bool,
 }
 
 /// The point of a CBT-metadata VDI: the guid and txg of the snapshot its bookmark keeps.
@@ -104,6 +107,27 @@ fn lineage(v: &VdiInfo) -> &str {
     match v.kind {
         Kind::Volume => &v.key,
         Kind::Snapshot | Kind::CbtMetadata => v.snapshot_of.as_deref().unwrap_or(&v.key),
+    }
+}
+
+/// What `cbt_pair.lua` reads of the SR at `dataset` for a list_changed_blocks of `from` and
+/// `to`, under the SR lock: its marker, both VDIs, the recovery state and `from`'s point, in
+/// one nosync program (a backup's first reads are cold ones: each program costs a few
+/// metadata reads). None when an interrupted call left an intent to recover: the pair is then
+/// read after the recovery, one part at a time.
+fn pair_program(zfs: &Zfs, dataset: &str, from: &str, to: &str) -> Result<Option<NvValue>> {
+    if !journal::pending(dataset).is_empty() {
+        return Ok(None);
+    }
+    let mut args = NvList::new()?;
+    args.add_string("root", dataset)?;
+    args.add_string("from", from)?;
+    args.add_string("to", to)?;
+    let pool = dataset.split('/').next().unwrap_or(dataset);
+    match zfs.program_nosync(pool, &CBT_PAIR, &args, Limits::large()) {
+        // No such pool.
+        Err(e) if e.is_errno(libc::ENOENT) => Err(Error::SrNotFound(dataset.to_string())),
+        r => Ok(Some(r?)),
     }
 }
 
@@ -329,11 +353,63 @@ impl Sr {
         // A live `to` gets a temporary snapshot, and neither point may be destroyed while the
         // send reads them: the SR lock keeps the tree still.
         let _l = self.lock()?;
+        let pair = match pair_program(self.zfs, self.dataset(), from, to)? {
+            Some(out) => self.pair_from(&out, from, to)?,
+            None => self.pair_the_slow_way(from, to)?,
+        };
+        self.changed_blocks_of(pair, from, to, offset, length)
+    }
+
+    /// [`Sr::volume_list_changed_blocks`] on the SR at `dataset`, opened by the same program
+    /// that reads the pair: the SR's marker (I8) is checked before anything else is used, in
+    /// one ioctl fewer than [`Sr::open`] then the call (a backup's first call is a cold one).
+    pub fn list_changed_blocks_at(
+        dataset: &str,
+        from: &str,
+        to: &str,
+        offset: u64,
+        length: Option<u64>,
+    ) -> Result<ChangedBlocks> {
+        layout::check_dataset_name(dataset).map_err(|_| Error::SrNotFound(dataset.to_string()))?;
+        check_key(from)?;
+        check_key(to)?;
+        let zfs = Zfs::get()?;
+        // The lock before the read, as above (its file is named after `dataset`, whatever
+        // the marker turns out to say).
+        let _l = lock::SrLock::acquire(dataset, lock::wait_limit())?;
+        let (sr, pair) = match pair_program(zfs, dataset, from, to)? {
+            Some(out) => {
+                let NvValue::List(t) = &out else {
+                    return Err(Error::SrNotFound(dataset.to_string()));
+                };
+                let info = t.get("sr").cloned().unwrap_or(NvValue::Bool(false));
+                let sr = Sr::from_info(zfs, dataset, &info)?;
+                let pair = sr.pair_from(&out, from, to)?;
+                (sr, pair)
+            }
+            None => {
+                let sr = Sr::open(dataset)?;
+                let pair = sr.pair_the_slow_way(from, to)?;
+                (sr, pair)
+            }
+        };
+        sr.changed_blocks_of(pair, from, to, offset, length)
+    }
+
+    /// The rest of a list_changed_blocks, under the SR lock, once its pair is read.
+    fn changed_blocks_of(
+        &self,
+        pair: Pair,
+        from: &str,
+        to: &str,
+        offset: u64,
+        length: Option<u64>,
+    ) -> Result<ChangedBlocks> {
         let Pair {
             from: f,
             to: t,
             seen,
-        } = self.read_pair(from, to)?;
+        } = pair;
         let pair = |why: &str| Error::Cbt {
             from: from.to_string(),
             to: to.to_string(),
@@ -377,13 +453,18 @@ impl Sr {
                 }
             };
             let (to_ds, _) = to_snap.split_once('@').unwrap_or((&to_snap, ""));
-            let from_point = match f.kind {
-                Kind::Snapshot => content_of(&f).map(str::to_string),
-                _ => self.cbt_bookmark_for(&f, to_ds, seen.as_ref())?,
-            };
-            let sent = match &from_point {
-                Some(p) => self.zfs.changed_blocks(&to_snap, p, &mut bitmap).map(Some),
-                None => Ok(None),
+            let sent = match f.kind {
+                Kind::Snapshot => match content_of(&f) {
+                    Some(p) => self.zfs.changed_blocks(&to_snap, p, &mut bitmap).map(Some),
+                    None => Ok(None),
+                },
+                _ => self.changed_blocks_since_point(
+                    &f,
+                    &to_snap,
+                    to_ds,
+                    seen.as_ref(),
+                    &mut bitmap,
+                )?,
             };
             match sent {
                 Ok(Some(s)) => stats = Some(s),
@@ -446,56 +527,48 @@ impl Sr {
         })
     }
 
-    /// VDIs `from` and `to` of a list_changed_blocks with `from`'s point, under the SR lock: the
-    /// recovery check, both stats and the bookmark search in one nosync program (a backup's
-    /// first reads are cold ones: each program costs a few metadata reads). When an
-    /// interrupted call left something to recover, [`Sr::recover_and_stat`] runs it and the
-    /// rest is read afterwards, one part at a time.
-    fn read_pair(&self, from: &str, to: &str) -> Result<Pair> {
-        if journal::pending(self.dataset()).is_empty() {
-            let mut args = NvList::new()?;
-            args.add_string("root", self.dataset())?;
-            args.add_string("from", from)?;
-            args.add_string("to", to)?;
-            let out = self
-                .zfs
-                .program_nosync(self.pool(), &CBT_PAIR, &args, Limits::large())?;
-            if let NvValue::List(t) = &out {
-                let clean = matches!(t.get("tombstones"), Some(NvValue::List(l)) if l.is_empty())
-                    && num(t, "busy") == 0;
-                // Each side: the VDI, not found, or None for one to read the slow way (in a
-                // revert's swap, or a listing record this version cannot read).
-                let side = |k: &str, key: &str| -> Result<Option<VdiInfo>> {
-                    match t.get(k) {
-                        Some(NvValue::List(v)) => match v.get("found") {
-                            Some(NvValue::Bool(true)) if v.get("swapping").is_none() => {
-                                Ok(vdi_from(v))
-                            }
-                            Some(NvValue::Bool(true)) => Ok(None),
-                            _ => Err(Error::VolumeNotFound(key.to_string())),
-                        },
-                        _ => Ok(None),
-                    }
+    /// The pair `cbt_pair.lua` read ([`pair_program`]), in `self`'s SR. Each side is the VDI,
+    /// or not found; a side the program could not describe (in a revert's swap, or a listing
+    /// record this version cannot read), or anything to recover, sends it the slow way.
+    fn pair_from(&self, out: &NvValue, from: &str, to: &str) -> Result<Pair> {
+        let NvValue::List(t) = out else {
+            return self.pair_the_slow_way(from, to);
+        };
+        let clean = matches!(t.get("tombstones"), Some(NvValue::List(l)) if l.is_empty())
+            && num(t, "busy") == 0;
+        let side = |k: &str, key: &str| -> Result<Option<VdiInfo>> {
+            match t.get(k) {
+                Some(NvValue::List(v)) => match v.get("found") {
+                    Some(NvValue::Bool(true)) if v.get("swapping").is_none() => Ok(vdi_from(v)),
+                    Some(NvValue::Bool(true)) => Ok(None),
+                    _ => Err(Error::VolumeNotFound(key.to_string())),
+                },
+                _ => Ok(None),
+            }
+        };
+        if clean {
+            if let (Some(f), Some(to_v)) = (side("from", from)?, side("to", to)?) {
+                let seen = match (f.kind, string(t, "lineage")) {
+                    (Kind::CbtMetadata, Some(lineage)) => Some(PointSeen {
+                        recorded: string(t, "point").as_deref().and_then(point_of),
+                        lineage,
+                        bookmarks: strings(t, "bookmarks"),
+                        complete: !matches!(t.get("complete"), Some(NvValue::Bool(false))),
+                    }),
+                    _ => None,
                 };
-                if clean {
-                    if let (Some(f), Some(to_v)) = (side("from", from)?, side("to", to)?) {
-                        let seen = match (f.kind, string(t, "lineage")) {
-                            (Kind::CbtMetadata, Some(lineage)) => Some(PointSeen {
-                                recorded: string(t, "point").as_deref().and_then(point_of),
-                                lineage,
-                                bookmarks: strings(t, "bookmarks"),
-                            }),
-                            _ => None,
-                        };
-                        return Ok(Pair {
-                            from: f,
-                            to: to_v,
-                            seen,
-                        });
-                    }
-                }
+                return Ok(Pair {
+                    from: f,
+                    to: to_v,
+                    seen,
+                });
             }
         }
+        self.pair_the_slow_way(from, to)
+    }
+
+    /// The pair after a recovery, read one part at a time.
+    fn pair_the_slow_way(&self, from: &str, to: &str) -> Result<Pair> {
         Ok(Pair {
             from: self.recover_and_stat(from)?,
             to: self.stat_existing(to)?,
@@ -503,44 +576,69 @@ impl Sr {
         })
     }
 
-    /// The bookmark of CBT-metadata VDI `f` on `to_ds`'s lineage, if it is there and keeps the
-    /// point recorded at data_destroy (same guid); `seen`: what [`Sr::read_pair`] found of it.
-    fn cbt_bookmark_for(
+    /// Send from CBT-metadata VDI `f`'s point to `to_snap` (a snapshot of `to_ds`) into
+    /// `bitmap`: from the first bookmark named after `f` along `to_ds`'s lineage whose stream
+    /// starts at the point recorded at data_destroy. The guid is the stream's own (its BEGIN
+    /// record's `drr_fromguid`: a bookmark keeps its snapshot's guid), so the bookmark is
+    /// checked by the very stream that is used, with no read of its own. `seen`: what
+    /// [`pair_program`] found of it. Inner `Ok(None)`: no bookmark keeps the point; inner
+    /// `Err`: the send failed (EXDEV, ENOENT or ESRCH for every bookmark tried: the last).
+    fn changed_blocks_since_point(
         &self,
         f: &VdiInfo,
+        to_snap: &str,
         to_ds: &str,
         seen: Option<&PointSeen>,
-    ) -> Result<Option<String>> {
+        bitmap: &mut BlockBitmap,
+    ) -> Result<std::result::Result<Option<StreamStats>, lzc::Error>> {
         let seen = seen.filter(|s| s.lineage == to_ds);
         let recorded = match seen {
             Some(s) => s.recorded,
             None => self.recorded_point(f)?,
         };
         let Some((guid, _)) = recorded else {
-            return Ok(None);
+            return Ok(Ok(None));
         };
-        let marks = match seen {
-            Some(s) => s.bookmarks.clone(),
-            None => self.cbt_bookmarks(&f.key, Some(to_ds))?,
+        let (mut marks, mut complete) = match seen {
+            Some(s) => (s.bookmarks.clone(), s.complete),
+            None => (self.cbt_bookmarks(&f.key, Some(to_ds))?, true),
         };
-        for b in marks {
-            let Some((ds, short)) = b.split_once('#') else {
-                continue;
-            };
-            let marks = self.zfs.get_bookmarks(ds)?;
-            let g = marks
-                .get(short)
-                .or_else(|| marks.get(b.as_str()))
-                .and_then(|p| p.get("guid"));
-            if g == Some(&guid) {
-                return Ok(Some(b));
+        let mut tried: Vec<String> = vec![];
+        let mut failed = None;
+        loop {
+            for b in marks {
+                if tried.contains(&b) {
+                    continue;
+                }
+                tried.push(b.clone());
+                let mut bm = BlockBitmap::new(bitmap.granularity(), bitmap.size());
+                match self.zfs.changed_blocks(to_snap, &b, &mut bm) {
+                    Ok(s) if s.from_guid == guid => {
+                        *bitmap = bm;
+                        return Ok(Ok(Some(s)));
+                    }
+                    Ok(s) => log::warn!(
+                        "bookmark {b} does not keep the point of VDI {} (its guid is {}, the \
+                         point's {guid})",
+                        f.key,
+                        s.from_guid
+                    ),
+                    Err(e)
+                        if e.is_errno(libc::EXDEV)
+                            || e.is_errno(libc::ENOENT)
+                            || e.is_errno(libc::ESRCH) =>
+                    {
+                        failed = Some(e)
+                    }
+                    Err(e) => return Ok(Err(e)),
+                }
             }
-            log::warn!(
-                "bookmark {b} does not keep the point of VDI {} (guid differs)",
-                f.key
-            );
+            if complete {
+                return Ok(failed.map_or(Ok(None), Err));
+            }
+            marks = self.cbt_bookmarks(&f.key, Some(to_ds))?;
+            complete = true;
         }
-        Ok(None)
     }
 
     /// The `(guid, txg)` a CBT-metadata VDI recorded at data_destroy.

@@ -328,6 +328,86 @@ fn a_promoted_snapshot_of_a_snapshot_of_a_clone_compares_as_its_own_content() {
 
 #[test]
 #[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
+fn a_cbt_point_is_its_own_bookmark_never_a_namesake() {
+    // list_changed_blocks checks a CBT point's bookmark by the guid its stream starts from.
+    // A bookmark of the same name that keeps another point (made by hand here) must never be
+    // sent from: a namesake nearer on the lineage is passed over for the real one further
+    // along, and with only a namesake left every bit is set.
+    let pool = TestPool::new("cbtnamesake", 512);
+    let sr = sr_on(&pool, Provisioning::Thin);
+    const BLOCK: u64 = 64 << 10;
+    let both = |from: &str, to: &str| {
+        let c = sr.volume_list_changed_blocks(from, to, 0, None).unwrap();
+        let p = Sr::list_changed_blocks_at(sr.dataset(), from, to, 0, None).unwrap();
+        assert_eq!(
+            c.bitmap, p.bitmap,
+            "{from} -> {to}: the two entry points differ"
+        );
+        assert_eq!(c.full.is_some(), p.full.is_some(), "{from} -> {to}");
+        c
+    };
+
+    // The real bookmark on w (the origin's dataset), a namesake on v (nearer to `to`).
+    let w = sr.volume_create("w", "", 16 * MIB, false).unwrap();
+    sr.volume_enable_cbt(&w.key).unwrap();
+    write_block(&w.dataset, 0, 61);
+    let s1 = sr.volume_snapshot(&w.key).unwrap();
+    sr.volume_data_destroy(&s1.key).unwrap();
+    let v = sr.volume_clone(&w.key).unwrap();
+    write_block(&v.dataset, 2 * BLOCK, 62);
+    let s2 = sr.volume_snapshot(&v.key).unwrap();
+    // The point data_destroy recorded: the guid every stream used must start from.
+    let point = zfs_get(
+        &format!("{}/cbt/{}", sr.dataset(), s1.key),
+        "xapi-zvol:cbt-point",
+    );
+    let guid: u64 = point.split(' ').next().unwrap().parse().unwrap();
+    let from_guid = |c: &zfs_volume::sr::ChangedBlocks| c.stats.as_ref().map(|s| s.from_guid);
+    let c = both(&s1.key, &s2.key);
+    assert!(c.full.is_none() && c.bitmap.is_set(2), "{c:?}");
+    assert_eq!(from_guid(&c), Some(guid), "{c:?}");
+    let namesake = format!("{}#{}", v.dataset, s1.key);
+    run(
+        "zfs",
+        &["bookmark", &format!("{}@{}", v.dataset, s2.key), &namesake],
+    );
+    let c2 = both(&s1.key, &s2.key);
+    assert!(
+        c2.full.is_none(),
+        "the real bookmark is on the lineage: {c2:?}"
+    );
+    assert_eq!(from_guid(&c2), Some(guid), "sent from the namesake: {c2:?}");
+    assert_eq!(c2.bitmap, c.bitmap);
+
+    for k in [&s2.key, &v.key, &s1.key, &w.key] {
+        sr.volume_destroy(k).unwrap();
+    }
+
+    // Only a namesake left: every bit set (the next backup is a full one), with the reason.
+    let x = sr.volume_create("x", "", 16 * MIB, false).unwrap();
+    sr.volume_enable_cbt(&x.key).unwrap();
+    write_block(&x.dataset, 0, 63);
+    let s3 = sr.volume_snapshot(&x.key).unwrap();
+    sr.volume_data_destroy(&s3.key).unwrap();
+    write_block(&x.dataset, 3 * BLOCK, 64);
+    let s4 = sr.volume_snapshot(&x.key).unwrap();
+    let real = format!("{}#{}", x.dataset, s3.key);
+    run("zfs", &["destroy", &real]);
+    run(
+        "zfs",
+        &["bookmark", &format!("{}@{}", x.dataset, s4.key), &real],
+    );
+    let c3 = both(&s3.key, &s4.key);
+    assert!(c3.full.is_some(), "{c3:?}");
+    assert_eq!(c3.bitmap.count(), c3.bitmap.blocks(), "{c3:?}");
+    for k in [&s4.key, &s3.key, &x.key] {
+        sr.volume_destroy(k).unwrap();
+    }
+    assert_clean(&sr);
+}
+
+#[test]
+#[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
 fn resize_grows_only_and_keeps_thick_reservation() {
     let pool = TestPool::new("resize", 512);
     let sr = sr_on(&pool, Provisioning::Thick);

@@ -186,23 +186,18 @@ end
 
 -- The bookmarks named #<name> on dataset `ds` and its origins' datasets, nearest first: where
 -- an incremental send to a snapshot of `ds` can start (a CBT-metadata VDI's bookmark is named
--- after its key, and promote moves bookmarks with the snapshots it moves). With `nearest`,
--- the walk stops at the first dataset that has one: reading a dataset's origin opens its
--- objset, a cold read at the start of a backup, and the nearest bookmark is almost always
--- the one (the caller asks for the whole walk when its guid is not the recorded one).
--- Returns the list and whether the whole chain was walked.
-local function bookmarks_along(ds, name, nearest)
+-- after its key, and promote moves bookmarks with the snapshots it moves).
+local function bookmarks_along(ds, name)
     local out = {}
     local depth = 0
     -- The origin chain is finite; the bound only guards against a loop that cannot happen.
     while ds ~= nil and depth < 10000 do
         bookmarks_named(ds, name, out)
-        if nearest and #out > 0 then return out, false end
         local o = origin_of(ds)
         if o == nil then ds = nil else ds = dataset_of(o) end
         depth = depth + 1
     end
-    return out, true
+    return out
 end
 
 -- The VDI `key` of the SR at `root`, or {found = false}: from its properties (`listed`

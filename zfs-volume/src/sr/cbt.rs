@@ -59,22 +59,9 @@ pub struct ChangedBlocks {
 struct Pair {
     from: VdiInfo,
     to: VdiInfo,
-    /// What the same read found of `from`'s point, when `from` is CBT metadata and the pair
-    /// was read in one program (after a recovery it is looked up on demand instead).
-    seen: Option<PointSeen>,
-}
-
-/// A CBT-metadata VDI's point as `cbt_pair.lua` found it.
-struct PointSeen {
-    /// The `(guid, txg)` recorded at data_destroy.
-    recorded: Option<(u64, u64)>,
-    /// The dataset the send to `to` ends on, whose lineage was searched.
-    lineage: String,
-    /// The bookmarks named after `from` along that lineage, nearest first.
-    bookmarks: Vec<String>,
-    /// Whether `bookmarks` are all of them, or only the nearest dataset's (the rest of the
-    /// lineage is walked only when none of those keeps the recorded point).
-    complete: bool,
+    /// The `(guid, txg)` a CBT-metadata `from` recorded at data_destroy, as the same read
+    /// found it (None: not read with the pair; after a recovery it is read on demand).
+    point: Option<Option<(u64, u64)>>,
 }
 
 /// The point of a CBT-metadata VDI: the guid and txg of the snapshot its bookmark keeps.
@@ -408,7 +395,7 @@ impl Sr {
         let Pair {
             from: f,
             to: t,
-            seen,
+            point,
         } = pair;
         let pair = |why: &str| Error::Cbt {
             from: from.to_string(),
@@ -458,13 +445,7 @@ impl Sr {
                     Some(p) => self.zfs.changed_blocks(&to_snap, p, &mut bitmap).map(Some),
                     None => Ok(None),
                 },
-                _ => self.changed_blocks_since_point(
-                    &f,
-                    &to_snap,
-                    to_ds,
-                    seen.as_ref(),
-                    &mut bitmap,
-                )?,
+                _ => self.changed_blocks_since_point(&f, &to_snap, to_ds, point, &mut bitmap)?,
             };
             match sent {
                 Ok(Some(s)) => stats = Some(s),
@@ -548,19 +529,12 @@ impl Sr {
         };
         if clean {
             if let (Some(f), Some(to_v)) = (side("from", from)?, side("to", to)?) {
-                let seen = match (f.kind, string(t, "lineage")) {
-                    (Kind::CbtMetadata, Some(lineage)) => Some(PointSeen {
-                        recorded: string(t, "point").as_deref().and_then(point_of),
-                        lineage,
-                        bookmarks: strings(t, "bookmarks"),
-                        complete: !matches!(t.get("complete"), Some(NvValue::Bool(false))),
-                    }),
-                    _ => None,
-                };
+                let point = (f.kind == Kind::CbtMetadata)
+                    .then(|| string(t, "point").as_deref().and_then(point_of));
                 return Ok(Pair {
                     from: f,
                     to: to_v,
-                    seen,
+                    point,
                 });
             }
         }
@@ -572,37 +546,39 @@ impl Sr {
         Ok(Pair {
             from: self.recover_and_stat(from)?,
             to: self.stat_existing(to)?,
-            seen: None,
+            point: None,
         })
     }
 
     /// Send from CBT-metadata VDI `f`'s point to `to_snap` (a snapshot of `to_ds`) into
     /// `bitmap`: from the first bookmark named after `f` along `to_ds`'s lineage whose stream
-    /// starts at the point recorded at data_destroy. The guid is the stream's own (its BEGIN
-    /// record's `drr_fromguid`: a bookmark keeps its snapshot's guid), so the bookmark is
-    /// checked by the very stream that is used, with no read of its own. `seen`: what
-    /// [`pair_program`] found of it. Inner `Ok(None)`: no bookmark keeps the point; inner
-    /// `Err`: the send failed (EXDEV, ENOENT or ESRCH for every bookmark tried: the last).
+    /// starts at the point recorded at data_destroy (`point`, when [`pair_program`] read it).
+    ///
+    /// The bookmark is tried first where data_destroy made it unless a promote moved it: on
+    /// `to_ds` (beside the content snapshot, on the volume's dataset), so a backup's call
+    /// lists no bookmarks. The send itself says whether it is there (ENOENT, ESRCH), and the
+    /// guid its stream starts from (the BEGIN record's `drr_fromguid`: a bookmark keeps its
+    /// snapshot's guid) whether it keeps the point: the bookmark used is the one checked, with
+    /// no read of its own. Otherwise the lineage is walked (`cbt_bookmarks.lua`). Inner
+    /// `Ok(None)`: no bookmark keeps the point; inner `Err`: the send failed (EXDEV, ENOENT
+    /// or ESRCH from every bookmark the walk found: the last).
     fn changed_blocks_since_point(
         &self,
         f: &VdiInfo,
         to_snap: &str,
         to_ds: &str,
-        seen: Option<&PointSeen>,
+        point: Option<Option<(u64, u64)>>,
         bitmap: &mut BlockBitmap,
     ) -> Result<std::result::Result<Option<StreamStats>, lzc::Error>> {
-        let seen = seen.filter(|s| s.lineage == to_ds);
-        let recorded = match seen {
-            Some(s) => s.recorded,
+        let recorded = match point {
+            Some(p) => p,
             None => self.recorded_point(f)?,
         };
         let Some((guid, _)) = recorded else {
             return Ok(Ok(None));
         };
-        let (mut marks, mut complete) = match seen {
-            Some(s) => (s.bookmarks.clone(), s.complete),
-            None => (self.cbt_bookmarks(&f.key, Some(to_ds))?, true),
-        };
+        let mut marks = vec![format!("{to_ds}#{}", f.key)];
+        let mut walked = false;
         let mut tried: Vec<String> = vec![];
         let mut failed = None;
         loop {
@@ -623,6 +599,9 @@ impl Sr {
                         f.key,
                         s.from_guid
                     ),
+                    // The first try is a guess: not there is no failure (the walk says
+                    // whether there is one at all).
+                    Err(e) if !walked && (e.is_errno(libc::ENOENT) || e.is_errno(libc::ESRCH)) => {}
                     Err(e)
                         if e.is_errno(libc::EXDEV)
                             || e.is_errno(libc::ENOENT)
@@ -633,11 +612,11 @@ impl Sr {
                     Err(e) => return Ok(Err(e)),
                 }
             }
-            if complete {
+            if walked {
                 return Ok(failed.map_or(Ok(None), Err));
             }
             marks = self.cbt_bookmarks(&f.key, Some(to_ds))?;
-            complete = true;
+            walked = true;
         }
     }
 

@@ -403,6 +403,17 @@ fn a_cbt_point_is_its_own_bookmark_never_a_namesake() {
     for k in [&s4.key, &s3.key, &x.key] {
         sr.volume_destroy(k).unwrap();
     }
+
+    // A dataset without our marker: refused, and no lock file is left for it.
+    let foreign = format!("{}/not-an-sr", pool.name);
+    run("zfs", &["create", &foreign]);
+    let e = Sr::list_changed_blocks_at(&foreign, &s3.key, &s4.key, 0, None).unwrap_err();
+    assert!(matches!(e, Error::NotOurs(_)), "{e}");
+    let lock = zfs_volume::sr::lock::HostSettings::current()
+        .run_dir
+        .join(format!("{}.lock", foreign.replace('/', "+")));
+    assert!(!lock.exists(), "{} was made", lock.display());
+    run("zfs", &["destroy", &foreign]);
     assert_clean(&sr);
 }
 

@@ -67,6 +67,11 @@ pub(crate) fn run_dir() -> PathBuf {
     HostSettings::current().run_dir.clone()
 }
 
+/// The lock file of the SR whose dataset is `sr`.
+fn lock_path(sr: &str) -> PathBuf {
+    run_dir().join(format!("{}.lock", sr.replace('/', "+")))
+}
+
 /// The bounded wait in effect ([`HostSettings`]).
 pub fn wait_limit() -> Duration {
     HostSettings::current().lock_wait
@@ -85,7 +90,7 @@ impl SrLock {
             what: format!("create {}", dir.display()),
             source,
         })?;
-        let path = dir.join(format!("{}.lock", sr.replace('/', "+")));
+        let path = lock_path(sr);
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -96,6 +101,26 @@ impl SrLock {
                 what: format!("open {}", path.display()),
                 source,
             })?;
+        SrLock::wait_for(file, sr, wait)
+    }
+
+    /// As [`SrLock::acquire`], but only when the SR's lock file is there already (a call on
+    /// the SR since boot made it: SR.attach does); `None`, with nothing created, otherwise.
+    /// For a call that locks before it has read the SR's marker: a foreign or mistyped `sr`
+    /// leaves no file behind.
+    pub fn acquire_existing(sr: &str, wait: Duration) -> Result<Option<SrLock>> {
+        let path = lock_path(sr);
+        match OpenOptions::new().read(true).write(true).open(&path) {
+            Ok(file) => SrLock::wait_for(file, sr, wait).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Error::Io {
+                what: format!("open {}", path.display()),
+                source,
+            }),
+        }
+    }
+
+    fn wait_for(file: File, sr: &str, wait: Duration) -> Result<SrLock> {
         let start = Instant::now();
         let mut pause = Duration::from_millis(5);
         loop {

@@ -361,9 +361,11 @@ impl Sr {
         check_key(from)?;
         check_key(to)?;
         let zfs = Zfs::get()?;
-        // The lock before the read, as above (its file is named after `dataset`, whatever
-        // the marker turns out to say).
-        let _l = lock::SrLock::acquire(dataset, lock::wait_limit())?;
+        // The lock before the read, as above, when its file is there: a foreign or mistyped
+        // `sr` must leave nothing behind, and has its marker read first, as in every call.
+        let Some(_l) = lock::SrLock::acquire_existing(dataset, lock::wait_limit())? else {
+            return Sr::open(dataset)?.volume_list_changed_blocks(from, to, offset, length);
+        };
         let (sr, pair) = match pair_program(zfs, dataset, from, to)? {
             Some(out) => {
                 let NvValue::List(t) = &out else {

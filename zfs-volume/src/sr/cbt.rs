@@ -118,6 +118,12 @@ fn pair_program(zfs: &Zfs, dataset: &str, from: &str, to: &str) -> Result<Option
     }
 }
 
+/// Whether a send failed because ZFS cannot compare the two points: EXDEV, not an earlier
+/// point of `to`'s lineage; ENOENT, ESRCH, no such snapshot or bookmark.
+fn cannot_compare(e: &lzc::Error) -> bool {
+    e.is_errno(libc::EXDEV) || e.is_errno(libc::ENOENT) || e.is_errno(libc::ESRCH)
+}
+
 fn refused(key: &str, reason: impl Into<String>) -> Error {
     Error::Refused {
         key: key.to_string(),
@@ -451,15 +457,8 @@ impl Sr {
             };
             match sent {
                 Ok(Some(s)) => stats = Some(s),
-                // EXDEV: not an earlier point of `to`'s lineage; ENOENT, ESRCH: no such snapshot
-                // or bookmark (any other failure is an error, never a guess).
-                Err(e)
-                    if !(e.is_errno(libc::EXDEV)
-                        || e.is_errno(libc::ENOENT)
-                        || e.is_errno(libc::ESRCH)) =>
-                {
-                    return Err(e.into())
-                }
+                // Any failure but "cannot compare" is an error, never a guess.
+                Err(e) if !cannot_compare(&e) => return Err(e.into()),
                 failed => {
                     // ZFS cannot compare the pair: unrelated VDIs, `from` after `to`, or a
                     // bookmark that went with its dataset.
@@ -604,13 +603,7 @@ impl Sr {
                     // The first try is a guess: not there is no failure (the walk says
                     // whether there is one at all).
                     Err(e) if !walked && (e.is_errno(libc::ENOENT) || e.is_errno(libc::ESRCH)) => {}
-                    Err(e)
-                        if e.is_errno(libc::EXDEV)
-                            || e.is_errno(libc::ENOENT)
-                            || e.is_errno(libc::ESRCH) =>
-                    {
-                        failed = Some(e)
-                    }
+                    Err(e) if cannot_compare(&e) => failed = Some(e),
                     Err(e) => return Ok(Err(e)),
                 }
             }

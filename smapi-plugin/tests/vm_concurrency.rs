@@ -398,11 +398,12 @@ fn eight_processes_mixed_calls_on_one_sr() {
     // Contents, read through the device each VDI's URI names (the one Datapath.attach hands
     // blkback; attaching each of up to 80 VDIs through ten plugin calls would take minutes).
     // The link is udev's: a revert among the last calls has it removed and made again after
-    // the call returned (Datapath.attach asks the zvol itself), so udev's queue goes first.
+    // the call returned (Datapath.attach asks the zvol itself), so each read waits for it.
     udev_settle();
     for (k, v) in all.iter().filter(|(k, _)| listed.contains_key(*k)) {
         let uri = listed[k]["uri"][0].as_str().unwrap();
         let dev = uri.strip_prefix("zvol://").unwrap_or(uri);
+        wait_for_link(dev);
         for (i, &off) in OFFSETS.iter().enumerate() {
             if read_block(dev, off) != pattern(v.blocks[i]) {
                 corrupted += 1;

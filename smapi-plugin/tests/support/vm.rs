@@ -47,6 +47,24 @@ pub fn udev_settle() {
     panic!("udev's event queue did not drain in 360 s (udevadm settle)");
 }
 
+/// Wait until udev has made `/dev/zvol/...` link `dev`. ZFS makes a zvol's minor on its own
+/// task queue some time after the transaction that created or renamed the zvol, and only then
+/// does udev hear of it, so `udevadm settle` alone can return before the event exists (seen
+/// once in two CI runs after a revert among vm_concurrency's last calls). Datapath.attach
+/// does not use the link (it finds the minor itself); a test that reads through the URI's
+/// link waits for it, up to 120 s, then fails naming it.
+pub fn wait_for_link(dev: &str) {
+    let start = std::time::Instant::now();
+    while !Path::new(dev).exists() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "udev made no link {dev} in 120 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        udev_settle();
+    }
+}
+
 pub fn ok(cmd: &str, args: &[&str]) -> bool {
     Command::new(cmd)
         .args(args)

@@ -47,22 +47,38 @@ pub fn udev_settle() {
     panic!("udev's event queue did not drain in 360 s (udevadm settle)");
 }
 
-/// Wait until udev has made `/dev/zvol/...` link `dev`. ZFS makes a zvol's minor on its own
-/// task queue some time after the transaction that created or renamed the zvol, and only then
-/// does udev hear of it, so `udevadm settle` alone can return before the event exists (seen
-/// once in two CI runs after a revert among vm_concurrency's last calls). Datapath.attach
-/// does not use the link (it finds the minor itself); a test that reads through the URI's
-/// link waits for it, up to 120 s, then fails naming it.
-pub fn wait_for_link(dev: &str) {
-    let start = std::time::Instant::now();
-    while !Path::new(dev).exists() {
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(120),
-            "udev made no link {dev} in 120 s"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        udev_settle();
-    }
+/// The device of zvol `dataset`, found as `Datapath.attach` finds it: the `zd` device that
+/// answers `BLKZNAME` with that name (waiting up to 120 s for ZFS to make the minor), never
+/// through udev's `/dev/zvol` link; and whether that link names it. The link is udev's, made
+/// by running `zvol_id` on each event, and no SMAPI call reads it: in CI (2026-12-07, OpenZFS
+/// 2.1 on Debian 12) a VDI's link was still missing 120 s after vm_concurrency's calls ended,
+/// with the zvol in place.
+pub fn zvol_device(dataset: &str) -> (String, bool) {
+    use zfs_volume::host::device;
+    let dev = device::find(dataset, None, std::time::Duration::from_secs(120))
+        .unwrap_or_else(|| panic!("no zd device says it is zvol {dataset} after 120 s"));
+    let link = device::link(dataset);
+    let linked = match std::fs::canonicalize(&link) {
+        Ok(to) if to == dev => true,
+        Ok(to) => {
+            eprintln!(
+                "note: {} names {}, not {}",
+                link.display(),
+                to.display(),
+                dev.display()
+            );
+            false
+        }
+        Err(e) => {
+            eprintln!(
+                "note: {} missing ({e}); the zvol is {}",
+                link.display(),
+                dev.display()
+            );
+            false
+        }
+    };
+    (dev.to_string_lossy().into_owned(), linked)
 }
 
 pub fn ok(cmd: &str, args: &[&str]) -> bool {

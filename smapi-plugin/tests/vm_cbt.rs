@@ -699,6 +699,35 @@ fn cbt_refusals_are_clean_and_change_nothing() {
         "{dev} still read-only after Datapath.activate without a deactivate before it"
     );
     h.call(Plugin::Datapath, "Datapath.deactivate", p.clone());
+
+    // The same when udev's /dev/zvol link is missing (an event it lost: seen on OpenZFS 2.1)
+    // or names another zvol's device (here `w`'s, writable): deactivate and a writable
+    // activate still find and clear the flag; they must not trust the link.
+    let link = uri.strip_prefix("zvol://").unwrap().to_string();
+    let other = h.plug(&sr, &w, "u0-other");
+    for (what, fake) in [("missing", None), ("naming another device", Some(&other))] {
+        let _ = std::fs::remove_file(&link);
+        if let Some(to) = fake {
+            std::os::unix::fs::symlink(to, &link).unwrap();
+        }
+        for undo in ["Datapath.deactivate", "Datapath.activate"] {
+            h.call(Plugin::Datapath, "Datapath.activate_readonly", p.clone());
+            assert!(
+                !accepts_writes(&dev),
+                "{dev} writable after activate_readonly (link {what})"
+            );
+            h.call(Plugin::Datapath, undo, p.clone());
+            assert!(
+                accepts_writes(&dev),
+                "{dev} still read-only after {undo} (link {what})"
+            );
+        }
+    }
+    // udev makes the link again from a change event.
+    let _ = std::fs::remove_file(&link);
+    run("udevadm", &["trigger", "--action=change", &dev]);
+    udev_settle();
+    h.unplug(&sr, &w, "u0-other");
     h.call(Plugin::Datapath, "Datapath.detach", p);
 
     for k in [

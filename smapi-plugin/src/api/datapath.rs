@@ -208,6 +208,15 @@ fn device_of(cx: &Context, uri: &str) -> Result<PathBuf, PluginError> {
     })
 }
 
+/// Whether `activate` or `deactivate` must look for a read-only flag to clear on the device of
+/// `dataset`: `activate_readonly` marked it, or the device udev's `link` names is read-only (a
+/// snapshot VDI, whose disk ZFS makes read-only; a flag an older version left unmarked). The
+/// usual case costs one stat and one sysfs read. The link alone is not enough: udev can leave
+/// it missing or naming another zvol's device (`device::mark_read_only`).
+fn may_be_read_only(dataset: &str, link: &Path) -> bool {
+    device::is_marked_read_only(dataset) || device::is_read_only(link).unwrap_or(false)
+}
+
 /// `Datapath.activate`: the device is made writable (a writable activation after an
 /// `activate_readonly` whose `deactivate` never came, e.g. a backup tool killed while reading,
 /// would otherwise hand the VM a device that fails every write); a snapshot VDI's device stays
@@ -215,8 +224,8 @@ fn device_of(cx: &Context, uri: &str) -> Result<PathBuf, PluginError> {
 /// URI is validated, nothing else (xapi attached it first).
 pub fn activate(cx: &Context, a: UriDomainArgs) -> Result<(), PluginError> {
     let link = parse_uri(&a.uri, &cx.datapath)?;
-    // The usual case costs one sysfs read through the link: a writable device, nothing to do.
-    if !device::is_read_only(&link).unwrap_or(false) {
+    let dataset = dataset_of(&link, &cx.datapath)?;
+    if !may_be_read_only(&dataset, &link) {
         return Ok(());
     }
     // Only a VDI of an SR of ours is changed (device_of checks the marker).
@@ -229,6 +238,7 @@ pub fn activate(cx: &Context, a: UriDomainArgs) -> Result<(), PluginError> {
             dev.display()
         ))
     })?;
+    device::unmark_read_only(&dataset);
     logging::info(&format!(
         "Datapath.activate: {} was read-only, its read-only flag is cleared",
         dev.display()
@@ -238,9 +248,11 @@ pub fn activate(cx: &Context, a: UriDomainArgs) -> Result<(), PluginError> {
 
 /// `Datapath.activate_readonly` (xapi's read-only attach, e.g. a backup reading a disk): the
 /// device `attach` handed out becomes read-only in the kernel (`BLKROSET`), so no writer can
-/// change the VDI through it, until `deactivate`.
+/// change the VDI through it, until `deactivate` (or a writable `activate`), which the mark
+/// made first tells to undo it.
 pub fn activate_readonly(cx: &Context, a: UriDomainArgs) -> Result<(), PluginError> {
     let dev = device_of(cx, &a.uri)?;
+    let dataset = dataset_of(&parse_uri(&a.uri, &cx.datapath)?, &cx.datapath)?;
     let io = |e: std::io::Error| {
         PluginError::volume_unavailable(format!(
             "{}: cannot make {} read-only: {e}",
@@ -248,6 +260,7 @@ pub fn activate_readonly(cx: &Context, a: UriDomainArgs) -> Result<(), PluginErr
             dev.display()
         ))
     };
+    device::mark_read_only(&dataset).map_err(PluginError::from)?;
     device::set_read_only(&dev, true).map_err(io)?;
     if !device::is_read_only(&dev).map_err(io)? {
         return Err(io(std::io::Error::other(
@@ -266,20 +279,25 @@ pub fn activate_readonly(cx: &Context, a: UriDomainArgs) -> Result<(), PluginErr
 /// that on the disk). Nothing else to undo; the URI is still validated.
 pub fn deactivate(cx: &Context, a: UriDomainArgs) -> Result<(), PluginError> {
     let link = parse_uri(&a.uri, &cx.datapath)?;
-    // The usual case costs one sysfs read through the link, as in `activate`: a writable
-    // device (never made read-only), nothing to restore. Should the link lag behind the VDI's device,
-    // the next `activate` clears a flag left set.
-    if !device::is_read_only(&link).unwrap_or(false) {
+    let dataset = dataset_of(&link, &cx.datapath)?;
+    if !may_be_read_only(&dataset, &link) {
         return Ok(());
     }
-    // A VDI that is gone, or CBT metadata, has no device to restore: nothing to do.
-    if let Ok(dev) = device_of(cx, &a.uri) {
-        if let Err(e) = device::set_read_only(&dev, false) {
-            logging::warn(&format!(
+    // Where the device cannot be made writable now, the mark stays for the next `activate`.
+    match Sr::vdi_device(&dataset, cx.datapath.wait) {
+        Ok(dev) => match device::set_read_only(&dev, false) {
+            Ok(()) => device::unmark_read_only(&dataset),
+            Err(e) => logging::warn(&format!(
                 "Datapath.deactivate: cannot make {} writable again: {e}",
                 dev.display()
-            ));
-        }
+            )),
+        },
+        Err(e @ (DeviceError::Zfs(_) | DeviceError::NoDevice(_))) => logging::warn(&format!(
+            "Datapath.deactivate: {}: cannot find its device to make it writable again: {e}",
+            a.uri
+        )),
+        // A VDI that is gone, or CBT metadata, has no device to restore: nothing to do.
+        Err(_) => device::unmark_read_only(&dataset),
     }
     Ok(())
 }

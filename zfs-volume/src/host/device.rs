@@ -132,6 +132,39 @@ pub fn set_read_only(dev: &Path, on: bool) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The run-directory file ([`crate::host::lock`]) that says the device of zvol `dataset` was
+/// made read-only by [`set_read_only`] for `Datapath.activate_readonly` and not yet made
+/// writable again.
+fn read_only_mark(dataset: &str) -> String {
+    format!("{}.readonly", dataset.replace('/', "+"))
+}
+
+/// Records that the device of zvol `dataset` is about to be made read-only: written before
+/// the flag is set, so a process killed in between leaves a mark and no unmarked flag.
+///
+/// Why a mark, not udev's link: `Datapath.activate` and `deactivate` must undo the flag, and
+/// the only cheap way to their device is the `/dev/zvol` link, which udev can leave missing
+/// or naming another zvol's device (OpenZFS 2.1 on Debian 12: a link still missing 120 s
+/// after concurrent calls, 2026-12-07). A stat of this file says whether there is anything
+/// to undo; only then is the device found from the zvol itself ([`find`]).
+pub fn mark_read_only(dataset: &str) -> crate::Result<()> {
+    super::lock::write_atomic(&read_only_mark(dataset), "")
+}
+
+/// Whether [`mark_read_only`] marked zvol `dataset` and [`unmark_read_only`] has not removed
+/// the mark since (marks live in tmpfs: a reboot, which also drops the flag, clears them).
+pub fn is_marked_read_only(dataset: &str) -> bool {
+    super::lock::run_dir()
+        .join(read_only_mark(dataset))
+        .exists()
+}
+
+/// Removes [`mark_read_only`]'s mark of zvol `dataset`, once its device is writable again
+/// (absent is fine).
+pub fn unmark_read_only(dataset: &str) {
+    super::lock::remove(&read_only_mark(dataset))
+}
+
 /// Whether block device `dev` (or a link to one) refuses writes.
 ///
 /// Read from sysfs (`/sys/class/block/<name>/ro`, which the kernel computes as `BLKROGET`
@@ -198,6 +231,12 @@ mod tests {
         std::fs::write(&f, b"").unwrap();
         assert!(is_read_only(&f).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn read_only_marks_are_one_flat_file_per_zvol() {
+        // `+` is not a character of ZFS names, so no two datasets share a mark.
+        assert_eq!(read_only_mark("tank/sr/vol/k"), "tank+sr+vol+k.readonly");
     }
 
     #[test]

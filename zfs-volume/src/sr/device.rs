@@ -8,7 +8,10 @@ use std::time::Duration;
 use super::layout;
 use super::Sr;
 use crate::error::Error;
-pub use crate::host::device::{find, flush, is_read_only, link, set_read_only};
+pub use crate::host::device::{
+    find, flush, is_marked_read_only, is_read_only, link, mark_read_only, set_read_only,
+    unmark_read_only,
+};
 
 /// Why [`Sr::vdi_device`] found no device.
 #[derive(Debug)]

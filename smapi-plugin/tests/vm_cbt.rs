@@ -18,6 +18,7 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 
 use base64::Engine;
 use serde_json::{json, Value};
@@ -216,6 +217,13 @@ fn touch(t: &mut BTreeSet<u64>, off: u64, len: u64, record: u64) {
 }
 
 /// Plug `key`, run `f` on its device, unplug.
+/// The run-directory file by which `Datapath.activate_readonly` marks the VDI at `uri` (the
+/// tests' plugin uses the default run directory).
+fn mark_of(uri: &str) -> String {
+    let dataset = uri.strip_prefix("zvol:///dev/zvol/").unwrap();
+    format!("/run/xapi-zvol/{}.readonly", dataset.replace('/', "+"))
+}
+
 fn on_device(h: &Host, sr: &str, key: &str, f: impl FnOnce(&str)) {
     let dev = h.plug(sr, key, "u0-vm");
     f(&dev);
@@ -704,6 +712,7 @@ fn cbt_refusals_are_clean_and_change_nothing() {
     // or names another zvol's device (here `w`'s, writable): deactivate and a writable
     // activate still find and clear the flag; they must not trust the link.
     let link = uri.strip_prefix("zvol://").unwrap().to_string();
+    let mark = mark_of(&uri);
     let other = h.plug(&sr, &w, "u0-other");
     for (what, fake) in [("missing", None), ("naming another device", Some(&other))] {
         let _ = std::fs::remove_file(&link);
@@ -716,30 +725,41 @@ fn cbt_refusals_are_clean_and_change_nothing() {
                 !accepts_writes(&dev),
                 "{dev} writable after activate_readonly (link {what})"
             );
+            assert!(
+                Path::new(&mark).exists(),
+                "no {mark} after activate_readonly"
+            );
             h.call(Plugin::Datapath, undo, p.clone());
             assert!(
                 accepts_writes(&dev),
                 "{dev} still read-only after {undo} (link {what})"
             );
+            assert!(!Path::new(&mark).exists(), "{mark} left after {undo}");
         }
     }
     // udev makes the link again from a change event.
     let _ = std::fs::remove_file(&link);
     run("udevadm", &["trigger", "--action=change", &dev]);
     udev_settle();
-    h.unplug(&sr, &w, "u0-other");
+    // A read-only activation never deactivated (a backup tool killed), then the VDI destroyed:
+    // its mark goes with it.
+    let w_uri = h.stat(&sr, &w)["uri"][0].as_str().unwrap().to_string();
+    let w_mark = mark_of(&w_uri);
+    let pw = json!({"dbg": "t", "uri": w_uri, "domain": "u0-other"});
+    h.call(Plugin::Datapath, "Datapath.activate_readonly", pw.clone());
+    assert!(
+        Path::new(&w_mark).exists(),
+        "no {w_mark} after activate_readonly"
+    );
+    h.call(Plugin::Datapath, "Datapath.detach", pw);
+    h.destroy(&sr, &w);
+    assert!(
+        !Path::new(&w_mark).exists(),
+        "{w_mark} left after Volume.destroy"
+    );
     h.call(Plugin::Datapath, "Datapath.detach", p);
 
-    for k in [
-        &s1,
-        &s2,
-        &cs,
-        &c,
-        &plain,
-        s3["key"].as_str().unwrap(),
-        &v,
-        &w,
-    ] {
+    for k in [&s1, &s2, &cs, &c, &plain, s3["key"].as_str().unwrap(), &v] {
         h.destroy(&sr, k);
     }
     assert!(h.ls(&sr).is_empty());

@@ -34,6 +34,10 @@ impl Sr {
                     .map_err(|e| in_use(e, key))?;
                 fault::point("destroy:after-destroy");
             }
+            // An activate_readonly whose deactivate never came left a mark (a file in the run
+            // directory); with the zvol gone (here, or earlier by a data_destroy), nothing
+            // else would remove it.
+            crate::host::device::unmark_read_only(&ds);
         }
         // A CBT-metadata VDI (or what an unfinished data_destroy of this key made).
         if self.zfs.exists(&self.vdi_dataset(key, Kind::CbtMetadata)) {

@@ -199,10 +199,13 @@ pub fn attach(cx: &Context, a: UriDomainArgs) -> Result<Backend, PluginError> {
 
 /// The device of the VDI a URI names (as `attach` finds it).
 fn device_of(cx: &Context, uri: &str) -> Result<PathBuf, PluginError> {
-    let cfg = &cx.datapath;
-    let link = parse_uri(uri, cfg)?;
-    let dataset = dataset_of(&link, cfg)?;
-    Sr::vdi_device(&dataset, cfg.wait).map_err(|e| match e {
+    let dataset = dataset_of(&parse_uri(uri, &cx.datapath)?, &cx.datapath)?;
+    device_of_dataset(cx, uri, &dataset)
+}
+
+/// [`device_of`], for a URI already parsed into the VDI's `dataset`.
+fn device_of_dataset(cx: &Context, uri: &str, dataset: &str) -> Result<PathBuf, PluginError> {
+    Sr::vdi_device(dataset, cx.datapath.wait).map_err(|e| match e {
         DeviceError::Zfs(e) => PluginError::from(e),
         e => PluginError::volume_unavailable(format!("{uri}: {e}")),
     })
@@ -228,8 +231,8 @@ pub fn activate(cx: &Context, a: UriDomainArgs) -> Result<(), PluginError> {
     if !may_be_read_only(&dataset, &link) {
         return Ok(());
     }
-    // Only a VDI of an SR of ours is changed (device_of checks the marker).
-    let dev = device_of(cx, &a.uri)?;
+    // Only a VDI of an SR of ours is changed (the lookup checks the marker).
+    let dev = device_of_dataset(cx, &a.uri, &dataset)?;
     device::set_read_only(&dev, false).map_err(|e| {
         PluginError::volume_unavailable(format!(
             "{}: cannot make {} writable (it was left read-only by an earlier \
@@ -251,8 +254,8 @@ pub fn activate(cx: &Context, a: UriDomainArgs) -> Result<(), PluginError> {
 /// change the VDI through it, until `deactivate` (or a writable `activate`), which the mark
 /// made first tells to undo it.
 pub fn activate_readonly(cx: &Context, a: UriDomainArgs) -> Result<(), PluginError> {
-    let dev = device_of(cx, &a.uri)?;
     let dataset = dataset_of(&parse_uri(&a.uri, &cx.datapath)?, &cx.datapath)?;
+    let dev = device_of_dataset(cx, &a.uri, &dataset)?;
     let io = |e: std::io::Error| {
         PluginError::volume_unavailable(format!(
             "{}: cannot make {} read-only: {e}",

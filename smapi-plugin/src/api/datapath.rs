@@ -15,7 +15,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::{Component, Path, PathBuf};
 
 use zfs_volume::sr::device::{self, DeviceError};
-use zfs_volume::sr::Sr;
+use zfs_volume::sr::{layout, Kind, Sr};
 
 use super::context::{Context, DatapathConfig};
 use crate::error::PluginError;
@@ -212,12 +212,15 @@ fn device_of_dataset(cx: &Context, uri: &str, dataset: &str) -> Result<PathBuf, 
 }
 
 /// Whether `activate` or `deactivate` must look for a read-only flag to clear on the device of
-/// `dataset`: `activate_readonly` marked it, or the device udev's `link` names is read-only (a
-/// snapshot VDI, whose disk ZFS makes read-only; a flag an older version left unmarked). The
-/// usual case costs one stat and one sysfs read. The link alone is not enough: udev can leave
-/// it missing or naming another zvol's device (`device::mark_read_only`).
+/// `dataset`: `activate_readonly` marked it, or, for a volume, the device udev's `link` names
+/// is read-only (a flag an older version left unmarked). The usual case costs one stat and
+/// one sysfs read. The link alone is not enough: udev can leave it missing or naming another
+/// zvol's device (`device::mark_read_only`). A snapshot VDI's link always says read-only (ZFS
+/// makes its disk so), and an unmarked flag on it changes nothing, so only its mark counts:
+/// its device is not opened (on 2.1 an open can wait a second for the pool namespace lock).
 fn may_be_read_only(dataset: &str, link: &Path) -> bool {
-    device::is_marked_read_only(dataset) || device::is_read_only(link).unwrap_or(false)
+    let volume = !matches!(layout::split_vdi(dataset), Some((_, Kind::Snapshot, _)));
+    device::is_marked_read_only(dataset) || (volume && device::is_read_only(link).unwrap_or(false))
 }
 
 /// `Datapath.activate`: the device is made writable (a writable activation after an

@@ -82,21 +82,29 @@ pub fn find(dataset: &str, bytes: Option<u64>, wait: Duration) -> Option<PathBuf
     }
 }
 
-/// Drop cached pages of the device behind `dataset` (after its content changed in place).
+/// Opens block device `path` for an ioctl.
 ///
-/// OpenZFS 2.1 can fail a zvol open with ERESTARTSYS (512) while another thread
-/// creates or destroys a pool; that is transient, so the open is retried (bounded).
-pub fn flush(dataset: &str, bytes: u64) {
-    let Some(d) = find(dataset, Some(bytes), Duration::ZERO) else {
-        return;
-    };
-    for _ in 0..50 {
-        match flush_block_device(&d) {
-            Err(e) if e.raw_os_error() == Some(512) || e.raw_os_error() == Some(libc::EINTR) => {
+/// OpenZFS 2.1 fails a zvol's first open with ERESTARTSYS (512) when it cannot take the pool
+/// namespace lock within `zvol_open_timeout_ms` (1 s), e.g. while another call creates or
+/// destroys a pool or holds the lock under load (`zvol_os.c`, `zvol_open`). That is
+/// transient, so the open is retried, for about another second, as is EINTR.
+fn open_device(path: &Path) -> std::io::Result<File> {
+    let mut tries = 0;
+    loop {
+        match File::open(path) {
+            Err(e) if matches!(e.raw_os_error(), Some(512) | Some(libc::EINTR)) && tries < 50 => {
+                tries += 1;
                 std::thread::sleep(Duration::from_millis(20))
             }
-            _ => return,
+            r => return r,
         }
+    }
+}
+
+/// Drop cached pages of the device behind `dataset` (after its content changed in place).
+pub fn flush(dataset: &str, bytes: u64) {
+    if let Some(d) = find(dataset, Some(bytes), Duration::ZERO) {
+        let _ = flush_block_device(&d);
     }
 }
 
@@ -104,7 +112,7 @@ pub fn flush(dataset: &str, bytes: u64) {
 /// that readers of a zvol whose content changed underneath (rollback) see the new data.
 fn flush_block_device(path: &Path) -> std::io::Result<()> {
     const BLKFLSBUF: rustix::ioctl::Opcode = opcode::none(0x12, 97);
-    let f = File::open(path)?;
+    let f = open_device(path)?;
     // SAFETY: BLKFLSBUF takes no argument and the opcode is the kernel's.
     unsafe { ioctl(&f, NoArg::<BLKFLSBUF>::new()) }?;
     Ok(())
@@ -121,7 +129,7 @@ const BLKROGET: rustix::ioctl::Opcode = opcode::none(0x12, 94);
 /// Make block device `dev` read-only (`on`) or writable again: writes to it then fail in the
 /// kernel, whoever opened it (`Datapath.activate_readonly`).
 pub fn set_read_only(dev: &Path, on: bool) -> std::io::Result<()> {
-    let f = File::open(dev)?;
+    let f = open_device(dev)?;
     // SAFETY: the opcode is the kernel's and takes a pointer to an int, which Setter passes.
     unsafe {
         ioctl(
@@ -187,7 +195,7 @@ pub fn is_read_only(dev: &Path) -> std::io::Result<bool> {
             }
         }
     }
-    let f = File::open(&real)?;
+    let f = open_device(&real)?;
     // SAFETY: the opcode is the kernel's; it writes one int, which Getter provides room for.
     let ro = unsafe { ioctl(&f, Getter::<BLKROGET, libc::c_int>::new()) }?;
     Ok(ro != 0)

@@ -90,8 +90,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Plugin mode: one SMAPIv3 call.
-fn plugin_main(config: &Config, argv0: &Path, rest: Vec<OsString>) -> ExitCode {
+/// Plugin mode: one SMAPIv3 call; the process ends here.
+fn plugin_main(config: &Config, argv0: &Path, rest: Vec<OsString>) -> ! {
     // The default hook prints to stderr, which is fine; this one also reaches syslog. The panic
     // itself is caught by dispatch::run and turned into the error JSON.
     std::panic::set_hook(Box::new(|info| logging::error(&format!("panic: {info}"))));
@@ -115,7 +115,25 @@ fn plugin_main(config: &Config, argv0: &Path, rest: Vec<OsString>) -> ExitCode {
             std::io::stdout().lock(),
         ),
     };
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
+    exit_now(i32::from(u8::try_from(code).unwrap_or(1)))
+}
+
+/// Ends the call once its answer is written (`dispatch::run` flushed it): `_exit`, not `exit`.
+/// A normal exit runs the finalizers of the eighteen libraries that libzfs_core and libnvpair
+/// load (libtirpc and the Kerberos libraries behind it among them), which free memory the
+/// kernel frees anyway; under the test VM's emulation that was 7 ms of every call (a cold
+/// Volume.list_changed_blocks, 20 runs: 10.0 ms from the answer to the exit, 3.3 ms with
+/// `_exit`). Nothing of ours needs an exit handler: the SR lock and every descriptor close with
+/// the process, logs are written unbuffered (stderr, syslog), and C streams are flushed here.
+fn exit_now(code: i32) -> ! {
+    let _ = std::io::stderr().flush();
+    // SAFETY: fflush(NULL) flushes every C stdio stream and takes no pointer we own; _exit
+    // never returns and needs nothing from Rust's runtime (no destructor is left to run that
+    // would write anything: the answer is flushed).
+    unsafe {
+        libc::fflush(std::ptr::null_mut());
+        libc::_exit(code)
+    }
 }
 
 /// Keeps the protocol channel private: returns a close-on-exec duplicate of fd 1 for the one

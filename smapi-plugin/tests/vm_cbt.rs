@@ -418,7 +418,7 @@ fn cbt_backup_chain_rebuilds_every_image_byte_for_byte() {
             5 => {
                 // The SR leaves the host and comes back: the chain is on the pool (I6).
                 h.vol("SR.detach", json!({"dbg": "t", "sr": sr}));
-                run("zpool", &["export", &pool]);
+                export_pool(&pool);
                 assert_eq!(
                     h.vol("SR.attach", json!({"dbg": "t", "configuration": conf})),
                     sr.as_str()

@@ -322,7 +322,7 @@ fn self_test_sequence_on_a_pool_the_plugin_creates() {
         h.vol("SR.detach", json!({"dbg": "t", "sr": sr})),
         Value::Null
     );
-    run("zpool", &["export", &made]);
+    export_pool(&made);
     assert!(!ok("zpool", &["list", &made]));
     let (code, _) = h.fail("SR.stat", json!({"dbg": "t", "sr": sr}));
     assert_eq!(code, "SR_BACKEND_FAILURE");

@@ -202,18 +202,6 @@ fn check(sr: &str) -> (bool, String) {
     )
 }
 
-/// `zpool export`, retried while udev still holds a new device open.
-fn export(pool: &str) {
-    let start = Instant::now();
-    while !ok("zpool", &["export", pool]) {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "cannot export {pool}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 #[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
 fn pool_exported_under_a_call() {
@@ -235,7 +223,7 @@ fn pool_exported_under_a_call() {
             "Volume.clone",
             params.clone(),
             "clone:after-snapshot",
-            AtFault::Run(&|| export(&pool)),
+            AtFault::Run(&|| export_pool(&pool)),
         ),
     );
     let (code, p) = plugin_error("Volume.clone under export", r);

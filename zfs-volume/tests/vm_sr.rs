@@ -678,8 +678,7 @@ fn listing_record_follows_every_change_and_containers_stay_resident() {
     assert!(!mounted(&format!("{}/vol", sr.dataset())));
     assert_eq!(keys(&sr).len(), 5);
     assert!(!mounted(&format!("{}/vol", sr.dataset())));
-    run("udevadm", &["settle"]);
-    run("zpool", &["export", &pool.name]);
+    export_pool(&pool.name);
     let sr = Sr::attach(&pool.name, sr.uuid(), pool.files()).unwrap();
     assert!(
         mounted(&format!("{}/snap", sr.dataset())),
@@ -722,8 +721,7 @@ fn sr_lifecycle_on_a_new_pool_and_probe() {
     let v = sr.volume_create("x", "", MIB, false).unwrap();
     // Export and re-attach (import from the device directory).
     // udev probes a new zvol for a moment; an export during that is EBUSY.
-    run("udevadm", &["settle"]);
-    run("zpool", &["export", &pool]);
+    export_pool(&pool);
     let sr2 = Sr::attach(&pool, &uuid, std::slice::from_ref(&dev)).unwrap();
     assert_eq!(sr2.volume_stat(&v.key).unwrap().name, "x");
     Sr::destroy_sr(sr2.dataset()).unwrap();

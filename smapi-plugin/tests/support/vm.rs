@@ -47,6 +47,31 @@ pub fn udev_settle() {
     panic!("udev's event queue did not drain in 360 s (udevadm settle)");
 }
 
+/// `zpool export pool`, as an administrator moving the pool does it: after udev has handled
+/// its queue, and retried for up to 60 s while the pool is busy. udev opens a zvol's device to
+/// probe it after every write-close (its `watch` rule), and an export during that probe fails
+/// with "pool is busy" (CI on 2.4, 2026-12-07, right after `SR.detach`). No SMAPI call exports
+/// a pool, so this is the test's own step, not the plugin's.
+pub fn export_pool(pool: &str) {
+    let start = std::time::Instant::now();
+    loop {
+        udev_settle();
+        let out = Command::new("zpool")
+            .args(["export", pool])
+            .output()
+            .unwrap_or_else(|e| panic!("zpool: {e}"));
+        if out.status.success() {
+            return;
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("busy") && start.elapsed() < std::time::Duration::from_secs(60),
+            "zpool export {pool} failed: {err}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// The device of zvol `dataset`, found as `Datapath.attach` finds it: the `zd` device that
 /// answers `BLKZNAME` with that name (waiting up to 120 s for ZFS to make the minor), never
 /// through udev's `/dev/zvol` link; and whether that link names it. The link is udev's, made

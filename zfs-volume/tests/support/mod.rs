@@ -97,6 +97,31 @@ pub fn run(cmd: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `zpool export pool` after `udevadm settle`, retried for up to 60 s while the pool is busy:
+/// udev opens a zvol's device to probe it after a write-close, and an export during that
+/// probe fails with "pool is busy" (seen in CI on 2.4).
+pub fn export_pool(pool: &str) {
+    let start = Instant::now();
+    loop {
+        let _ = Command::new("udevadm")
+            .args(["settle", "-t", "120"])
+            .status();
+        let out = Command::new("zpool")
+            .args(["export", pool])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            return;
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("busy") && start.elapsed() < Duration::from_secs(60),
+            "zpool export {pool} failed: {err}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Every dataset and snapshot under `root` (recursive), via the zfs CLI: the outside
 /// view the external harness also uses.
 pub fn zfs_list_all(root: &str) -> Vec<String> {

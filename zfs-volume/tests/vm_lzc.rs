@@ -1726,19 +1726,27 @@ fn set_properties_readonly_volmode_user_and_errors() {
 // ---------------------------------------------------------------------------------------
 // get_properties, user_properties, update_user_properties
 
+/// A filesystem `f` (compression=lz4, user property xz:inh=parent) holding a 16 MiB volume
+/// `f/v` (volblocksize 8K, its own xz:loc=mine): properties set locally and inherited.
+fn properties_fixture(p: &Pool) -> (String, String) {
+    let f = p.ds("f");
+    fs(&f);
+    let v = p.ds("f/v");
+    zfs()
+        .create_volume(&v, &VolumeSpec::new(16 * MIB).volblocksize(8192))
+        .unwrap();
+    run("zfs", &["set", "compression=lz4", &f]);
+    run("zfs", &["set", "xz:inh=parent", &f]);
+    run("zfs", &["set", "xz:loc=mine", &v]);
+    (f, v)
+}
+
 #[test]
 #[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
 fn get_properties_values_and_sources() {
     let p = pool("gpr", 256);
     let z = zfs();
-    let f = p.ds("f");
-    fs(&f);
-    let v = p.ds("f/v");
-    z.create_volume(&v, &VolumeSpec::new(16 * MIB).volblocksize(8192))
-        .unwrap();
-    run("zfs", &["set", "compression=lz4", &f]);
-    run("zfs", &["set", "xz:inh=parent", &f]);
-    run("zfs", &["set", "xz:loc=mine", &v]);
+    let (f, v) = properties_fixture(&p);
     let got = z.get_properties(
         &v,
         [
@@ -1801,6 +1809,74 @@ fn get_properties_values_and_sources() {
         &[&v, "nosuch", "not a valid property"],
     );
     expect_err(z.user_properties(&m), libc::ENOENT, &[&m]);
+}
+
+#[test]
+#[ignore = "needs the ZFS kernel module: runs in the test VM (scripts/test)"]
+fn objset_properties_read_everything_and_write_no_history() {
+    let p = pool("osp", 256);
+    let z = zfs();
+    let (f, v) = properties_fixture(&p);
+    z.snapshot([&format!("{v}@s")], &[]).unwrap();
+    let c = p.ds("f/c");
+    z.clone(&c, &format!("{v}@s"), &Props::new()).unwrap();
+
+    let got = z.objset_properties(&c).unwrap();
+    // Read-only values, with no source.
+    assert_eq!(
+        got["origin"].as_str(),
+        Some(format!("{v}@s").as_str()),
+        "{got:?}"
+    );
+    assert_eq!(got["volsize"].as_u64(), Some(16 * MIB), "{got:?}");
+    // Index properties as their numbers, with the ancestor that set them.
+    assert_eq!(
+        got["compression"].as_u64(),
+        Some(Compression::Lz4.index()),
+        "{got:?}"
+    );
+    assert_eq!(got["compression"].source, f);
+    // User properties: inherited from f; v's own is not the clone's.
+    assert_eq!(got["xz:inh"].as_str(), Some("parent"));
+    assert_eq!(got["xz:inh"].source, f);
+    assert!(!got.contains_key("xz:loc"), "{got:?}");
+    let got = z.objset_properties(&v).unwrap();
+    assert_eq!(got["xz:loc"].as_str(), Some("mine"));
+    assert_eq!(got["xz:loc"].source, v);
+    assert!(!got.contains_key("origin"), "not a clone: {got:?}");
+    // local_properties is the part set on the dataset itself.
+    let local = z.local_properties(&v).unwrap();
+    assert_eq!(
+        local.iter().find(|(k, _)| *k == "xz:loc").map(|(_, v)| v),
+        Some(&PropValue::Str("mine".into()))
+    );
+    assert!(local
+        .iter()
+        .all(|(k, _)| k != "compression" && k != "xz:inh"));
+
+    // Not written into the pool's history, where a channel program is (zfs-facts §1.7). A
+    // record is written when its txg syncs: the pool is synced before each look.
+    let history = || {
+        z.sync(&p.name, true).unwrap();
+        run("zpool", &["history", "-il", &p.name]).len()
+    };
+    let before = history();
+    for _ in 0..10 {
+        z.objset_properties(&c).unwrap();
+    }
+    assert_eq!(
+        history(),
+        before,
+        "objset_properties wrote to the pool's history"
+    );
+    z.get_properties(&c, ["volsize"]).unwrap();
+    assert!(
+        history() > before,
+        "a channel program is written into the history (the reason for this read)"
+    );
+
+    let m = p.ds("missing");
+    expect_err(z.objset_properties(&m), libc::ENOENT, &[&m]);
 }
 
 #[test]

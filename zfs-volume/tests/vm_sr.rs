@@ -6,8 +6,9 @@ mod support;
 
 use std::collections::BTreeSet;
 use support::*;
+use zfs_volume::lzc::BlockBitmap;
 use zfs_volume::sr::{fault, Kind, PoolSource, Provisioning, Sr, SrConfig};
-use zfs_volume::Error;
+use zfs_volume::{Error, Zfs};
 
 const MIB: u64 = 1 << 20;
 
@@ -344,6 +345,7 @@ fn a_cbt_point_is_its_own_bookmark_never_a_namesake() {
             "{from} -> {to}: the two entry points differ"
         );
         assert_eq!(c.full.is_some(), p.full.is_some(), "{from} -> {to}");
+        assert_eq!(c.sent_ahead, p.sent_ahead, "{from} -> {to}");
         c
     };
 
@@ -365,6 +367,8 @@ fn a_cbt_point_is_its_own_bookmark_never_a_namesake() {
     let from_guid = |c: &zfs_volume::sr::ChangedBlocks| c.stats.as_ref().map(|s| s.from_guid);
     let c = both(&s1.key, &s2.key);
     assert!(c.full.is_none() && c.bitmap.is_set(2), "{c:?}");
+    // The bookmark is not beside `to`'s content: the send started ahead found nothing to send.
+    assert!(!c.sent_ahead, "{c:?}");
     assert_eq!(from_guid(&c), Some(guid), "{c:?}");
     let namesake = format!("{}#{}", v.dataset, s1.key);
     run(
@@ -377,6 +381,8 @@ fn a_cbt_point_is_its_own_bookmark_never_a_namesake() {
         "the real bookmark is on the lineage: {c2:?}"
     );
     assert_eq!(from_guid(&c2), Some(guid), "sent from the namesake: {c2:?}");
+    // The send started ahead read from the namesake (beside `to`'s content): dropped.
+    assert!(!c2.sent_ahead, "{c2:?}");
     assert_eq!(c2.bitmap, c.bitmap);
 
     for k in [&s2.key, &v.key, &s1.key, &w.key] {
@@ -391,6 +397,50 @@ fn a_cbt_point_is_its_own_bookmark_never_a_namesake() {
     sr.volume_data_destroy(&s3.key).unwrap();
     write_block(&x.dataset, 3 * BLOCK, 64);
     let s4 = sr.volume_snapshot(&x.key).unwrap();
+    // The usual backup, the bookmark beside `to`'s content: the stream sent while the pair
+    // was read is the one used (checked by its guid like any other).
+    let x_guid: u64 = zfs_get(
+        &format!("{}/cbt/{}", sr.dataset(), s3.key),
+        "xapi-zvol:cbt-point",
+    )
+    .split(' ')
+    .next()
+    .unwrap()
+    .parse()
+    .unwrap();
+    // The bitmap a send of the same two points gives now (holes next to written data are
+    // marked too: FREE records touch those blocks, so only the written ones are asserted).
+    let sent_now = |to: &str, from: &str| {
+        let mut bm = BlockBitmap::new(BLOCK, 16 * MIB);
+        Zfs::get()
+            .unwrap()
+            .changed_blocks(to, from, &mut bm)
+            .unwrap();
+        bm
+    };
+    let c = both(&s3.key, &s4.key);
+    assert!(
+        c.sent_ahead && c.full.is_none() && c.bitmap.is_set(3),
+        "{c:?}"
+    );
+    assert_eq!(from_guid(&c), Some(x_guid), "{c:?}");
+    let (x3, x4) = (
+        format!("{}#{}", x.dataset, s3.key),
+        format!("{}@{}", x.dataset, s4.key),
+    );
+    assert_eq!(c.bitmap, sent_now(&x4, &x3));
+    // Between two snapshot VDIs of one volume: sent ahead from the earlier one's content.
+    write_block(&x.dataset, 5 * BLOCK, 65);
+    let s5 = sr.volume_snapshot(&x.key).unwrap();
+    let c = both(&s4.key, &s5.key);
+    assert!(
+        c.sent_ahead && c.full.is_none() && c.bitmap.is_set(5),
+        "{c:?}"
+    );
+    assert_eq!(
+        c.bitmap,
+        sent_now(&format!("{}@{}", x.dataset, s5.key), &x4)
+    );
     let real = format!("{}#{}", x.dataset, s3.key);
     run("zfs", &["destroy", &real]);
     run(
@@ -400,7 +450,8 @@ fn a_cbt_point_is_its_own_bookmark_never_a_namesake() {
     let c3 = both(&s3.key, &s4.key);
     assert!(c3.full.is_some(), "{c3:?}");
     assert_eq!(c3.bitmap.count(), c3.bitmap.blocks(), "{c3:?}");
-    for k in [&s4.key, &s3.key, &x.key] {
+    assert!(!c3.sent_ahead, "{c3:?}");
+    for k in [&s5.key, &s4.key, &s3.key, &x.key] {
         sr.volume_destroy(k).unwrap();
     }
 

@@ -30,6 +30,7 @@ use super::journal::{self, Intent, Journal};
 use super::layout::{self, check_key, Kind, CBT};
 use super::names::sr_program;
 use super::record::{num, string, strings, vdi_from, VdiInfo};
+use super::send_ahead::{self, Ahead};
 use super::volume::{in_use, new_key, NewVdi, OnBusy, BUSY_RETRY};
 use super::{fault, lock, meta, Sr};
 use crate::error::{Error, Result};
@@ -53,6 +54,9 @@ pub struct ChangedBlocks {
     pub full: Option<String>,
     /// What the send stream held, when one was read.
     pub stats: Option<StreamStats>,
+    /// Whether that stream was the one started while the pair was still being read
+    /// (`send_ahead.rs`): the call then waited for one ioctl fewer.
+    pub sent_ahead: bool,
 }
 
 /// The two VDIs of a list_changed_blocks, as one read found them.
@@ -346,11 +350,17 @@ impl Sr {
         // A live `to` gets a temporary snapshot, and neither point may be destroyed while the
         // send reads them: the SR lock keeps the tree still.
         let _l = self.lock()?;
-        let pair = match pair_program(self.zfs, self.dataset(), from, to)? {
-            Some(out) => self.pair_from(&out, from, to)?,
-            None => self.pair_the_slow_way(from, to)?,
-        };
-        self.changed_blocks_of(pair, from, to, offset, length)
+        std::thread::scope(|s| {
+            let mut ahead = send_ahead::start(s, self.zfs, self.dataset(), from, to);
+            let pair = match pair_program(self.zfs, self.dataset(), from, to)? {
+                Some(out) => self.pair_from(&out, from, to, &mut ahead)?,
+                None => {
+                    send_ahead::discard(&mut ahead);
+                    self.pair_the_slow_way(from, to)?
+                }
+            };
+            self.changed_blocks_of(pair, from, to, offset, length, &mut ahead)
+        })
     }
 
     /// [`Sr::volume_list_changed_blocks`] on the SR at `dataset`, opened by the same program
@@ -372,26 +382,31 @@ impl Sr {
         let Some(_l) = lock::SrLock::acquire_existing(dataset, lock::wait_limit())? else {
             return Sr::open(dataset)?.volume_list_changed_blocks(from, to, offset, length);
         };
-        let (sr, pair) = match pair_program(zfs, dataset, from, to)? {
-            Some(out) => {
-                let NvValue::List(t) = &out else {
-                    return Err(Error::SrNotFound(dataset.to_string()));
-                };
-                let info = t.get("sr").cloned().unwrap_or(NvValue::Bool(false));
-                let sr = Sr::from_info(zfs, dataset, &info)?;
-                let pair = sr.pair_from(&out, from, to)?;
-                (sr, pair)
-            }
-            None => {
-                let sr = Sr::open(dataset)?;
-                let pair = sr.pair_the_slow_way(from, to)?;
-                (sr, pair)
-            }
-        };
-        sr.changed_blocks_of(pair, from, to, offset, length)
+        std::thread::scope(|s| {
+            let mut ahead = send_ahead::start(s, zfs, dataset, from, to);
+            let (sr, pair) = match pair_program(zfs, dataset, from, to)? {
+                Some(out) => {
+                    let NvValue::List(t) = &out else {
+                        return Err(Error::SrNotFound(dataset.to_string()));
+                    };
+                    let info = t.get("sr").cloned().unwrap_or(NvValue::Bool(false));
+                    let sr = Sr::from_info(zfs, dataset, &info)?;
+                    let pair = sr.pair_from(&out, from, to, &mut ahead)?;
+                    (sr, pair)
+                }
+                None => {
+                    send_ahead::discard(&mut ahead);
+                    let sr = Sr::open(dataset)?;
+                    let pair = sr.pair_the_slow_way(from, to)?;
+                    (sr, pair)
+                }
+            };
+            sr.changed_blocks_of(pair, from, to, offset, length, &mut ahead)
+        })
     }
 
-    /// The rest of a list_changed_blocks, under the SR lock, once its pair is read.
+    /// The rest of a list_changed_blocks, under the SR lock, once its pair is read; `ahead`,
+    /// the send started while it was read, is used if it is the send this needs.
     fn changed_blocks_of(
         &self,
         pair: Pair,
@@ -399,6 +414,7 @@ impl Sr {
         to: &str,
         offset: u64,
         length: Option<u64>,
+        ahead: &mut Ahead<'_>,
     ) -> Result<ChangedBlocks> {
         let Pair {
             from: f,
@@ -450,10 +466,12 @@ impl Sr {
             let (to_ds, _) = to_snap.split_once('@').unwrap_or((&to_snap, ""));
             let sent = match f.kind {
                 Kind::Snapshot => match content_of(&f) {
-                    Some(p) => self.zfs.changed_blocks(&to_snap, p, &mut bitmap).map(Some),
+                    Some(p) => self.send_between(ahead, &to_snap, p, &mut bitmap).map(Some),
                     None => Ok(None),
                 },
-                _ => self.changed_blocks_since_point(&f, &to_snap, to_ds, point, &mut bitmap)?,
+                _ => {
+                    self.changed_blocks_since_point(&f, &to_snap, to_ds, point, &mut bitmap, ahead)?
+                }
             };
             match sent {
                 Ok(Some(s)) => stats = Some(s),
@@ -505,15 +523,46 @@ impl Sr {
         Ok(ChangedBlocks {
             bitmap,
             full,
-            stats,
+            sent_ahead: stats.as_ref().is_some_and(|s| s.1),
+            stats: stats.map(|s| s.0),
         })
+    }
+
+    /// The changed blocks between `to_snap` and `from` (a snapshot or a bookmark) into
+    /// `bitmap`: the stream sent ahead when it is this one, else a send now. With the stream's
+    /// figures, whether it was the one sent ahead.
+    fn send_between(
+        &self,
+        ahead: &mut Ahead<'_>,
+        to_snap: &str,
+        from: &str,
+        bitmap: &mut BlockBitmap,
+    ) -> lzc::Result<(StreamStats, bool)> {
+        match send_ahead::take(ahead, to_snap, from, bitmap.size()) {
+            Some((result, sent)) => {
+                *bitmap = sent;
+                result.map(|s| (s, true))
+            }
+            None => self
+                .zfs
+                .changed_blocks(to_snap, from, bitmap)
+                .map(|s| (s, false)),
+        }
     }
 
     /// The pair `cbt_pair.lua` read ([`pair_program`]), in `self`'s SR. Each side is the VDI,
     /// or not found; a side the program could not describe (in a revert's swap, or a listing
     /// record this version cannot read), or anything to recover, sends it the slow way.
-    fn pair_from(&self, out: &NvValue, from: &str, to: &str) -> Result<Pair> {
+    /// Before a slow read (which recovers first), the send started ahead is waited for.
+    fn pair_from(
+        &self,
+        out: &NvValue,
+        from: &str,
+        to: &str,
+        ahead: &mut Ahead<'_>,
+    ) -> Result<Pair> {
         let NvValue::List(t) = out else {
+            send_ahead::discard(ahead);
             return self.pair_the_slow_way(from, to);
         };
         let clean = matches!(t.get("tombstones"), Some(NvValue::List(l)) if l.is_empty())
@@ -539,6 +588,7 @@ impl Sr {
                 });
             }
         }
+        send_ahead::discard(ahead);
         self.pair_the_slow_way(from, to)
     }
 
@@ -570,7 +620,8 @@ impl Sr {
         to_ds: &str,
         point: Option<Option<(u64, u64)>>,
         bitmap: &mut BlockBitmap,
-    ) -> Result<std::result::Result<Option<StreamStats>, lzc::Error>> {
+        ahead: &mut Ahead<'_>,
+    ) -> Result<std::result::Result<Option<(StreamStats, bool)>, lzc::Error>> {
         let recorded = match point {
             Some(p) => p,
             None => self.recorded_point(f)?,
@@ -589,12 +640,12 @@ impl Sr {
                 }
                 tried.push(b.clone());
                 let mut bm = BlockBitmap::new(bitmap.granularity(), bitmap.size());
-                match self.zfs.changed_blocks(to_snap, &b, &mut bm) {
-                    Ok(s) if s.from_guid == guid => {
+                match self.send_between(ahead, to_snap, &b, &mut bm) {
+                    Ok(s) if s.0.from_guid == guid => {
                         *bitmap = bm;
                         return Ok(Ok(Some(s)));
                     }
-                    Ok(s) => log::warn!(
+                    Ok((s, _)) => log::warn!(
                         "bookmark {b} does not keep the point of VDI {} (its guid is {}, the \
                          point's {guid})",
                         f.key,

@@ -45,6 +45,7 @@ mod metadata;
 mod read;
 mod resize;
 mod revert;
+mod send_ahead;
 mod snapshot;
 mod volume;
 

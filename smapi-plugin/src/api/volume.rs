@@ -139,15 +139,19 @@ pub fn list_changed_blocks(
         // The peak memory too: it must stay flat as disks grow (the bitmap, not the disk).
         logging::info(&format!(
             "Volume.list_changed_blocks {} -> {}: {} of {} blocks changed ({} stream records, {} \
-             bytes{}; peak RSS {} KiB)",
+             bytes; peak RSS {} KiB){}",
             a.key,
             a.key2,
             c.bitmap.count(),
             c.bitmap.blocks(),
             s.records,
             s.bytes,
-            if c.sent_ahead { ", sent ahead" } else { "" },
-            peak_rss_kib().map_or("?".into(), |k| k.to_string())
+            peak_rss_kib().map_or("?".into(), |k| k.to_string()),
+            if c.sent_ahead {
+                "; the send started ahead"
+            } else {
+                ""
+            }
         ));
     }
     Ok(ChangedBlocks {
